@@ -1,0 +1,1 @@
+"""Bundled hardware profiles (YAML), installed as the package ``specplan.profiles``."""

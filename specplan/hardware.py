@@ -1,0 +1,289 @@
+"""Hardware profiles and the latency model: how long one forward step of a P-parameter model takes for k new tokens.
+
+Two kinds of profile, both YAML files that ``plan --profile NAME|PATH`` accepts:
+
+- ``roofline`` (the bundled datasheet profiles in ``profiles/``): a step streams the weights and the KV cache from
+  memory and does 2·P·k·batch FLOPs; it takes the longer of the two, plus a fixed per-step overhead and a per-layer
+  overhead (kernel launches, framework). The overheads are why a small draft is not proportionally cheaper.
+- ``measured`` (written by ``specplan profile``): the same terms with coefficients fitted to timings on the user's
+  machine: t = step + layer·L(P) + P·(per_param + per_param_token·k·batch) + layer_token·L(P)·k·batch.
+"""
+
+from dataclasses import MISSING, dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from specplan.errors import SpecplanError
+from specplan.shapes import DEFAULT_ASPECT_RATIO, layers_exact
+
+BYTES_PER_PARAM = {"fp32": 4.0, "tf32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
+# Grouped-query attention: KV heads as a share of query heads (LLaMA-3-70B: 8 of 64). Part of the shape rule.
+KV_HEAD_FRACTION = 0.125
+DEFAULT_CONTEXT_TOKENS = 1024
+
+
+def _kv_bytes(params: float, context_tokens: int, batch: int, dtype: str, aspect_ratio: float) -> float:
+    """Bytes of KV cache read per step: K and V, every layer, every cached token (KV kept in 16 bits, or 32)."""
+    layers = layers_exact(params, aspect_ratio)
+    elem_bytes = 4.0 if BYTES_PER_PARAM[dtype] >= 4 else 2.0
+    return 2.0 * layers * (aspect_ratio * layers) * KV_HEAD_FRACTION * context_tokens * batch * elem_bytes
+
+
+@dataclass(frozen=True)
+class RooflineProfile:
+    """A device described by datasheet figures (see the module docstring for the latency model)."""
+
+    name: str
+    description: str
+    dtype: str
+    memory_gb: float
+    memory_bandwidth_gb_s: float
+    peak_tflops: dict
+    bandwidth_efficiency: float
+    compute_efficiency: float
+    step_overhead_us: float
+    layer_overhead_us: float
+    sources: str
+    kind: str = "roofline"
+
+    def step_time_s(
+        self,
+        params: float,
+        tokens: int,
+        batch: int = 1,
+        dtype: str | None = None,
+        context_tokens: int = DEFAULT_CONTEXT_TOKENS,
+        aspect_ratio: float = DEFAULT_ASPECT_RATIO,
+    ) -> float:
+        """Seconds for one forward step of ``batch`` sequences, each with ``tokens`` new tokens."""
+        dtype = self.check_dtype(dtype)
+        memory_bytes = params * BYTES_PER_PARAM[dtype] + _kv_bytes(params, context_tokens, batch, dtype, aspect_ratio)
+        memory_s = memory_bytes / (self.memory_bandwidth_gb_s * 1e9 * self.bandwidth_efficiency)
+        compute_s = 2.0 * params * tokens * batch / (self.peak_tflops[dtype] * 1e12 * self.compute_efficiency)
+        overhead_s = (self.step_overhead_us + layers_exact(params, aspect_ratio) * self.layer_overhead_us) * 1e-6
+        return overhead_s + max(memory_s, compute_s)
+
+    def check_dtype(self, dtype: str | None) -> str:
+        dtype = dtype or self.dtype
+        if dtype not in self.peak_tflops:
+            raise SpecplanError(
+                f"--dtype {dtype!r} is not in profile {self.name!r} (it has {', '.join(self.peak_tflops)})"
+            )
+        return dtype
+
+    def key_figures(self) -> dict:
+        return {
+            "dtype": self.dtype,
+            "memory_gb": self.memory_gb,
+            "bandwidth_gb_s": self.memory_bandwidth_gb_s,
+            "peak_tflops": self.peak_tflops[self.dtype],
+            "step_overhead_us": self.step_overhead_us,
+            "layer_overhead_us": self.layer_overhead_us,
+        }
+
+
+@dataclass(frozen=True)
+class MeasuredCoefficients:
+    """Fitted latency terms of a measured profile, all in seconds and non-negative."""
+
+    step_overhead_s: float
+    layer_overhead_s: float
+    per_param_s: float
+    per_param_token_s: float
+    layer_token_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class MeasuredProfile:
+    """A device described by latencies measured with ``specplan profile`` and a fitted latency model."""
+
+    name: str
+    dtype: str
+    coefficients: MeasuredCoefficients
+    aspect_ratio: float = DEFAULT_ASPECT_RATIO
+    description: str = ""
+    extra: dict = field(default_factory=dict)  # measurements, errors, environment: kept, not used by plan
+    kind: str = "measured"
+
+    def step_time_s(
+        self,
+        params: float,
+        tokens: int,
+        batch: int = 1,
+        dtype: str | None = None,
+        context_tokens: int = DEFAULT_CONTEXT_TOKENS,
+        aspect_ratio: float | None = None,
+    ) -> float:
+        """Seconds for one forward step; ``tokens·batch`` new tokens are charged as one stream of that many.
+        The fit was made at the profile's own context length and shape rule (``context_tokens`` is ignored)."""
+        self.check_dtype(dtype)
+        k = self.coefficients
+        layers = layers_exact(params, aspect_ratio or self.aspect_ratio)
+        new_tokens = tokens * batch
+        return (
+            k.step_overhead_s
+            + k.layer_overhead_s * layers
+            + params * (k.per_param_s + k.per_param_token_s * new_tokens)
+            + k.layer_token_s * layers * new_tokens
+        )
+
+    def check_dtype(self, dtype: str | None) -> str:
+        if dtype not in (None, self.dtype):
+            raise SpecplanError(f"--dtype {dtype!r}: profile {self.name!r} was measured in {self.dtype}")
+        return self.dtype
+
+    def key_figures(self) -> dict:
+        return {
+            "dtype": self.dtype,
+            "step_overhead_us": self.coefficients.step_overhead_s * 1e6,
+            "layer_overhead_us": self.coefficients.layer_overhead_s * 1e6,
+        }
+
+
+Profile = RooflineProfile | MeasuredProfile
+
+# key -> (accepted types, required)
+_NUMBER = (int, float)
+_ROOFLINE_SCHEMA = {
+    "name": (str, True),
+    "description": (str, True),
+    "kind": (str, False),
+    "dtype": (str, True),
+    "memory_gb": (_NUMBER, True),
+    "memory_bandwidth_gb_s": (_NUMBER, True),
+    "peak_tflops": (dict, True),
+    "bandwidth_efficiency": (_NUMBER, True),
+    "compute_efficiency": (_NUMBER, True),
+    "step_overhead_us": (_NUMBER, True),
+    "layer_overhead_us": (_NUMBER, True),
+    "sources": (str, True),
+}
+_MEASURED_SCHEMA = {
+    "name": (str, True),
+    "kind": (str, True),
+    "dtype": (str, True),
+    "coefficients": (dict, True),
+    "aspect_ratio": (_NUMBER, False),
+    "description": (str, False),
+    # Written by `specplan profile` for people to read; plan does not use them.
+    "device": (str, False),
+    "context_tokens": (int, False),
+    "max_tokens": (int, False),
+    "partial": (bool, False),
+    "measurements": (list, False),
+    "fit": (dict, False),
+    "environment": (dict, False),
+    "created": (str, False),
+}
+
+
+def _check_mapping(data: dict, schema: dict, where: str) -> None:
+    """Missing keys, unknown keys and wrong types, each reported with the key and the bad value."""
+    for key in data:
+        if key not in schema:
+            raise SpecplanError(f"{where}: unknown key {key!r} (expected: {', '.join(schema)})")
+    for key, (types, required) in schema.items():
+        if key not in data:
+            if required:
+                raise SpecplanError(f"{where}: missing key {key!r}")
+            continue
+        value = data[key]
+        if isinstance(value, bool) and types is not bool:
+            ok = False
+        else:
+            ok = isinstance(value, types)
+        if not ok:
+            raise SpecplanError(f"{where}: key {key!r} has the wrong type ({value!r})")
+
+
+def _positive(value, where: str, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, _NUMBER) or not value > 0:
+        raise SpecplanError(f"{where}: {key} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def profile_from_dict(data, where: str) -> Profile:
+    """Validate a profile mapping (as read from YAML) and build the profile it describes."""
+    if not isinstance(data, dict):
+        raise SpecplanError(f"{where}: a profile must be a YAML mapping, got {type(data).__name__}")
+    kind = data.get("kind", "roofline")
+    if kind == "measured":
+        return _measured_from_dict(data, where)
+    if kind != "roofline":
+        raise SpecplanError(f"{where}: unknown profile kind {kind!r} (expected roofline or measured)")
+    _check_mapping(data, _ROOFLINE_SCHEMA, where)
+    peak = {}
+    for dtype, value in data["peak_tflops"].items():
+        if dtype not in BYTES_PER_PARAM:
+            raise SpecplanError(f"{where}: peak_tflops has unknown dtype {dtype!r} (known: {', '.join(BYTES_PER_PARAM)})")
+        peak[dtype] = _positive(value, where, f"peak_tflops.{dtype}")
+    if data["dtype"] not in peak:
+        raise SpecplanError(f"{where}: dtype {data['dtype']!r} has no entry in peak_tflops")
+    for key in ("bandwidth_efficiency", "compute_efficiency"):
+        if not 0 < data[key] <= 1:
+            raise SpecplanError(f"{where}: {key} must be in (0, 1], got {data[key]!r}")
+    for key in ("memory_gb", "memory_bandwidth_gb_s"):
+        _positive(data[key], where, key)
+    for key in ("step_overhead_us", "layer_overhead_us"):
+        if data[key] < 0:
+            raise SpecplanError(f"{where}: {key} must not be negative, got {data[key]!r}")
+    values = {f.name: data[f.name] for f in fields(RooflineProfile) if f.name in data}
+    values["peak_tflops"] = peak
+    return RooflineProfile(**values)
+
+
+def _measured_from_dict(data: dict, where: str) -> MeasuredProfile:
+    _check_mapping(data, _MEASURED_SCHEMA, where)
+    coefficient_schema = {f.name: (_NUMBER, f.default is MISSING) for f in fields(MeasuredCoefficients)}
+    _check_mapping(data["coefficients"], coefficient_schema, f"{where}: coefficients")
+    for key, value in data["coefficients"].items():
+        if value < 0:
+            raise SpecplanError(f"{where}: coefficients.{key} must not be negative, got {value!r}")
+    coefficients = MeasuredCoefficients(**{k: float(v) for k, v in data["coefficients"].items()})
+    known = {"name", "kind", "dtype", "coefficients", "aspect_ratio", "description"}
+    return MeasuredProfile(
+        name=data["name"],
+        dtype=data["dtype"],
+        coefficients=coefficients,
+        aspect_ratio=_positive(data.get("aspect_ratio", DEFAULT_ASPECT_RATIO), where, "aspect_ratio"),
+        description=data.get("description", ""),
+        extra={k: v for k, v in data.items() if k not in known},
+    )
+
+
+def bundled_profile_files() -> list:
+    """The YAML files shipped in ``profiles/`` (installed as the package ``specplan.profiles``)."""
+    folder = resources.files("specplan.profiles")
+    return sorted((p for p in folder.iterdir() if p.name.endswith(".yaml")), key=lambda p: p.name)
+
+
+def _read_yaml(text: str, where: str):
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SpecplanError(f"{where}: not valid YAML ({str(exc).splitlines()[0]})") from None
+
+
+def load_profile(name_or_path: str) -> Profile:
+    """A bundled profile by name (case-insensitive, e.g. ``h100-sxm``) or a profile YAML file by path."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise SpecplanError(f"profile file {name_or_path!r} does not exist")
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise SpecplanError(f"profile file {name_or_path!r} could not be read: {exc.strerror}") from None
+        return profile_from_dict(_read_yaml(text, name_or_path), name_or_path)
+    wanted = name_or_path.lower()
+    for file in bundled_profile_files():
+        if file.name.removesuffix(".yaml").lower() == wanted:
+            return profile_from_dict(_read_yaml(file.read_text(), file.name), file.name)
+    names = ", ".join(f.name.removesuffix(".yaml") for f in bundled_profile_files())
+    raise SpecplanError(f"unknown profile {name_or_path!r} (bundled: {names}; or give a path to a YAML file)")
+
+
+def bundled_profiles() -> list:
+    return [profile_from_dict(_read_yaml(f.read_text(), f.name), f.name) for f in bundled_profile_files()]

@@ -1,0 +1,272 @@
+"""The planner: from a target's size and a cost model to the best draft size N*, lookahead γ* and speedup.
+
+Data flow: inputs ─► cost model (c(N), verification cost) ─► acceptance α(N) from the SDSL laws (or measured)
+─► γ and speedup per draft size ─► N* by search over draft sizes, the flat band, a sensitivity table.
+"""
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from specplan import theory
+from specplan.errors import SpecplanError
+from specplan.hardware import DEFAULT_CONTEXT_TOKENS, Profile, load_profile
+from specplan.scaling import ALPHA_CEIL, ALPHA_FLOOR, AlphaLaw, perplexity, pooled_rule_draft_params
+from specplan.shapes import DEFAULT_ASPECT_RATIO
+
+COST_MODELS = ("hardware", "flops")
+# Training tokens of the SDSL paper's LLaMA-3 example: the target saw 15T tokens, the draft 2.4T.
+DEFAULT_TARGET_TOKENS = 15e12
+DEFAULT_DRAFT_TOKENS = 2.4e12
+DEFAULT_PROFILE = "h100-sxm"
+DEFAULT_GAMMA_MAX = 32
+FLAT_BAND_TOLERANCE = 0.03
+SENSITIVITY_SIZES = (50e6, 100e6, 200e6, 500e6, 1e9, 2e9, 4e9, 8e9)
+_GRID_POINTS = 1200
+_SMALLEST_DRAFT = 1e6
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """Everything ``plan`` needs; defaults are those of the CLI."""
+
+    target_params: float
+    target_tokens: float = DEFAULT_TARGET_TOKENS
+    draft_tokens: float = DEFAULT_DRAFT_TOKENS
+    cost_model: str = "hardware"
+    profile: str = DEFAULT_PROFILE
+    dtype: str | None = None
+    batch_size: int = 1
+    context_tokens: int = DEFAULT_CONTEXT_TOKENS
+    aspect_ratio: float = DEFAULT_ASPECT_RATIO
+    draft_params: tuple = ()
+    alpha: float | None = None
+    alpha_law: AlphaLaw = field(default_factory=AlphaLaw)
+    gamma_max: int = DEFAULT_GAMMA_MAX
+
+    def validate(self) -> None:
+        if self.cost_model not in COST_MODELS:
+            raise SpecplanError(f"--cost-model {self.cost_model!r} is not one of {', '.join(COST_MODELS)}")
+        for name, value in (("target-params", self.target_params), ("target-tokens", self.target_tokens),
+                            ("draft-tokens", self.draft_tokens), ("aspect-ratio", self.aspect_ratio)):
+            if not (math.isfinite(value) and value > 0):
+                raise SpecplanError(f"--{name} {value!r} must be a positive number")
+        for draft in self.draft_params:
+            if not (math.isfinite(draft) and 0 < draft < self.target_params):
+                raise SpecplanError(
+                    f"--draft-params {draft:g} must be positive and smaller than --target-params {self.target_params:g}"
+                )
+        if self.alpha is not None:
+            if not 0 < self.alpha < 1:
+                raise SpecplanError(f"--alpha {self.alpha!r} must be in (0, 1)")
+            if not self.draft_params:
+                raise SpecplanError("--alpha needs --draft-params: a measured acceptance belongs to one draft")
+        if self.gamma_max < 1:
+            raise SpecplanError(f"--gamma-max {self.gamma_max!r} must be at least 1")
+        if self.batch_size < 1:
+            raise SpecplanError(f"--batch-size {self.batch_size!r} must be at least 1")
+        if self.context_tokens < 0:
+            raise SpecplanError(f"--context-tokens {self.context_tokens!r} must not be negative")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One draft size evaluated: acceptance, cost, the integer γ chosen and the speedup it gives."""
+
+    draft_params: float
+    alpha: float
+    cost_ratio: float  # c = t_draft(1) / t_target(1)
+    gamma: int  # 0: do not speculate
+    gamma_real: float | None  # closed-form γ* with verification charged as one target step
+    expected_tokens_per_round: float
+    verify_cost_ratio: float  # t_target(γ+1) / t_target(1)
+    speedup: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    inputs: PlanInputs
+    recommendation: Candidate
+    flat_band: tuple  # (min_draft_params, max_draft_params)
+    pooled_rule_draft_params: float
+    candidates: list
+    profile_name: str | None
+    notes: list
+
+    @property
+    def pays(self) -> bool:
+        return self.recommendation.gamma >= 1 and self.recommendation.speedup > 1.0
+
+    def to_json(self) -> dict:
+        inputs = asdict(self.inputs)
+        inputs["alpha_law"] = {k: inputs["alpha_law"][k] for k in ("a", "b", "c", "source")}
+        inputs["draft_params"] = list(self.inputs.draft_params)
+        inputs["profile"] = self.profile_name
+        inputs["dtype"] = self.inputs.dtype
+        rec = self.recommendation
+        return {
+            "inputs": inputs,
+            "recommendation": {
+                "draft_params": rec.draft_params,
+                "gamma": rec.gamma,
+                "gamma_real": rec.gamma_real,
+                "alpha": rec.alpha,
+                "expected_tokens_per_round": rec.expected_tokens_per_round,
+                "speedup": rec.speedup,
+                "target_draft_ratio": self.inputs.target_params / rec.draft_params,
+                "cost_ratio": rec.cost_ratio,
+                "verify_cost_ratio": rec.verify_cost_ratio,
+            },
+            "pays": self.pays,
+            "flat_band": {
+                "min_draft_params": self.flat_band[0],
+                "max_draft_params": self.flat_band[1],
+                "tolerance": FLAT_BAND_TOLERANCE,
+            },
+            "pooled_rule_draft_params": self.pooled_rule_draft_params,
+            "candidates": [
+                {"draft_params": c.draft_params, "alpha": c.alpha, "gamma": c.gamma, "speedup": c.speedup,
+                 "gamma_real": c.gamma_real, "cost_ratio": c.cost_ratio,
+                 "expected_tokens_per_round": c.expected_tokens_per_round}
+                for c in self.candidates
+            ],
+            "notes": self.notes,
+        }
+
+
+class _Costs:
+    """c(N) and the verification cost ratio v(k) = t_target(k) / t_target(1) under one cost model."""
+
+    def __init__(self, inputs: PlanInputs, profile: Profile | None):
+        self.inputs = inputs
+        self.profile = profile
+        gammas = np.arange(1, inputs.gamma_max + 1)
+        if profile is None:  # flops: c = N/M, verification charged as one target pass (SDSL §3)
+            self.target_step_s = None
+            self.verify_ratio = np.ones_like(gammas, dtype=float)
+        else:
+            self.target_step_s = self._step(inputs.target_params, 1)
+            self.verify_ratio = np.array([self._step(inputs.target_params, g + 1) for g in gammas]) / self.target_step_s
+
+    def _step(self, params: float, tokens: int) -> float:
+        i = self.inputs
+        return self.profile.step_time_s(params, tokens, i.batch_size, i.dtype, i.context_tokens, i.aspect_ratio)
+
+    def cost_ratio(self, draft_params: np.ndarray) -> np.ndarray:
+        if self.profile is None:
+            return draft_params / self.inputs.target_params
+        return np.array([self._step(n, 1) for n in draft_params]) / self.target_step_s
+
+
+def _acceptance(inputs: PlanInputs, draft_params: np.ndarray) -> np.ndarray:
+    if inputs.alpha is not None:
+        return np.full_like(draft_params, inputs.alpha, dtype=float)
+    target_ppl = perplexity(inputs.target_params, inputs.target_tokens)
+    law = inputs.alpha_law
+    alpha = law.a * np.array([perplexity(n, inputs.draft_tokens) for n in draft_params]) + law.b * target_ppl + law.c
+    return np.clip(alpha, ALPHA_FLOOR, ALPHA_CEIL)
+
+
+def _speedup_table(alpha: np.ndarray, c: np.ndarray, verify_ratio: np.ndarray) -> np.ndarray:
+    """Speedup for every draft (rows) and γ = 1..γmax (columns): E(α, γ) / (γc + v(γ+1)) (sdsl.md §1,
+    latency form divided through by t_target(1))."""
+    gammas = np.arange(1, verify_ratio.size + 1)[None, :]
+    a = alpha[:, None]
+    tokens = (1.0 - a ** (gammas + 1)) / (1.0 - a)  # (drafts, γmax)
+    return tokens / (gammas * c[:, None] + verify_ratio[None, :])
+
+
+def _evaluate(inputs: PlanInputs, costs: _Costs, draft_params) -> list:
+    """Candidates at their best integer γ (γ = 0 and speedup 1 where no γ pays)."""
+    n = np.asarray(draft_params, dtype=float)
+    alpha, c = _acceptance(inputs, n), costs.cost_ratio(n)
+    table = _speedup_table(alpha, c, costs.verify_ratio)
+    result = []
+    for i in range(n.size):
+        best = int(np.argmax(table[i]))
+        gamma, speedup = (best + 1, float(table[i, best])) if table[i, best] > 1.0 else (0, 1.0)
+        gamma_real = theory.gamma_star_real(alpha[i], c[i]) if c[i] < 1 else None
+        result.append(Candidate(
+            draft_params=float(n[i]), alpha=float(alpha[i]), cost_ratio=float(c[i]), gamma=gamma,
+            gamma_real=gamma_real, expected_tokens_per_round=theory.expected_tokens_per_round(alpha[i], gamma),
+            verify_cost_ratio=float(costs.verify_ratio[gamma - 1]) if gamma else 1.0, speedup=speedup,
+        ))
+    return result
+
+
+def _objective(inputs: PlanInputs, costs: _Costs, draft_params: np.ndarray) -> np.ndarray:
+    """Speedup to maximise over draft size. Under ``flops`` it is the paper's: the ratio form at the real-valued
+    γ* (equivalently T*, tokens per FLOP, SDSL §3). Under ``hardware`` it is the best integer γ's speedup."""
+    alpha, c = _acceptance(inputs, draft_params), costs.cost_ratio(draft_params)
+    if costs.profile is None:
+        log_alpha = np.log(alpha)
+        w = theory.lambertw_m1_from_log((1.0 / c - 1.0) * log_alpha - 1.0)
+        gamma = np.clip((1.0 + w) / log_alpha - 1.0 / c, 0.0, inputs.gamma_max)
+        return (1.0 - alpha ** (gamma + 1.0)) / ((1.0 - alpha) * (gamma * c + 1.0))
+    return np.maximum(_speedup_table(alpha, c, costs.verify_ratio).max(axis=1), 1.0)
+
+
+def _search(inputs: PlanInputs, costs: _Costs):
+    """N* on a log grid, refined on a finer grid between the best point's neighbours; the flat band read off the
+    coarse grid (the paper searches 10,000 log-spaced sizes; this reaches a finer step with fewer evaluations)."""
+    low, high = _SMALLEST_DRAFT, inputs.target_params / 2
+    if high <= low:
+        raise SpecplanError(f"--target-params {inputs.target_params:g} is too small to plan a draft for (min 2M)")
+    grid = np.geomspace(low, high, _GRID_POINTS)
+    speedups = _objective(inputs, costs, grid)
+    i = int(np.argmax(speedups))
+    fine = np.geomspace(grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)], _GRID_POINTS // 4)
+    fine_speedups = _objective(inputs, costs, fine)
+    j = int(np.argmax(fine_speedups))
+    best_n, best_s = float(fine[j]), float(fine_speedups[j])
+    in_band = grid[speedups >= (1.0 - FLAT_BAND_TOLERANCE) * best_s]
+    band = (float(min(in_band.min(), best_n)), float(max(in_band.max(), best_n)))
+    return best_n, band
+
+
+def make_plan(inputs: PlanInputs) -> Plan:
+    """Recommend a draft size, γ and the expected speedup (see the module docstring for the data flow)."""
+    inputs.validate()
+    profile = load_profile(inputs.profile) if inputs.cost_model == "hardware" else None
+    if profile is not None:
+        profile.check_dtype(inputs.dtype)
+    costs = _Costs(inputs, profile)
+    user = tuple(sorted(set(inputs.draft_params)))
+    if inputs.alpha is not None:  # a measured α belongs to the given drafts: choose among them only
+        candidates = _evaluate(inputs, costs, user)
+        recommendation = max(candidates, key=lambda c: c.speedup)
+        best = recommendation.speedup
+        band_members = [c.draft_params for c in candidates if c.speedup >= (1 - FLAT_BAND_TOLERANCE) * best]
+        band = (min(band_members), max(band_members))
+    else:
+        best_n, band = _search(inputs, costs)
+        recommendation = _evaluate(inputs, costs, [best_n])[0]
+        sizes = sorted({n for n in SENSITIVITY_SIZES if n < inputs.target_params} | set(user))
+        candidates = _evaluate(inputs, costs, sizes)
+    return Plan(
+        inputs=inputs,
+        recommendation=recommendation,
+        flat_band=band,
+        pooled_rule_draft_params=pooled_rule_draft_params(inputs.target_params),
+        candidates=candidates,
+        profile_name=profile.name if profile else None,
+        notes=_notes(inputs, profile),
+    )
+
+
+def _notes(inputs: PlanInputs, profile: Profile | None) -> list:
+    notes = []
+    if profile is not None and profile.kind == "roofline":
+        from specplan.hardware import BYTES_PER_PARAM
+
+        weights_gb = inputs.target_params * BYTES_PER_PARAM[profile.check_dtype(inputs.dtype)] / 1e9
+        if weights_gb > profile.memory_gb:
+            notes.append(
+                f"target weights ({weights_gb:.0f} GB) exceed one {profile.name} ({profile.memory_gb:g} GB): "
+                "latencies are those of one device streaming all weights (tensor parallelism divides both "
+                "target and draft time)"
+            )
+    if inputs.alpha is not None:
+        notes.append("acceptance fixed by --alpha: the plan chooses among the given --draft-params only")
+    return notes

@@ -1,0 +1,121 @@
+"""Speculative-decoding math: tokens per round, speedup and the optimal lookahead γ*.
+
+Pure functions, no torch. Notation of the papers inside this module only: α = expected acceptance,
+γ = lookahead (draft tokens per round), c = draft step time / target step time. Equation references are to
+``shared/docs/sdsl.md`` (§1 Leviathan et al. 2023, arXiv 2211.17192; §2 SDSL, arXiv 2603.11053).
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def expected_tokens_per_round(alpha: float, gamma: float) -> float:
+    """E = (1 − α^(γ+1)) / (1 − α): tokens emitted per verification round (sdsl.md §1); γ+1 as α → 1."""
+    if alpha >= 1.0:
+        return gamma + 1.0
+    return (1.0 - alpha ** (gamma + 1.0)) / (1.0 - alpha)
+
+
+def speedup_ratio(alpha: float, gamma: float, c: float) -> float:
+    """S = (1 − α^(γ+1)) / ((1 − α)(γc + 1)): walltime speedup when verifying γ+1 tokens costs one target step
+    (sdsl.md §1, Leviathan et al. Theorem 3.8)."""
+    return expected_tokens_per_round(alpha, gamma) / (gamma * c + 1.0)
+
+
+def speedup_latency(
+    alpha: float, gamma: int, target_step_s: float, draft_step_s: float, verify_step_s: float
+) -> float:
+    """S = E · t_target(1) / (γ · t_draft(1) + t_verify(γ+1)): speedup from measured or modelled latencies
+    (sdsl.md §1). Reduces to :func:`speedup_ratio` when t_verify(γ+1) = t_target(1)."""
+    return expected_tokens_per_round(alpha, gamma) * target_step_s / (gamma * draft_step_s + verify_step_s)
+
+
+def lambertw_m1_from_log(u):
+    """The lower real branch W₋₁(z) given u = ln(−z), for z ∈ [−1/e, 0), i.e. u ≤ −1 (sdsl.md §2, Numerics).
+
+    Solves w + ln(−w) = u for w ≤ −1 by Newton's method (derivative 1 + 1/w). Working with u = ln(−z) keeps the
+    result finite where z itself underflows float64 (z ≈ −1e-46 and far smaller for large M/N).
+    Accepts a float or a numpy array; returns the same shape.
+    """
+    u = np.asarray(u, dtype=float)
+    if np.any(u > -1.0 + 1e-9):
+        raise ValueError("lambertw_m1_from_log needs u = ln(-z) <= -1")
+    u = np.minimum(u, -1.0)
+    # Start near the branch point with the series w ≈ −1 − √(2(−1 − u)), elsewhere with w₀ = u − ln(−u).
+    near = u > -2.0
+    w = np.where(near, -1.0 - np.sqrt(2.0 * (-1.0 - u)), u - np.log(-np.minimum(u, -2.0)))
+    w = np.minimum(w, -1.0)
+    for _ in range(100):
+        g = w + np.log(-w) - u
+        dg = 1.0 + 1.0 / w
+        step = np.where(dg > 1e-300, g / np.where(dg > 1e-300, dg, 1.0), 0.0)
+        w_next = np.minimum(w - step, -1.0)
+        if np.all(np.abs(w_next - w) <= 1e-15 * np.abs(w)):
+            w = w_next
+            break
+        w = w_next
+    return float(w) if w.ndim == 0 else w
+
+
+def gamma_star_real(alpha: float, c: float) -> float:
+    """Real-valued optimal lookahead maximising (1 − α^(γ+1)) / (1 + cγ) (sdsl.md §2):
+
+    z = −α^(1/c − 1)/e, W = W₋₁(z), γ* = (1 + W)/ln α − 1/c, computed in log space with u = (1/c − 1)·ln α − 1.
+    May be below 1 (or negative) where speculation does not pay.
+    """
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    if not 0.0 < c < 1.0:
+        raise ValueError(f"c must be in (0, 1), got {c}")
+    log_alpha = math.log(alpha)
+    w = lambertw_m1_from_log((1.0 / c - 1.0) * log_alpha - 1.0)
+    return (1.0 + w) / log_alpha - 1.0 / c
+
+
+def speedup_at_gamma_star(alpha: float, c: float) -> float:
+    """S* = ln α / (c (1 − α) W) at the real-valued γ* (sdsl.md §2)."""
+    log_alpha = math.log(alpha)
+    w = lambertw_m1_from_log((1.0 / c - 1.0) * log_alpha - 1.0)
+    return log_alpha / (c * (1.0 - alpha) * w)
+
+
+@dataclass(frozen=True)
+class GammaChoice:
+    """An integer lookahead and the speedup it gives; gamma = 0 means "do not speculate" (speedup 1)."""
+
+    gamma: int
+    speedup: float
+
+    @property
+    def pays(self) -> bool:
+        return self.gamma >= 1 and self.speedup > 1.0
+
+
+def best_integer_gamma(alpha: float, c: float, gamma_max: int) -> GammaChoice:
+    """Integer γ for the ratio form: the better of floor and ceil of γ* (f is unimodal), within 1..gamma_max
+    (sdsl.md §2). γ* < 1 or α ≤ c: do not speculate (γ = 0, speedup 1)."""
+    if alpha <= c:
+        return GammaChoice(0, 1.0)
+    g_real = gamma_star_real(alpha, c)
+    options = {min(max(g, 1), gamma_max) for g in (math.floor(g_real), math.ceil(g_real))}
+    gamma = max(sorted(options), key=lambda g: speedup_ratio(alpha, g, c))
+    speedup = speedup_ratio(alpha, gamma, c)
+    return GammaChoice(gamma, speedup) if speedup > 1.0 else GammaChoice(0, 1.0)
+
+
+def best_gamma_by_search(alpha: float, speedup_of_gamma, gamma_max: int) -> GammaChoice:
+    """Integer γ in 1..gamma_max maximising an arbitrary ``speedup_of_gamma(γ)`` (used when the verification cost
+    is not one target step, so the closed form does not apply). Returns γ = 0 where no γ beats 1."""
+    best = GammaChoice(0, 1.0)
+    for gamma in range(1, gamma_max + 1):
+        speedup = speedup_of_gamma(gamma)
+        if speedup > best.speedup:
+            best = GammaChoice(gamma, speedup)
+    return best
+
+
+def tokens_per_flop(alpha: float, gamma: float, target_params: float, draft_params: float) -> float:
+    """T = (1 − α^(γ+1)) / (2 (M + γN)(1 − α)): throughput in tokens per FLOP under c = N/M (sdsl.md §3)."""
+    return expected_tokens_per_round(alpha, gamma) / (2.0 * (target_params + gamma * draft_params))
