@@ -1,0 +1,178 @@
+"""`specplan plan` and `specplan profiles` through the command line, every option and every bad input."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from specplan.cli import app
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, list(args))
+
+
+def plan_json(*args):
+    result = run("plan", "--json", *args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_plan_for_70b_prints_summary_sensitivity_table_and_verdict():
+    result = run("plan", "--target-params", "70e9")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    for text in ("draft size N*", "target / draft M/N*", "acceptance α", "lookahead γ", "tokens per round E",
+                 "expected speedup", "flat band", "pooled rule N*", "hardware, profile h100-sxm",
+                 "Sensitivity", "50M", "8B", "Verdict: use a"):
+        assert text in out, text
+
+
+@pytest.mark.parametrize("text, value", [("70e9", 70e9), ("70B", 70e9), ("7.5b", 7.5e9), ("405M", 405e6),
+                                         ("1.2T", 1.2e12), ("70553706496", 70553706496)])
+def test_target_params_accepts_the_usual_spellings(text, value):
+    assert plan_json("--target-params", text, "--cost-model", "flops")["inputs"]["target_params"] == value
+
+
+def test_every_option_reaches_the_plan(tmp_path):
+    law = tmp_path / "law.yaml"
+    law.write_text(yaml.safe_dump({"a": -0.006, "b": 0.013, "c": 0.7, "r2": 0.9}))
+    data = plan_json("--target-params", "70B", "--target-tokens", "10T", "--draft-tokens", "1T",
+                     "--profile", "a100-80gb-sxm", "--cost-model", "hardware", "--dtype", "fp16",
+                     "--batch-size", "4", "--context-tokens", "2048", "--aspect-ratio", "80",
+                     "--draft-params", "1B", "--draft-params", "68M", "--alpha-law", str(law), "--gamma-max", "6")
+    inputs = data["inputs"]
+    assert inputs["target_tokens"] == 10e12 and inputs["draft_tokens"] == 1e12
+    assert inputs["profile"] == "a100-80gb-sxm" and inputs["dtype"] == "fp16"
+    assert inputs["batch_size"] == 4 and inputs["context_tokens"] == 2048 and inputs["aspect_ratio"] == 80
+    assert inputs["draft_params"] == [1e9, 68e6]
+    assert inputs["alpha_law"]["c"] == 0.7 and inputs["gamma_max"] == 6
+    assert data["recommendation"]["gamma"] <= 6
+    assert {1e9, 68e6} <= {c["draft_params"] for c in data["candidates"]}
+
+
+def test_alpha_law_as_three_numbers_and_measured_alpha():
+    law = plan_json("--target-params", "7B", "--cost-model", "flops", "--alpha-law", "-0.0067,0.012971,0.742084")
+    default = plan_json("--target-params", "7B", "--cost-model", "flops")
+    assert law["recommendation"]["alpha"] > default["recommendation"]["alpha"] + 0.05
+    given = plan_json("--target-params", "7B", "--draft-params", "68M", "--alpha", "0.8")
+    assert given["recommendation"]["alpha"] == 0.8 and given["recommendation"]["draft_params"] == 68e6
+
+
+def test_flops_check_value_through_the_cli():
+    data = plan_json("--cost-model", "flops", "--target-params", "70553706496", "--target-tokens", "15e12",
+                     "--draft-tokens", "2.4e12")
+    assert data["recommendation"]["draft_params"] == pytest.approx(290.18e6, rel=0.005)
+    assert data["pooled_rule_draft_params"] == pytest.approx(2.71e-3 * 70553706496 + 8.71e7)
+    assert data["flat_band"]["tolerance"] == 0.03
+
+
+def test_does_not_pay_verdict_at_huge_batch():
+    result = run("plan", "--target-params", "70e9", "--batch-size", "4096")
+    assert result.exit_code == 0 and "does not pay" in result.stdout
+
+
+def test_profile_file_through_the_cli(tmp_path):
+    from pathlib import Path
+
+    data = yaml.safe_load((Path(__file__).parents[1] / "profiles" / "h100-sxm.yaml").read_text())
+    data.update(name="slow-launch", step_overhead_us=5000)
+    path = tmp_path / "slow.yaml"
+    path.write_text(yaml.safe_dump(data))
+    slow = plan_json("--target-params", "70B", "--profile", str(path))
+    fast = plan_json("--target-params", "70B")
+    assert slow["inputs"]["profile"] == "slow-launch"
+    assert slow["recommendation"]["draft_params"] > fast["recommendation"]["draft_params"]
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--target-params", "abc"], "'abc' is not a number"),
+    (["--target-params", "0"], "'0' must be a positive number"),
+    (["--target-params", "-70e9"], "'-70e9' must be a positive number"),
+    (["--target-params", "70B", "--target-tokens", "lots"], "'lots' is not a number"),
+    (["--target-params", "70B", "--draft-tokens", "0"], "'0' must be a positive number"),
+    (["--target-params", "70B", "--draft-params", "80B"], "--draft-params 8e+10 must be positive and smaller"),
+    (["--target-params", "70B", "--draft-params", "70B"], "must be positive and smaller"),
+    (["--target-params", "70B", "--draft-params", "1B", "--alpha", "1.5"], "--alpha 1.5 must be in (0, 1)"),
+    (["--target-params", "70B", "--draft-params", "1B", "--alpha", "0"], "--alpha 0.0 must be in (0, 1)"),
+    (["--target-params", "70B", "--alpha", "0.5"], "--alpha needs --draft-params"),
+    (["--target-params", "70B", "--profile", "tpu-v9"], "unknown profile 'tpu-v9'"),
+    (["--target-params", "70B", "--profile", "missing.yaml"], "profile file 'missing.yaml' does not exist"),
+    (["--target-params", "70B", "--cost-model", "magic"], "'magic' is not one of"),
+    (["--target-params", "70B", "--gamma-max", "0"], "--gamma-max 0 must be at least 1"),
+    (["--target-params", "70B", "--batch-size", "0"], "--batch-size 0 must be at least 1"),
+    (["--target-params", "70B", "--dtype", "fp64"], "--dtype 'fp64' is not in profile"),
+    (["--target-params", "70B", "--alpha-law", "1,2"], "--alpha-law '1,2' is neither A,B,C nor a readable file"),
+    (["--target-params", "70B", "--alpha-law", "a,b,c"], "expected three numbers"),
+    (["--target-params", "70B", "--gamma-max", "many"], "'many' is not a valid integer"),
+    ([], "Missing option '--target-params'"),
+])
+def test_bad_input_is_one_line_on_stderr_with_exit_2(args, fragment):
+    result = run("plan", *args)
+    assert result.exit_code == 2, result.output
+    assert fragment in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and result.stderr.startswith("error: ")
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("content, fragment", [
+    ({"name": "x", "description": "x"}, "missing key"),
+    ("UNKNOWN", "unknown key 'turbo'"),
+    ("WRONGTYPE", "'memory_gb' has the wrong type"),
+])
+def test_bad_profile_yaml_through_the_cli(tmp_path, content, fragment):
+    from pathlib import Path
+
+    data = yaml.safe_load((Path(__file__).parents[1] / "profiles" / "h100-sxm.yaml").read_text())
+    if content == "UNKNOWN":
+        data["turbo"] = True
+    elif content == "WRONGTYPE":
+        data["memory_gb"] = "eighty"
+    else:
+        data = content
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = run("plan", "--target-params", "70B", "--profile", str(path))
+    assert result.exit_code == 2 and fragment in result.stderr and "Traceback" not in result.output
+
+
+def test_profiles_lists_bundled_profiles_with_key_figures():
+    result = run("profiles")
+    assert result.exit_code == 0
+    for name in ("h100-sxm", "a100-80gb-sxm", "h200", "l40s", "rtx-4090", "cpu-generic", "3350"):
+        assert name in result.stdout
+
+
+def test_help_explains_units_and_defaults():
+    result = runner.invoke(app, ["plan", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for text in ("70e9, 70B, 7.5b, 405M", "default 15T", "default 2.4T", "hardware", "flops", "repeatable"):
+        assert text in result.stdout, text
+
+
+def test_plan_does_not_import_torch_or_transformers():
+    code = ("import sys\n"
+            "from typer.testing import CliRunner\n"
+            "from specplan.cli import app\n"
+            "r = CliRunner().invoke(app, ['plan', '--target-params', '70e9'])\n"
+            "assert r.exit_code == 0, r.output\n"
+            "r = CliRunner().invoke(app, ['plan', '--target-params', '70e9', '--json', '--cost-model', 'flops'])\n"
+            "assert r.exit_code == 0, r.output\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_python_dash_m_specplan_works():
+    out = subprocess.run([sys.executable, "-m", "specplan", "plan", "--target-params", "7B", "--json"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["inputs"]["target_params"] == 7e9
+    bad = subprocess.run([sys.executable, "-m", "specplan", "plan", "--target-params", "x"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and bad.stderr.count("\n") == 1
