@@ -11,7 +11,7 @@ import numpy as np
 
 from specplan import theory
 from specplan.errors import SpecplanError
-from specplan.hardware import DEFAULT_CONTEXT_TOKENS, Profile, load_profile
+from specplan.hardware import BYTES_PER_PARAM, DEFAULT_CONTEXT_TOKENS, Profile, load_profile
 from specplan.scaling import ALPHA_CEIL, ALPHA_FLOOR, AlphaLaw, perplexity, pooled_rule_draft_params
 from specplan.shapes import DEFAULT_ASPECT_RATIO
 
@@ -103,7 +103,6 @@ class Plan:
         inputs["alpha_law"] = {k: inputs["alpha_law"][k] for k in ("a", "b", "c", "source")}
         inputs["draft_params"] = list(self.inputs.draft_params)
         inputs["profile"] = self.profile_name
-        inputs["dtype"] = self.inputs.dtype
         rec = self.recommendation
         return {
             "inputs": inputs,
@@ -186,10 +185,10 @@ def _evaluate(inputs: PlanInputs, costs: _Costs, draft_params) -> list:
     for i in range(n.size):
         best = int(np.argmax(table[i]))
         gamma, speedup = (best + 1, float(table[i, best])) if table[i, best] > 1.0 else (0, 1.0)
-        gamma_real = theory.gamma_star_real(alpha[i], c[i]) if c[i] < 1 else None
+        gamma_real = float(theory.gamma_star_real(alpha[i], c[i])) if c[i] < 1 else None
         result.append(Candidate(
             draft_params=float(n[i]), alpha=float(alpha[i]), cost_ratio=float(c[i]), gamma=gamma,
-            gamma_real=gamma_real, expected_tokens_per_round=theory.expected_tokens_per_round(alpha[i], gamma),
+            gamma_real=gamma_real, expected_tokens_per_round=float(theory.expected_tokens_per_round(alpha[i], gamma)),
             verify_cost_ratio=float(costs.verify_ratio[gamma - 1]) if gamma else 1.0, speedup=speedup,
         ))
     return result
@@ -258,8 +257,6 @@ def make_plan(inputs: PlanInputs) -> Plan:
 def _notes(inputs: PlanInputs, profile: Profile | None) -> list:
     notes = []
     if profile is not None and profile.kind == "roofline":
-        from specplan.hardware import BYTES_PER_PARAM
-
         weights_gb = inputs.target_params * BYTES_PER_PARAM[profile.check_dtype(inputs.dtype)] / 1e9
         if weights_gb > profile.memory_gb:
             notes.append(

@@ -111,3 +111,33 @@ def test_json_has_the_stable_keys():
     assert data["inputs"]["cost_model"] == "flops" and data["inputs"]["draft_params"] == [1e9]
     assert math.isclose(data["recommendation"]["target_draft_ratio"],
                         LLAMA3_70B / data["recommendation"]["draft_params"])
+
+
+@pytest.mark.parametrize("text, value", [("70e9", 70e9), ("70B", 70e9), ("7.5b", 7.5e9), ("405M", 405e6),
+                                         ("2k", 2e3), ("15T", 15e12), ("1.5G", 1.5e9), (" 12 ", 12.0)])
+def test_parse_count(text, value):
+    from specplan.units import parse_count
+
+    assert parse_count(text) == value
+
+
+@pytest.mark.parametrize("text", ["", "abc", "70X", "1e", "nan", "inf", "-3", "0", "1e-400"])
+def test_parse_count_rejects(text):
+    from specplan.units import parse_count
+
+    with pytest.raises(SpecplanError):
+        parse_count(text)
+
+
+def test_alpha_law_file_errors(tmp_path):
+    from specplan.scaling import parse_alpha_law
+
+    path = tmp_path / "law.yaml"
+    path.write_text("coefficients: {a: -0.005, b: 0.01, c: 0.7}\nr2: 0.9\n")
+    assert parse_alpha_law(str(path)) == AlphaLaw(-0.005, 0.01, 0.7, source=str(path))
+    path.write_text("a: -0.005\nb: x\nc: 0.7\n")
+    with pytest.raises(SpecplanError, match="key 'b' must be a number"):
+        parse_alpha_law(str(path))
+    path.write_text("[1, 2, 3]\n")
+    with pytest.raises(SpecplanError, match="must hold a mapping"):
+        parse_alpha_law(str(path))
