@@ -61,8 +61,13 @@ def per_position_conditional(drafted: Sequence[int], accepted: Sequence[int], ga
 def alpha_iid(drafted: Sequence[int], accepted: Sequence[int]) -> float | None:
     """α̂ = accepted / examined drafts, a round accepting j < k having examined j + 1 drafts and a round accepting
     all k having examined k: the maximum-likelihood α under the i.i.d. model (Leviathan α)."""
-    examined = sum(j + 1 if j < k else k for k, j in zip(drafted, accepted))
+    examined = examined_drafts(drafted, accepted)
     return sum(accepted) / examined if examined else None
+
+
+def examined_drafts(drafted: Sequence[int], accepted: Sequence[int]) -> int:
+    """Drafts the target examined: j_s + 1 in a round that rejected one, k_s in a round that accepted all."""
+    return sum(j + 1 if j < k else k for k, j in zip(drafted, accepted))
 
 
 def expected_acceptance_length(alpha: float, gamma: int) -> float:

@@ -90,4 +90,29 @@ def _problem(line: str) -> str | None:
                 "upgrade specplan to read it")
     if "kind" not in record:
         return "record has no 'kind'"
+    return _field_problem(record)
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_seconds(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+
+
+def _field_problem(record: dict) -> str | None:
+    """The fields metrics are computed from, where present, must have the documented types (docs/records.md)."""
+    for key, valid in (("new_tokens", _is_count), ("wall_time_s", _is_seconds), ("median_s", _is_seconds)):
+        if key in record and not valid(record[key]):
+            return f"{key} {record[key]!r} is not a non-negative number"
+    rounds = record.get("rounds")
+    if rounds is None:
+        return None
+    drafted, accepted = (rounds.get("drafted"), rounds.get("accepted")) if isinstance(rounds, dict) else (None, None)
+    if not (isinstance(drafted, list) and isinstance(accepted, list) and len(drafted) == len(accepted)
+            and all(map(_is_count, drafted + accepted))):
+        return "rounds must hold equally long lists of counts 'drafted' and 'accepted'"
+    if any(j > k for k, j in zip(drafted, accepted)):
+        return "rounds accept more drafts than were drafted"
     return None

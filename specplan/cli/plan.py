@@ -37,7 +37,7 @@ def plan(
         help="hardware: latencies from the profile's roofline and overheads; flops: the paper's c = N/M with "
              "verification charged as one target step.")] = CostModel.hardware,
     dtype: Annotated[str | None, typer.Option(
-        help="Weight dtype (fp32, bf16, fp16, fp8, int8, int4) [default: the profile's].")] = None,
+        help="Weight dtype (fp32, bf16, fp16, fp8, int8, int4) (default: the profile's).")] = None,
     batch_size: Annotated[int, typer.Option(
         help="Sequences decoded together. Larger batches make verification compute-bound (hardware model).")] = 1,
     context_tokens: Annotated[int, typer.Option(
@@ -52,7 +52,7 @@ def plan(
     alpha_law: Annotated[str | None, typer.Option(
         metavar="A,B,C|FILE",
         help="Acceptance law α = A·ppl_draft + B·ppl_target + C, or a file from `specplan calibrate` "
-             "[default: SDSL pooled fit -0.0067,0.012971,0.642084].")] = None,
+             "(default: SDSL pooled fit -0.0067,0.012971,0.642084).")] = None,
     gamma_max: Annotated[int, typer.Option(
         help="Largest lookahead γ (draft tokens per round) to consider.")] = planner.DEFAULT_GAMMA_MAX,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,

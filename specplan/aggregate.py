@@ -1,0 +1,158 @@
+"""From run records to one row of metrics per pair × engine × γ [× prompt category].
+
+Every number is derived from raw counts and times with the one formula of ``specplan/metrics.py``
+(``shared/docs/metrics.md``). Pure Python, no torch: ``report`` and ``bench``'s end-of-run summary call this.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from statistics import median
+
+from specplan import metrics
+from specplan.metrics import Interval
+
+
+@dataclass(frozen=True)
+class Row:
+    """Metrics of one (pair, engine, γ[, category]) group of ``sd``/``hf`` runs. None where the data is missing."""
+
+    target: str
+    draft: str
+    engine: str
+    gamma: int | None
+    category: str | None  # None unless aggregated with by_category
+    runs: int
+    rounds: int
+    new_tokens: int
+    acceptance_length: float | None
+    mean_accepted: float | None
+    draft_acceptance_rate: float | None
+    alpha_iid: float | None
+    accepted_drafts: int  # Σ j_s, numerator of α̂ (i.i.d.)
+    examined_drafts: int  # Σ examined_s, its denominator: lets α̂ be pooled over rows
+    alpha_sdsl_fit: float | None  # fitted over all γ of this pair × engine [× category]; None with < 2 γ
+    per_position_unconditional: tuple  # index i-1 holds position i = 1..γ
+    per_position_conditional: tuple
+    tokens_per_s: float | None
+    ar_tokens_per_s: float | None  # the paired AR runs
+    speedup: Interval | None  # paired with AR runs of the same run_id, pair, prompt and repeat
+    paired_runs: int
+    exact_share: float | None  # share of greedy runs identical to AR; None without greedy runs
+    checked_runs: int  # runs with an exactness verdict (greedy)
+    diverged_runs: int
+    max_divergence_margin: float | None  # target's top-2 logit margin at the worst first divergence
+    cost_ratio: float | None  # c = t_draft(1) / t_target(1) from latency records
+    verify_cost_ratio: float | None  # t_target(γ+1) / t_target(1) from latency records
+
+    @property
+    def pair(self) -> str:
+        return f"{self.target} ← {self.draft}"
+
+    @property
+    def key(self) -> tuple:
+        """Identity used to match rows across runs (e.g. against a baseline)."""
+        return (self.target, self.draft, self.engine, self.gamma, self.category)
+
+
+def aggregate(records: list[dict], by_category: bool = False) -> list[Row]:
+    """Rows per pair × engine × γ (× prompt category when ``by_category``), sorted, from a list of records."""
+    runs = [r for r in records if r.get("kind") == "run"]
+    latencies = _latencies_by_pair([r for r in records if r.get("kind") == "latency"])
+    ar_index = {_pairing_key(r): r for r in runs if r.get("engine") == "ar"}
+    groups = defaultdict(list)
+    for r in runs:
+        if r.get("engine") != "ar":
+            groups[_group_key(r, by_category)].append(r)
+    rows = [_row(key, group, ar_index, latencies.get(key[:2], {})) for key, group in groups.items()]
+    return _with_sdsl_fit(sorted(rows, key=_sort_key))
+
+
+def _pair(record: dict) -> tuple:
+    pair = record.get("pair") or {}
+    return (str(pair.get("target", "?")), str(pair.get("draft", "?")))
+
+
+def _group_key(record: dict, by_category: bool) -> tuple:
+    category = str(record.get("prompt_category", "default")) if by_category else None
+    return (*_pair(record), str(record.get("engine")), record.get("gamma"), category)
+
+
+def _pairing_key(record: dict) -> tuple:
+    """AR and SD runs with the same run, pair, prompt and repeat ran back to back (records.md, Pairing)."""
+    return (record.get("run_id"), _pair(record), record.get("prompt_index"), record.get("repeat"))
+
+
+def _sort_key(row: Row) -> tuple:
+    return (row.target, row.draft, row.engine, row.gamma if row.gamma is not None else -1, row.category or "")
+
+
+def _row(key: tuple, group: list, ar_index: dict, latency: dict) -> Row:
+    target, draft, engine, gamma, category = key
+    drafted = [k for r in group for k in (r.get("rounds") or {}).get("drafted", [])]
+    accepted = [j for r in group for j in (r.get("rounds") or {}).get("accepted", [])]
+    positions = max(gamma or 0, *drafted, 0)  # an adaptive draft (hf) may propose more than γ
+    paired = [(ar_index[_pairing_key(r)], r) for r in group if _pairing_key(r) in ar_index]
+    exact = [bool(r["exact"]) for r in group if r.get("exact") is not None]
+    margins = [r["divergence_margin"] for r in group
+               if r.get("exact") is False and r.get("divergence_margin") is not None]
+    return Row(
+        target=target, draft=draft, engine=engine, gamma=gamma, category=category,
+        runs=len(group), rounds=len(accepted), new_tokens=sum(r.get("new_tokens", 0) for r in group),
+        acceptance_length=metrics.acceptance_length(accepted),
+        mean_accepted=metrics.mean_accepted(accepted),
+        draft_acceptance_rate=metrics.draft_acceptance_rate(drafted, accepted),
+        alpha_iid=metrics.alpha_iid(drafted, accepted),
+        accepted_drafts=sum(accepted),
+        examined_drafts=metrics.examined_drafts(drafted, accepted),
+        alpha_sdsl_fit=None,
+        per_position_unconditional=tuple(metrics.per_position_unconditional(drafted, accepted, positions)),
+        per_position_conditional=tuple(metrics.per_position_conditional(drafted, accepted, positions)),
+        tokens_per_s=_tokens_per_s(group),
+        ar_tokens_per_s=_tokens_per_s([ar for ar, _ in paired]),
+        speedup=metrics.paired_speedup([_s_per_token(ar) for ar, _ in paired], [_s_per_token(sd) for _, sd in paired]),
+        paired_runs=len(paired),
+        exact_share=sum(exact) / len(exact) if exact else None,
+        checked_runs=len(exact),
+        diverged_runs=sum(not e for e in exact),
+        max_divergence_margin=max(margins) if margins else None,
+        cost_ratio=_ratio(latency.get(("draft", 1)), latency.get(("target", 1))),
+        verify_cost_ratio=_ratio(latency.get(("target", gamma + 1)) if gamma else None, latency.get(("target", 1))),
+    )
+
+
+def _tokens_per_s(runs: list) -> float | None:
+    """Σ new tokens / Σ wall time (metrics.md: tokens_per_s)."""
+    seconds = sum(r.get("wall_time_s", 0.0) for r in runs)
+    return sum(r.get("new_tokens", 0) for r in runs) / seconds if seconds > 0 else None
+
+
+def _s_per_token(record: dict) -> float:
+    tokens = record.get("new_tokens") or 0
+    return record.get("wall_time_s", 0.0) / tokens if tokens else 0.0  # 0 is dropped by paired_speedup
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    return numerator / denominator if numerator is not None and denominator else None
+
+
+def _latencies_by_pair(records: list) -> dict:
+    """{pair: {(model, new_tokens): median step seconds}}; several records of one step (other runs or context
+    lengths) are summarised by the median of their medians."""
+    samples = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        if r.get("median_s") is not None:
+            samples[_pair(r)][(r.get("model"), r.get("new_tokens"))].append(float(r["median_s"]))
+    return {pair: {step: median(values) for step, values in steps.items()} for pair, steps in samples.items()}
+
+
+def _with_sdsl_fit(rows: list) -> list:
+    """Fill α̂ (SDSL fit) per pair × engine [× category], over all its γ (needs at least two γ)."""
+    families = defaultdict(list)
+    for row in rows:
+        if row.gamma and row.acceptance_length is not None:
+            families[(row.target, row.draft, row.engine, row.category)].append(row)
+    fits = {}
+    for family, members in families.items():
+        if len({m.gamma for m in members}) >= 2:
+            fits[family] = metrics.alpha_sdsl_fit([m.gamma for m in members], [m.acceptance_length for m in members])
+    return [replace(r, alpha_sdsl_fit=fits.get((r.target, r.draft, r.engine, r.category))) for r in rows]

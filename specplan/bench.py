@@ -1,0 +1,359 @@
+"""``bench`` orchestration: load the pair, run AR/SD/HF decodes paired and interleaved per prompt, time step
+latencies and perplexities, and hand each finished record to the caller (who appends it to the JSONL file).
+
+Records follow docs/records.md. torch and transformers are imported inside functions only.
+"""
+
+import platform
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+
+from specplan.errors import SpecplanError
+from specplan.models import ModelSource
+from specplan.prompts import BUILTIN, load_prompts
+
+ENGINES = ("ar", "sd", "hf")
+WARMUP_TOKENS = 8
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Every user setting of one ``bench`` invocation (defaults as in ``specplan bench --help``)."""
+
+    target: ModelSource
+    draft: ModelSource
+    engines: tuple = ENGINES
+    gammas: tuple = (1, 2, 4, 8)
+    max_new_tokens: int = 64
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+    device: str = "auto"
+    dtype: str = "auto"
+    device_map: str | None = None
+    trust_remote_code: bool = False
+    prompts_file: str | None = None
+    num_prompts: int = 8
+    repeats: int = 1
+    latency_samples: int = 20
+    latency_context_tokens: int = 128
+    perplexity: bool = False
+    perplexity_text: str | None = None
+    threads: int | None = None
+
+    def __post_init__(self):
+        _validate(self)
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+
+def _validate(config: BenchConfig) -> None:
+    unknown = [e for e in config.engines if e not in ENGINES]
+    if unknown or not config.engines:
+        raise SpecplanError(f"--engines {','.join(config.engines)!r}: choose from {','.join(ENGINES)}")
+    if not config.gammas or any(g < 1 for g in config.gammas):
+        raise SpecplanError(f"--gamma {','.join(map(str, config.gammas))!r}: every γ must be an integer ≥ 1")
+    for name, value, low in (("--max-new-tokens", config.max_new_tokens, 1), ("--repeats", config.repeats, 1),
+                             ("--num-prompts", config.num_prompts, 1), ("--latency-samples", config.latency_samples, 2),
+                             ("--latency-context", config.latency_context_tokens, 1)):
+        if value < low:
+            raise SpecplanError(f"{name} {value} must be at least {low}")
+    if config.temperature < 0:
+        raise SpecplanError(f"--temperature {config.temperature} must be ≥ 0 (0 = greedy)")
+    if not 0 < config.top_p <= 1:
+        raise SpecplanError(f"--top-p {config.top_p} must be in (0, 1]")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One record to produce. ``key`` identifies it for ``--resume``."""
+
+    kind: str  # run | latency | perplexity
+    engine: str | None = None
+    gamma: int | None = None
+    prompt_index: int | None = None
+    repeat: int | None = None
+    model: str | None = None  # target | draft (latency, perplexity)
+    new_tokens: int | None = None  # latency: tokens per timed step
+
+    @property
+    def key(self) -> tuple:
+        return task_key(asdict(self))
+
+    @property
+    def label(self) -> str:
+        if self.kind == "run":
+            gamma = f" γ={self.gamma}" if self.gamma else ""
+            return f"{self.engine}{gamma} prompt {self.prompt_index} repeat {self.repeat}"
+        if self.kind == "latency":
+            return f"latency {self.model} {self.new_tokens} token(s)/step"
+        return f"perplexity {self.model}"
+
+
+def task_key(record: dict) -> tuple:
+    """What makes a record unique within a run (the same for a Task and the record it produced)."""
+    if record.get("kind") == "run":
+        return ("run", record.get("engine"), record.get("gamma"), record.get("prompt_index"), record.get("repeat"))
+    if record.get("kind") == "latency":
+        return ("latency", record.get("model"), record.get("new_tokens"))
+    return (record.get("kind"), record.get("model"))
+
+
+def plan_tasks(config: BenchConfig, num_prompts: int) -> list[Task]:
+    """Runs paired and interleaved (per repeat and prompt: AR, then every speculative engine and γ back to back),
+    then step latencies (target 1 and γ+1 tokens, draft 1 token), then perplexities."""
+    speculative = [e for e in config.engines if e != "ar"]
+    tasks = []
+    for repeat in range(config.repeats):
+        for index in range(num_prompts):
+            if "ar" in config.engines:
+                tasks.append(Task("run", "ar", None, index, repeat))
+            tasks += [Task("run", e, g, index, repeat) for g in config.gammas for e in speculative]
+    steps = sorted({1} | ({g + 1 for g in config.gammas} if speculative else set()))
+    tasks += [Task("latency", model="target", new_tokens=k) for k in steps]
+    if speculative:
+        tasks.append(Task("latency", model="draft", new_tokens=1))
+    if config.perplexity:
+        tasks += [Task("perplexity", model="target"), Task("perplexity", model="draft")]
+    return tasks
+
+
+def effective_settings(config: BenchConfig, device: str, dtype: str, num_prompts: int, threads: int) -> dict:
+    """Every setting that shaped the measurements (records.md ``settings``)."""
+    from specplan.engines.hf import assistant_settings
+
+    return {
+        "max_new_tokens": config.max_new_tokens, "temperature": config.temperature, "top_p": config.top_p,
+        "seed": config.seed, "device": device, "dtype": dtype, "device_map": config.device_map,
+        "prompts": config.prompts_file or BUILTIN, "num_prompts": num_prompts, "repeats": config.repeats,
+        "gammas": list(config.gammas), "engines": list(config.engines), "stop_at_eos": False, "threads": threads,
+        "latency_context_tokens": config.latency_context_tokens, "latency_samples": config.latency_samples,
+        "hf": {**assistant_settings(0), "num_assistant_tokens": "gamma"} if "hf" in config.engines else None,
+    }
+
+
+def environment(device: str) -> dict:
+    import torch
+    import transformers
+
+    from specplan import __version__
+    from specplan.devices import device_name
+
+    return {"device_name": device_name(device), "torch": torch.__version__, "transformers": transformers.__version__,
+            "specplan": __version__, "python": platform.python_version(), "platform": platform.platform()}
+
+
+def resume_header(existing: list, pair: dict, settings: dict) -> str | None:
+    """The run_id to continue, after checking the file was written by the same pair and settings; None if empty."""
+    if not existing:
+        return None
+    first = existing[0]
+    if first.get("pair") != pair:
+        raise SpecplanError(f"--resume: the file holds pair {first.get('pair')}, not {pair}")
+    old = first.get("settings") or {}
+    changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+    if changed:
+        raise SpecplanError(f"--resume: settings differ from the file's ({', '.join(changed)}); "
+                            "use the same options or another --output")
+    return first.get("run_id")
+
+
+def perplexity_text(path: str | None) -> tuple[str, str]:
+    """(text, name for records): the user's file or the built-in prose + code sample."""
+    if path is None:
+        return (resources.files("specplan") / "assets" / "perplexity.txt").read_text(encoding="utf-8"), BUILTIN
+    try:
+        return Path(path).read_text(encoding="utf-8"), path
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecplanError(f"--perplexity-text {path!r} cannot be read: {getattr(exc, 'strerror', None) or exc}") \
+            from None
+
+
+def run_bench(config: BenchConfig, existing: tuple = (), on_start=None, on_record=None) -> "BenchResult":
+    """Run every task not already in ``existing`` (records of an interrupted run); ``on_start(total)`` once the
+    work is known, ``on_record(record, label)`` after each finished record (the caller writes it at once)."""
+    import torch
+
+    from specplan.devices import resolve_device, resolve_dtype, set_cpu_threads
+    from specplan.models import load_pair
+
+    set_cpu_threads(config.threads)
+    device = resolve_device(config.device)
+    dtype, _ = resolve_dtype(None if config.dtype == "auto" else config.dtype, device)
+    prompts = load_prompts(config.prompts_file, config.num_prompts)  # bad files fail before the heavy load
+    text = perplexity_text(config.perplexity_text) if config.perplexity else None
+    pair = load_pair(config.target, config.draft, device, dtype, config.device_map, config.trust_remote_code)
+    header = {"pair": {"target": config.target.name, "draft": config.draft.name},
+              "settings": effective_settings(config, pair.device, dtype, len(prompts), torch.get_num_threads()),
+              "environment": environment(pair.device)}
+    run_id = resume_header(list(existing), header["pair"], header["settings"]) or uuid.uuid4().hex[:12]
+    done = {task_key(r) for r in existing}
+    tasks = [t for t in plan_tasks(config, len(prompts)) if t.key not in done]
+    runner = _Runner(config, pair, prompts, {"run_id": run_id, **header}, text,
+                     [t for t in tasks if t.kind == "latency"])
+    runner.ar_outputs.update({(r["prompt_index"], r["repeat"]): r["output_ids"] for r in existing
+                              if r.get("kind") == "run" and r.get("engine") == "ar"})
+    if on_start:
+        on_start(len(tasks))
+    runner.warm_up(tasks)
+    records = []
+    for task in tasks:
+        record = runner.execute(task)
+        records.append(record)
+        if on_record:
+            on_record(record, task.label)
+    return BenchResult(list(existing) + records, pair.notes, len(tasks))
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    records: list
+    notes: tuple
+    produced: int
+
+
+class _Runner:
+    """Executes tasks on one loaded pair; holds the encoded prompts and the AR outputs for exactness."""
+
+    def __init__(self, config: BenchConfig, pair, prompts: list, header: dict, text, latency_tasks: list):
+        self.config, self.pair, self.prompts, self.header, self.text = config, pair, prompts, header, text
+        self.prompt_ids = [self._encode(p.text) for p in prompts]
+        self.ar_outputs = {}
+        self.latency_tasks, self.latencies = latency_tasks, {}  # timed together, interleaved
+
+    def _encode(self, text: str):
+        return self.pair.tokenizer(text, return_tensors="pt").input_ids.to(self.pair.device)
+
+    def _record(self, kind: str, **fields) -> dict:
+        created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        return {"kind": kind, "run_id": self.header["run_id"], "created": created, "pair": self.header["pair"],
+                "settings": self.header["settings"], "environment": self.header["environment"], **fields}
+
+    def warm_up(self, tasks: list) -> None:
+        """One short untimed decode per engine and γ (kernels, allocator, lazy init), discarded."""
+        for engine, gamma in sorted({(t.engine, t.gamma or 0) for t in tasks if t.kind == "run"}):
+            self._decode(engine, gamma or None, self.prompt_ids[0], min(WARMUP_TOKENS, self.config.max_new_tokens), 0)
+
+    def execute(self, task: Task) -> dict:
+        if task.kind == "run":
+            return self._run(task)
+        if task.kind == "latency":
+            return self._latency(task)
+        return self._perplexity(task)
+
+    def _decode(self, engine: str, gamma: int | None, prompt_ids, max_new_tokens: int, seed: int):
+        import torch
+
+        from specplan.engines.ar import decode_ar
+        from specplan.engines.hf import decode_hf
+        from specplan.engines.probs import Sampling
+        from specplan.engines.sd import decode_sd
+
+        sampling = Sampling(self.config.temperature, self.config.top_p)
+        generator = torch.Generator(device=self.pair.device).manual_seed(seed)
+        target, draft, vocab = self.pair.target, self.pair.draft, self.pair.vocab_tokens
+        if engine == "ar":
+            return lambda: decode_ar(target, prompt_ids, max_new_tokens, sampling, generator, vocab)
+        if engine == "sd":
+            return lambda: decode_sd(target, draft, prompt_ids, gamma, max_new_tokens, sampling, generator, vocab)
+        return lambda: decode_hf(target, draft, prompt_ids, gamma, max_new_tokens, sampling, seed)
+
+    def _run(self, task: Task) -> dict:
+        from specplan.timing import timed
+
+        prompt_ids = self.prompt_ids[task.prompt_index]
+        seed = self.config.seed + 1009 * task.prompt_index + 7919 * task.repeat  # per prompt and repeat
+        work = self._decode(task.engine, task.gamma, prompt_ids, self.config.max_new_tokens, seed)
+        decoded, seconds = timed(self.pair.device, work)
+        fields = {"engine": task.engine, "gamma": task.gamma, "prompt_index": task.prompt_index,
+                  "prompt_category": self.prompts[task.prompt_index].category, "repeat": task.repeat,
+                  "prompt_tokens": int(prompt_ids.shape[1]), "new_tokens": len(decoded.output_ids),
+                  "wall_time_s": seconds, "output_ids": decoded.output_ids}
+        if task.engine == "ar":
+            self.ar_outputs[(task.prompt_index, task.repeat)] = decoded.output_ids
+        else:
+            fields["rounds"] = {"drafted": decoded.drafted, "accepted": decoded.accepted}
+            fields.update(self._exactness(task, prompt_ids, decoded.output_ids))
+        return self._record("run", **fields)
+
+    def _exactness(self, task: Task, prompt_ids, output_ids: list) -> dict:
+        """Greedy only: identical to the paired AR output? Else where it first differs and the target's top-2 logit
+        margin there (near 0: a numerical near-tie between batched and single-token kernels; large: a bug)."""
+        reference = self.ar_outputs.get((task.prompt_index, task.repeat))
+        if not self.config.greedy or reference is None:
+            return {}
+        diverged = first_divergence(reference, output_ids)
+        if diverged is None:
+            return {"exact": True, "first_divergence": None, "divergence_margin": None}
+        margin = top2_margin(self.pair.target, prompt_ids, reference[:diverged], self.pair.vocab_tokens)
+        return {"exact": False, "first_divergence": diverged, "divergence_margin": margin}
+
+    def _latency(self, task: Task) -> dict:
+        """All pending latency steps are timed together, interleaved, at the first latency task; the rest reuse it."""
+        if task.key not in self.latencies:
+            self._measure_latencies()
+        latency = self.latencies[task.key]
+        return self._record("latency", model=task.model, new_tokens=latency.new_tokens,
+                            context_tokens=latency.context_tokens, median_s=latency.median_s, p10_s=latency.p10_s,
+                            p90_s=latency.p90_s, samples=latency.samples)
+
+    def _measure_latencies(self) -> None:
+        from specplan.timing import step_latencies
+
+        tasks = self.latency_tasks
+        base = self.prompt_ids[0][0]  # the first prompt, tiled to the context length
+        length = max([self.config.latency_context_tokens] + [t.new_tokens for t in tasks])
+        context = base.repeat(-(-length // base.shape[0]))[:length].view(1, -1)
+        steps = [(self.pair.target if t.model == "target" else self.pair.draft, t.new_tokens) for t in tasks]
+        measured = step_latencies(steps, context, self.pair.device, self.pair.vocab_tokens,
+                                  samples=self.config.latency_samples)
+        self.latencies.update({t.key: m for t, m in zip(tasks, measured)})
+
+    def _perplexity(self, task: Task) -> dict:
+        from specplan.engines.perplexity import perplexity
+
+        model = self.pair.target if task.model == "target" else self.pair.draft
+        text, name = self.text
+        window = min(512, getattr(model.config.get_text_config(), "max_position_embeddings", 512) or 512)
+        value, tokens = perplexity(model, self._encode(text), self.pair.vocab_tokens, window)
+        return self._record("perplexity", model=task.model, perplexity=value, tokens=tokens, text=name)
+
+
+def first_divergence(reference: list, output: list) -> int | None:
+    """0-based position of the first differing token (a length difference counts), or None when identical."""
+    for position, (a, b) in enumerate(zip(reference, output)):
+        if a != b:
+            return position
+    return None if len(reference) == len(output) else min(len(reference), len(output))
+
+
+def top2_margin(target, prompt_ids, prefix: list, vocab_tokens: int) -> float:
+    """The target's top-1 minus top-2 logit after prompt + ``prefix`` (one uncached forward pass)."""
+    import torch
+
+    from specplan.engines.step import forward, new_cache
+
+    ids = torch.cat([prompt_ids[0], torch.tensor(prefix, dtype=torch.long, device=prompt_ids.device)]).view(1, -1)
+    top = forward(target, ids, new_cache(target), 1, vocab_tokens)[-1].float().topk(2).values
+    return float(top[0] - top[1])
+
+
+def resumable_records(path: str) -> list:
+    """Records of the last run in ``path`` for ``--resume``. A line cut short by a crash is dropped first (it was
+    never a complete record), so new records start on a fresh line."""
+    from specplan.records import read_records
+
+    file = Path(path)
+    if not file.is_file():
+        return []
+    data = file.read_bytes()
+    if data and not data.endswith(b"\n"):
+        file.write_bytes(data[: data.rfind(b"\n") + 1])
+    records = read_records([file], skip_bad_lines=True).records
+    last_run = records[-1].get("run_id") if records else None
+    return [r for r in records if r.get("run_id") == last_run]

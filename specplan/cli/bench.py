@@ -1,0 +1,120 @@
+"""``specplan bench``: run AR, specplan's speculative loop and transformers' assisted generation on a real pair,
+stream run records to JSONL and print a summary. torch/transformers load inside the command only."""
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from specplan.cli import app
+from specplan.errors import SpecplanError
+
+
+def parse_list(option: str, text: str, kind=str) -> tuple:
+    """``1,2,4`` -> (1, 2, 4); a bad item is a one-line error naming it."""
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    try:
+        return tuple(kind(item) for item in items)
+    except ValueError:
+        raise SpecplanError(f"{option} {text!r}: expected a comma-separated list of {kind.__name__}") from None
+
+
+@app.command()
+def bench(
+    target: Annotated[str | None, typer.Option(
+        help="Target model: a local folder or a model-hub id (default: the embedded toy target).")] = None,
+    draft: Annotated[str | None, typer.Option(
+        help="Draft model, sharing the target's tokenizer (default: the embedded toy draft).")] = None,
+    engines: Annotated[str, typer.Option(
+        help="Comma-separated: ar (target alone), sd (specplan's speculative loop), hf (transformers assisted "
+             "generation).")] = "ar,sd,hf",
+    gamma: Annotated[str, typer.Option(
+        help="Lookahead γ values to sweep: draft tokens proposed per round, each ≥ 1.")] = "1,2,4,8",
+    max_new_tokens: Annotated[int, typer.Option(help="Tokens generated per prompt (EOS does not stop).")] = 64,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature; 0 = greedy (exactness is checked).")] = 0.0,
+    top_p: Annotated[float, typer.Option(help="Nucleus sampling mass in (0, 1] (ignored when greedy).")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Seed of the one torch.Generator each decode threads through.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cuda, mps or cpu (auto: cuda, then mps, then cpu).")] = "auto",
+    dtype: Annotated[str, typer.Option(
+        help="Weights dtype: auto (fp32 on CPU, bf16 on CUDA, fp16 on MPS), fp32, bf16 or fp16.")] = "auto",
+    device_map: Annotated[str | None, typer.Option(
+        help="'auto' spreads a target larger than one GPU over the devices (accelerate).")] = None,
+    trust_remote_code: Annotated[bool, typer.Option(
+        help="Allow model code from the model folder or hub (off unless given).")] = False,
+    prompts: Annotated[str | None, typer.Option(
+        metavar="FILE", help=".txt (one prompt per line) or .jsonl ('prompt', optional 'category') "
+                             "(default: built-in code/chat/summarisation/reasoning set).")] = None,
+    num_prompts: Annotated[int, typer.Option(help="Use the first N prompts.")] = 8,
+    repeats: Annotated[int, typer.Option(help="Timed repeats of every (engine, γ, prompt).")] = 1,
+    output: Annotated[str | None, typer.Option(
+        metavar="FILE.jsonl", help="Append one record per run, flushed as produced (docs/records.md).")] = None,
+    resume: Annotated[bool, typer.Option(help="Skip what --output already holds from the last run.")] = False,
+    perplexity: Annotated[bool, typer.Option(
+        help="Also measure each model's perplexity (nats/token, exponentiated) on held-out text.")] = False,
+    perplexity_text: Annotated[str | None, typer.Option(
+        metavar="FILE", help="Text for --perplexity (default: built-in English prose + Python).")] = None,
+    latency_samples: Annotated[int, typer.Option(help="Timed forward steps per latency record.")] = 20,
+    latency_context: Annotated[int, typer.Option(
+        help="Tokens in the KV cache when timing single steps (for c and the verify cost).")] = 128,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's default).")] = None,
+) -> None:
+    """Measure speculative decoding on your hardware: AR vs SD vs HF-assisted, exactness, acceptance, speed."""
+    from specplan import bench as bench_lib
+    from specplan.models import default_pair, model_source
+
+    if (target is None) != (draft is None):
+        raise SpecplanError("give both --target and --draft, or neither (the embedded default pair)")
+    if resume and not output:
+        raise SpecplanError("--resume needs --output FILE.jsonl")
+    pair = default_pair() if target is None else (model_source("--target", target), model_source("--draft", draft))
+    config = bench_lib.BenchConfig(
+        target=pair[0], draft=pair[1], engines=parse_list("--engines", engines),
+        gammas=parse_list("--gamma", gamma, int), max_new_tokens=max_new_tokens, temperature=temperature,
+        top_p=top_p, seed=seed, device=device, dtype=dtype, device_map=device_map,
+        trust_remote_code=trust_remote_code, prompts_file=prompts, num_prompts=num_prompts, repeats=repeats,
+        latency_samples=latency_samples, latency_context_tokens=latency_context, perplexity=perplexity,
+        perplexity_text=perplexity_text, threads=threads)
+    existing = bench_lib.resumable_records(output) if resume else []
+    console = Console()
+    result = _run_with_progress(bench_lib, config, existing, output, console)
+    render_summary(result, console)
+
+
+def _run_with_progress(bench_lib, config, existing: list, output: str | None, console: Console):
+    from specplan.records import RecordWriter
+
+    writer = RecordWriter(output) if output else None
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    try:
+        with Progress(*columns, console=console, transient=True) as progress:
+            bar = progress.add_task("loading models", total=None)
+
+            def on_record(record: dict, label: str) -> None:
+                if writer:
+                    writer.write(record)
+                progress.update(bar, advance=1, description=label)
+
+            return bench_lib.run_bench(config, existing, lambda total: progress.update(bar, total=total,
+                                       description="warming up"), on_record)
+    except KeyboardInterrupt:
+        kept = f"; finished records are in {output}, rerun with --resume to complete" if output else ""
+        console.print(f"interrupted{kept}")
+        raise typer.Exit(130) from None
+    finally:
+        if writer:
+            writer.close()
+
+
+def render_summary(result, console: Console) -> None:
+    """The end-of-run table per engine and γ (report's aggregation and renderer, so the numbers agree)."""
+    from specplan.aggregate import aggregate
+    from specplan.formats import render_rich
+
+    for note in result.notes:
+        console.print(f"[dim]note: {note}[/dim]")
+    render_rich(aggregate(result.records), console)
+    diverged = [r for r in result.records if r.get("exact") is False]
+    for r in diverged:
+        console.print(f"[dim]{r['engine']} γ={r['gamma']} prompt {r['prompt_index']}: first divergence at token "
+                      f"{r['first_divergence']}, target top-2 logit margin {r['divergence_margin']:.3g}[/dim]")

@@ -1,0 +1,100 @@
+"""``specplan report``: metrics, predicted vs measured, and a CI gate from ``bench``'s run records (no torch)."""
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from specplan.cli import app
+from specplan.errors import SpecplanError
+
+
+class Format(str, Enum):
+    table = "table"
+    md = "md"
+    csv = "csv"
+    json = "json"
+
+
+class By(str, Enum):
+    gamma = "gamma"
+    category = "category"
+
+
+@app.command()
+def report(
+    records: Annotated[list[str], typer.Argument(
+        metavar="RECORDS.jsonl...", help="Run records written by `specplan bench --output` (one or more files).")],
+    by: Annotated[By, typer.Option(
+        help="Rows per pair × engine × γ (gamma), or also per prompt category (category).")] = By.gamma,
+    plan: Annotated[str | None, typer.Option(
+        metavar="PLAN.json", help="Output of `specplan plan --json`: adds its a-priori speedup beside "
+                                  "the measured one.")] = None,
+    fmt: Annotated[Format, typer.Option(
+        "--format", help="table (rich), md (GitHub Markdown, e.g. >> $GITHUB_STEP_SUMMARY), csv (raw values, "
+                         "one line per row) or json (each metric with its formula).")] = Format.table,
+    output: Annotated[str | None, typer.Option(
+        metavar="FILE", help="Write the report to FILE instead of stdout.")] = None,
+    min_speedup: Annotated[float | None, typer.Option(
+        metavar="X", help="Gate: fail a row whose measured speedup (geometric mean over paired runs, ×) is "
+                          "below X.")] = None,
+    min_acceptance_length: Annotated[float | None, typer.Option(
+        metavar="X", help="Gate: fail a row whose acceptance length (tokens per round, bonus token included) "
+                          "is below X.")] = None,
+    min_acceptance_rate: Annotated[float | None, typer.Option(
+        metavar="X", help="Gate: fail a row whose draft acceptance rate (Σ accepted / Σ drafted, 0..1) is "
+                          "below X.")] = None,
+    require_exact: Annotated[bool, typer.Option(
+        "--require-exact",
+        help="Gate: fail a row unless every greedy output was token-identical to AR (rows without greedy "
+             "runs fail too).")] = False,
+    baseline: Annotated[str | None, typer.Option(
+        metavar="OLD.jsonl", help="Gate: compare with an earlier run's records; rows are matched by pair, "
+                                  "engine, γ (and category) and compared on speedup and acceptance "
+                                  "length.")] = None,
+    max_regression: Annotated[str | None, typer.Option(
+        metavar="PCT", help="Gate: largest allowed drop below --baseline, as 5% or 0.05 (5% when --baseline is "
+                            "given without it).")] = None,
+    plot: Annotated[str | None, typer.Option(
+        metavar="FILE.png", help="Also draw speedup vs γ (measured and predicted) and per-position acceptance "
+                                 "(needs the `plot` extra: matplotlib).")] = None,
+    skip_bad_lines: Annotated[bool, typer.Option(
+        "--skip-bad-lines",
+        help="Skip malformed or truncated lines (listed on stderr) instead of stopping at the first.")] = False,
+) -> None:
+    """Acceptance and speedup tables, predicted vs measured, and a CI gate (exit 1 on any failure)."""
+    from rich.console import Console
+
+    from specplan import report as reporting
+
+    if max_regression is not None and baseline is None:
+        raise SpecplanError("--max-regression needs --baseline OLD.jsonl to compare with")
+    thresholds = reporting.thresholds(min_speedup, min_acceptance_length, min_acceptance_rate, require_exact,
+                                      max_regression, baseline is not None)
+    result = reporting.build(records, by_category=by is By.category, plan_path=plan, baseline_path=baseline,
+                             thresholds=thresholds, skip_bad_lines=skip_bad_lines)
+    for note in result.notes:
+        typer.echo(f"note: {note}", err=True)
+    if plot:
+        from specplan.plot import plot_report
+
+        plot_report(result.rows, result.predictions, plot)
+    if fmt is Format.table and output is None:
+        reporting.render_table(result, console=Console())
+    else:
+        _emit(reporting.render(result, fmt.value), output)
+    for failure in result.failures:
+        typer.echo(failure.line, err=True)
+    if result.failures:
+        raise typer.Exit(1)
+
+
+def _emit(text: str, output: str | None) -> None:
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise SpecplanError(f"--output {output!r} could not be written: {exc.strerror}") from None

@@ -1,0 +1,63 @@
+"""``sd``: specplan's speculative loop (gpt-fast style): draft γ tokens, verify γ+1 in one target pass, accept,
+bonus token, crop both KV caches to the committed prefix. The prompt is encoded once per model."""
+
+import torch
+
+from specplan.engines.accept import accept
+from specplan.engines.probs import Sampling, probabilities, sample
+from specplan.engines.step import Decoded, forward, new_cache
+
+
+@torch.inference_mode()
+def decode_sd(target, draft, prompt_ids: torch.Tensor, gamma: int, max_new_tokens: int, sampling: Sampling,
+              generator: torch.Generator, vocab_tokens: int, on_round=None) -> Decoded:
+    """Generate exactly ``max_new_tokens`` tokens speculatively; ``on_round(target_cache, draft_cache, emitted,
+    pending)`` is called after each round (tests check the cache lengths there).
+
+    Invariant between rounds: each cache holds every committed token except the ones still pending for it. The
+    target always lacks only the last committed token; the draft also lacks its own last draft token after a fully
+    accepted round (it proposed x_γ but never ran on it), so it gets both in its next first step.
+    """
+    target_cache, draft_cache = new_cache(target), new_cache(draft)
+    first = sample(probabilities(forward(target, prompt_ids, target_cache, 1, vocab_tokens)[-1], sampling), generator)
+    forward(draft, prompt_ids, draft_cache, 1, vocab_tokens)  # draft prefill (its logits are not needed)
+    tokens, drafted, accepted = [first.view(1)], [], []
+    pending = first.view(1, 1)  # (1, 1 or 2) tokens the draft has not seen
+    emitted = 1
+    while emitted < max_new_tokens:
+        k = min(gamma, max_new_tokens - emitted - 1)  # a round emits up to k+1 tokens; never overshoot
+        draft_tokens, q = _propose(draft, draft_cache, pending, k, sampling, generator, vocab_tokens)
+        verify_ids = torch.cat([tokens[-1][-1:], draft_tokens]).view(1, -1)  # (1, k+1)
+        p = probabilities(forward(target, verify_ids, target_cache, k + 1, vocab_tokens), sampling)  # (k+1, V)
+        j, next_token = accept(p, q, draft_tokens, generator)
+        target_cache.crop(-(k - j))  # keep the last committed token + j accepted drafts, drop the rejected ones
+        if j < k:
+            draft_cache.crop(-(k - 1 - j))  # the draft ran on x_1..x_{k-1}; keep x_1..x_j
+            pending = next_token.view(1, 1)
+        else:  # the draft never ran on its last proposal (nor on the pending tokens, when k = 0)
+            unseen = draft_tokens[-1:] if k > 0 else pending.view(-1)
+            pending = torch.cat([unseen, next_token.view(1)]).view(1, -1)
+        tokens.append(torch.cat([draft_tokens[:j], next_token.view(1)]))
+        drafted.append(k)
+        accepted.append(j)
+        emitted += j + 1
+        if on_round is not None:
+            on_round(target_cache, draft_cache, emitted, pending.shape[1])
+    return Decoded(torch.cat(tokens).tolist(), drafted, accepted)
+
+
+def _propose(draft, cache, pending: torch.Tensor, k: int, sampling: Sampling, generator: torch.Generator,
+             vocab_tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """k draft tokens (k,) and the draft probabilities they were sampled from (k, V), on the device, no sync."""
+    draft_tokens, q_rows = [], []
+    step_ids = pending
+    for _ in range(k):
+        q_i = probabilities(forward(draft, step_ids, cache, 1, vocab_tokens)[-1], sampling)  # (V,)
+        x_i = sample(q_i, generator)
+        draft_tokens.append(x_i.view(1))
+        q_rows.append(q_i)
+        step_ids = x_i.view(1, 1)
+    if not draft_tokens:  # k = 0: the last round of a run, when one token remains
+        device = pending.device
+        return torch.empty(0, dtype=torch.long, device=device), torch.empty(0, vocab_tokens, device=device)
+    return torch.cat(draft_tokens), torch.stack(q_rows)

@@ -1,0 +1,310 @@
+"""Rendering report rows: a rich table, GitHub-flavoured Markdown, CSV and JSON.
+
+Tables are first built as :class:`Section` s of text cells, so the terminal and Markdown show the same numbers;
+a section or column appears only when its data exists (no exactness column without greedy runs). CSV and JSON
+carry the raw values, and JSON names the formula beside each metric. No torch here.
+"""
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+
+from specplan.aggregate import Row
+from specplan.metrics import FORMULAS
+
+
+@dataclass(frozen=True)
+class Section:
+    """One table: a title, a one-line caption, headers and rows of text cells."""
+
+    title: str
+    caption: str
+    headers: tuple
+    cells: tuple  # tuple of tuples of str
+    labels: int = 3  # leading columns that name the row (left-aligned)
+
+
+def _num(value, digits: int = 2, suffix: str = "") -> str | None:
+    """A number as text, None for no data (a column of only None is dropped)."""
+    return None if value is None else f"{value:.{digits}f}{suffix}"
+
+
+def _f(value, digits: int = 2, suffix: str = "") -> str:
+    return _num(value, digits, suffix) or "—"
+
+
+def _speedup_text(interval) -> str | None:
+    if interval is None:
+        return None
+    if interval.low is None:
+        return f"{interval.value:.2f}×"
+    return f"{interval.value:.2f}× [{interval.low:.2f}, {interval.high:.2f}]"
+
+
+def _exact_text(row: Row) -> str | None:
+    return None if row.exact_share is None else f"{row.checked_runs - row.diverged_runs}/{row.checked_runs}"
+
+
+def _label_columns(rows: list, several: bool | None = None) -> list:
+    """(header, cell function) pairs naming a row. The pair column only when there are several pairs (one pair
+    goes in the heading), the category column only when rows are split by category."""
+    several = several_pairs(rows) if several is None else several
+    columns = [("pair", lambda r: r.pair)] if several else []
+    columns += [("engine", lambda r: r.engine), ("γ", lambda r: "—" if r.gamma is None else str(r.gamma))]
+    if any(r.category is not None for r in rows):
+        columns.append(("category", lambda r: r.category))
+    return columns
+
+
+def several_pairs(rows: list) -> bool:
+    """More than one target/draft pair: tables then name the pair on each line."""
+    return len({(r.target, r.draft) for r in rows}) > 1
+
+
+def heading(rows: list) -> str:
+    """The report's heading; it names the pair when there is only one (tables then leave the column out)."""
+    pairs = sorted({r.pair for r in rows})
+    return "specplan report" + (f" — {pairs[0]}" if len(pairs) == 1 else f" — {len(pairs)} pairs")
+
+
+def _acceptance_columns() -> list:
+    """(header, cell function); a column whose cells are all None is dropped."""
+    return [
+        ("runs", lambda r: str(r.runs)),
+        ("rounds", lambda r: str(r.rounds) if r.rounds else None),
+        ("AL", lambda r: _num(r.acceptance_length)),
+        ("E[j]", lambda r: _num(r.mean_accepted)),
+        ("DAR", lambda r: _num(r.draft_acceptance_rate, 3)),
+        ("α̂", lambda r: _num(r.alpha_iid, 3)),
+        ("α̂ fit", lambda r: _num(r.alpha_sdsl_fit, 3)),
+    ]
+
+
+def _speed_columns() -> list:
+    return [
+        ("tok/s", lambda r: _num(r.tokens_per_s, 1)),
+        ("AR tok/s", lambda r: _num(r.ar_tokens_per_s, 1)),
+        ("speedup (95% CI)", lambda r: _speedup_text(r.speedup)),
+        ("n", lambda r: str(r.paired_runs) if r.paired_runs else None),
+        ("c", lambda r: _num(r.cost_ratio, 3)),
+        ("verify", lambda r: _num(r.verify_cost_ratio, 2)),
+    ]
+
+
+def _exactness_columns() -> list:
+    return [
+        ("exact", _exact_text),
+        ("max margin", lambda r: None if r.max_divergence_margin is None else f"{r.max_divergence_margin:.3g}"),
+    ]
+
+
+def _table(title: str, caption: str, rows: list, columns: list) -> Section | None:
+    """A section of the label columns plus the data columns that have data; None if none has."""
+    labels = _label_columns(rows)
+    kept = [(h, fn) for h, fn in columns if any(fn(r) is not None for r in rows)]
+    if not kept:
+        return None
+    cells = tuple(tuple(fn(r) or "—" for _, fn in labels + kept) for r in rows)
+    return Section(title, caption, tuple(h for h, _ in labels + kept), cells, labels=len(labels))
+
+
+def acceptance_section(rows: list) -> Section | None:
+    caption = ("AL = mean over rounds of (accepted + 1), bonus token included (vLLM, SGLang, Spec-Bench MAT, "
+               "EAGLE τ); E[j] = AL − 1 (gpt-fast Mean Accepted); DAR = Σ accepted / Σ drafted (vLLM, llama.cpp); "
+               "α̂ = i.i.d. maximum likelihood (Leviathan α); α̂ fit = least squares of AL(γ) over γ (SDSL).")
+    return _table("Acceptance", caption, rows, _acceptance_columns())
+
+
+def speed_section(rows: list) -> Section | None:
+    caption = ("tok/s = Σ new tokens / Σ wall time; speedup = geometric mean over the n paired runs of AR/SD time "
+               "per token, 95% t-interval (Spec-Bench); c = t_draft(1)/t_target(1); verify = "
+               "t_target(γ+1)/t_target(1), both from latency records.")
+    return _table("Speed", caption, rows, _speed_columns())
+
+
+def exactness_section(rows: list) -> Section | None:
+    """Only with greedy runs: how many outputs were token-identical to AR, and how close the worst miss was."""
+    caption = ("exact = greedy outputs token-identical to the AR run of the same prompt and repeat; max margin = "
+               "the target's top-2 logit margin at the worst first divergence (near 0: a numerical near-tie "
+               "between kernels; large: a bug).")
+    return _table("Exactness", caption, rows, _exactness_columns())
+
+
+def positions_section(rows: list) -> Section | None:
+    """pos_i (unconditional) and cond_i (conditional) per draft position, one line each; None without rounds."""
+    depth = max((len(r.per_position_unconditional) for r in rows), default=0)
+    if depth == 0:
+        return None
+    labels = _label_columns(rows)
+    cells = []
+    for row in rows:
+        for kind, rates in (("pos_i", row.per_position_unconditional), ("cond_i", row.per_position_conditional)):
+            rates = list(rates) + [None] * (depth - len(rates))
+            cells.append(tuple(fn(row) for _, fn in labels) + (kind,) + tuple(_f(r) for r in rates))
+    headers = tuple(h for h, _ in labels) + ("rate",) + tuple(f"i={i}" for i in range(1, depth + 1))
+    caption = ("pos_i = #(j ≥ i)/#(k ≥ i), unconditional (vLLM per-position); "
+               "cond_i = #(j ≥ i)/#(j ≥ i−1, k ≥ i), "
+               "conditional (EAGLE n-α). Under i.i.d. acceptance pos_i = α^i and cond_i = α: a falling cond_i "
+               "shows acceptance decaying along the draft.")
+    return Section("Per-position acceptance", caption, headers, tuple(cells), labels=len(labels) + 1)
+
+
+def sections(rows: list, extra: tuple = ()) -> list:
+    """The report's tables in order; ``extra`` sections (predictions, gate) follow the metrics."""
+    tables = (acceptance_section(rows), speed_section(rows), exactness_section(rows), positions_section(rows))
+    return [s for s in (*tables, *extra) if s is not None]
+
+
+def render_rich(rows: list, console, extra: tuple = ()) -> None:
+    """Print the report's tables with rich on ``console``."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    console.print(f"[bold]{escape(heading(rows))}[/bold]\n")
+    for section in sections(rows, extra):
+        table = Table(title=escape(section.title), title_justify="left", title_style="bold")
+        for i, header in enumerate(section.headers):
+            table.add_column(escape(header), justify="left" if i < section.labels else "right", no_wrap=True)
+        for cells in section.cells:
+            table.add_row(*map(escape, cells))
+        console.print(table)
+        console.print(f"[dim]{escape(section.caption)}[/dim]\n")  # below, at full width: tables can be narrow
+
+
+def render_markdown(rows: list, extra: tuple = (), lines: tuple = ()) -> str:
+    """GitHub-flavoured Markdown (suits ``$GITHUB_STEP_SUMMARY``); ``lines`` are appended as a list."""
+    out = [f"## {heading(rows)}", ""]
+    for section in sections(rows, extra):
+        out += [f"### {section.title}", "", f"_{section.caption}_", "",
+                "| " + " | ".join(_md(h) for h in section.headers) + " |",
+                "|" + "|".join("---" if i < section.labels else "---:" for i in range(len(section.headers))) + "|"]
+        out += ["| " + " | ".join(_md(c) for c in cells) + " |" for cells in section.cells]
+        out.append("")
+    out += [f"- {line}" for line in lines]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _md(text: str) -> str:
+    return str(text).replace("|", "\\|")
+
+
+def row_values(row: Row) -> dict:
+    """Flat raw values of one row (CSV columns; JSON adds formulas)."""
+    speedup = row.speedup
+    values = {
+        "target": row.target, "draft": row.draft, "engine": row.engine, "gamma": row.gamma,
+        "category": row.category, "runs": row.runs, "rounds": row.rounds, "new_tokens": row.new_tokens,
+        "acceptance_length": row.acceptance_length, "mean_accepted": row.mean_accepted,
+        "draft_acceptance_rate": row.draft_acceptance_rate, "alpha_iid": row.alpha_iid,
+        "alpha_sdsl_fit": row.alpha_sdsl_fit, "tokens_per_s": row.tokens_per_s,
+        "ar_tokens_per_s": row.ar_tokens_per_s,
+        "speedup": speedup.value if speedup else None, "speedup_low": speedup.low if speedup else None,
+        "speedup_high": speedup.high if speedup else None, "paired_runs": row.paired_runs,
+        "exact_share": row.exact_share, "checked_runs": row.checked_runs, "diverged_runs": row.diverged_runs,
+        "max_divergence_margin": row.max_divergence_margin,
+        "cost_ratio": row.cost_ratio, "verify_cost_ratio": row.verify_cost_ratio,
+    }
+    for i, (u, c) in enumerate(zip(row.per_position_unconditional, row.per_position_conditional), start=1):
+        values[f"pos_{i}"], values[f"cond_{i}"] = u, c
+    return values
+
+
+def render_csv(rows: list) -> str:
+    """One line per row, raw values; per-position rates as pos_i / cond_i columns."""
+    records = [row_values(r) for r in rows]
+    fields = list(dict.fromkeys(key for record in records for key in record))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n", restval="")
+    writer.writeheader()
+    for record in records:
+        writer.writerow({k: "" if v is None else v for k, v in record.items()})
+    return buffer.getvalue()
+
+
+_LABELS = ("target", "draft", "engine", "gamma", "category", "runs", "rounds", "new_tokens", "paired_runs",
+           "checked_runs", "diverged_runs", "max_divergence_margin", "exact_share", "ar_tokens_per_s")
+
+
+def row_json(row: Row) -> dict:
+    """Labels and counts as plain keys; each metric as {"value", "formula"}."""
+    values = row_values(row)
+    out = {key: values[key] for key in _LABELS}
+    metrics = {name: {"value": values[name], "formula": FORMULAS[name]}
+               for name in ("acceptance_length", "mean_accepted", "draft_acceptance_rate", "alpha_iid",
+                            "alpha_sdsl_fit", "tokens_per_s", "cost_ratio", "verify_cost_ratio")}
+    metrics["speedup"] = {"value": values["speedup"], "low": values["speedup_low"], "high": values["speedup_high"],
+                          "confidence": 0.95, "formula": FORMULAS["speedup"]}
+    metrics["per_position_unconditional"] = {"value": list(row.per_position_unconditional),
+                                             "formula": FORMULAS["per_position_unconditional"]}
+    metrics["per_position_conditional"] = {"value": list(row.per_position_conditional),
+                                           "formula": FORMULAS["per_position_conditional"]}
+    out["metrics"] = metrics
+    return out
+
+
+def render_json(rows: list, **extra) -> str:
+    """One JSON document: rows with formulas, plus any ``extra`` top-level entries (predictions, gate)."""
+    return json.dumps({"rows": [row_json(r) for r in rows], **extra}, indent=2, ensure_ascii=False) + "\n"
+
+
+def prediction_section(predictions: list, several: bool) -> Section | None:
+    """Predicted (from measured α̂, c, v) vs measured speedup per row; the plan's a-priori column with --plan."""
+    if not predictions:
+        return None
+    labels = _label_columns([p.row for p in predictions], several)
+    prior = any(p.prior_speedup is not None for p in predictions)
+    headers = tuple(h for h, _ in labels) + ("α̂", "c", "verify", "predicted", "measured", "gap") + (
+        ("plan a-priori",) if prior else ())
+    cells = tuple(tuple(fn(p.row) for _, fn in labels) + (
+        _f(p.row.alpha_iid, 3), _f(p.row.cost_ratio, 3),
+        _f(p.row.verify_cost_ratio) if not p.verify_assumed else "1 (assumed)",
+        _f(p.predicted_speedup, 2, "×"), _f(p.measured_speedup, 2, "×"),
+        "—" if p.gap is None else f"{p.gap:+.0%}") + ((_f(p.prior_speedup, 2, "×"),) if prior else ())
+        for p in predictions)
+    caption = ("predicted S = E(α̂, γ) / (γ·c + v), E = (1 − α̂^(γ+1))/(1 − α̂), "
+               "v = t_target(γ+1)/t_target(1) "
+               "(sdsl.md §1, the formulas `plan` uses); gap = measured / predicted − 1.")
+    return Section("Predicted vs measured", caption, headers, cells, labels=len(labels))
+
+
+def gamma_section(comparisons: list, several: bool) -> Section | None:
+    """The γ `plan` would choose from the measurements beside the γ that measured best."""
+    if not comparisons:
+        return None
+    split = any(c.category is not None for c in comparisons)
+    labels = (("pair",) if several else ()) + ("engine",) + (("category",) if split else ())
+    headers = labels + ("pooled α̂", "plan's γ → predicted", "best γ → measured")
+    cells = tuple(((f"{c.target} ← {c.draft}",) if several else ()) + (c.engine,) + ((c.category,) if split else ())
+                  + (_f(c.alpha, 3),
+                     f"{c.planned_gamma} → {c.planned_speedup:.2f}×" if c.planned_gamma else "0 (do not speculate)",
+                     f"{c.best_gamma} → {c.best_speedup:.2f}×" if c.best_gamma else "—")
+                  for c in comparisons)
+    caption = ("plan's γ maximises the predicted S over γ = 1..largest measured γ, with α̂ pooled over all rounds "
+               "of the pair and v(γ) interpolated between measured verification latencies.")
+    return Section("Lookahead: plan's choice vs best measured", caption, headers, cells, labels=len(labels))
+
+
+def gate_section(failures: list, checked: bool) -> Section | None:
+    """One line per gate failure (or a PASS line) when any gate option was given."""
+    if not checked:
+        return None
+    cells = tuple((f.line,) for f in failures) or (("PASS: every row meets every threshold",),)
+    return Section("Gate", f"{len(failures)} failure(s)", ("result",), cells, labels=1)
+
+
+def prediction_json(p) -> dict:
+    return {"target": p.row.target, "draft": p.row.draft, "engine": p.row.engine, "gamma": p.row.gamma,
+            "category": p.row.category, "alpha_iid": p.row.alpha_iid, "cost_ratio": p.row.cost_ratio,
+            "verify_cost_ratio": None if p.verify_assumed else p.row.verify_cost_ratio,
+            "verify_cost_assumed_one_target_step": p.verify_assumed,
+            "predicted_speedup": p.predicted_speedup, "measured_speedup": p.measured_speedup, "gap": p.gap,
+            "plan_prior_speedup": p.prior_speedup,
+            "formula": "E(a, g) / (g*c + v), E = (1 - a^(g+1)) / (1 - a), v = t_target(g+1) / t_target(1)"}
+
+
+def gamma_json(c) -> dict:
+    return {"target": c.target, "draft": c.draft, "engine": c.engine, "category": c.category,
+            "pooled_alpha_iid": c.alpha, "planned_gamma": c.planned_gamma, "planned_speedup": c.planned_speedup,
+            "best_measured_gamma": c.best_gamma, "best_measured_speedup": c.best_speedup,
+            "gamma_range": list(c.gamma_range)}

@@ -1,0 +1,93 @@
+"""The CI gate: thresholds on report rows and regressions against a baseline run, as one failure per line.
+
+``report`` exits 1 when :func:`check` returns any failure, 0 otherwise. No torch here.
+"""
+
+from dataclasses import dataclass
+
+from specplan.aggregate import Row
+from specplan.errors import SpecplanError
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    min_speedup: float | None = None
+    min_acceptance_length: float | None = None
+    min_acceptance_rate: float | None = None  # on the draft acceptance rate, Σ j / Σ k
+    require_exact: bool = False
+    max_regression: float | None = None  # a fraction: 0.05 = 5% below the baseline fails
+
+    @property
+    def active(self) -> bool:
+        """Whether any gate option was given (the report then shows a Gate section)."""
+        return any(v is not None for v in (self.min_speedup, self.min_acceptance_length, self.min_acceptance_rate,
+                                           self.max_regression)) or self.require_exact
+
+
+@dataclass(frozen=True)
+class Failure:
+    row: Row
+    metric: str
+    measured: float | None  # None: the metric has no data in this row
+    threshold: str  # e.g. ">= 1.2", "= 1 (all exact)", ">= 1.7 (baseline 1.79 − 5%)"
+
+    @property
+    def line(self) -> str:
+        r = self.row
+        where = f"pair {r.pair}, engine {r.engine}, γ {r.gamma}" + (f", category {r.category}" if r.category else "")
+        measured = "no data" if self.measured is None else f"{self.measured:.4g}"
+        return f"FAIL {where}: {self.metric} {measured}, required {self.threshold}"
+
+
+def parse_fraction(text: str) -> float:
+    """``5%`` or ``0.05`` → 0.05; a one-line error otherwise."""
+    raw = str(text).strip()
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise SpecplanError(f"--max-regression {text!r} is not a fraction (try 5% or 0.05)") from None
+    if not 0 <= value < 1:
+        raise SpecplanError(f"--max-regression {text!r} must be between 0% and 100%")
+    return value
+
+
+def _speedup(row: Row) -> float | None:
+    return row.speedup.value if row.speedup else None
+
+
+def _minimums(row: Row, t: Thresholds) -> list:
+    checks = [("speedup", _speedup(row), t.min_speedup),
+              ("acceptance length", row.acceptance_length, t.min_acceptance_length),
+              ("draft acceptance rate", row.draft_acceptance_rate, t.min_acceptance_rate)]
+    failures = [Failure(row, name, value, f">= {limit:g}") for name, value, limit in checks
+                if limit is not None and (value is None or value < limit)]
+    if t.require_exact and (row.exact_share is None or row.exact_share < 1):
+        failures.append(Failure(row, "exact share", row.exact_share, "= 1 (every greedy output identical to AR)"))
+    return failures
+
+
+def _regressions(row: Row, old: Row | None, max_regression: float) -> list:
+    """Speedup and acceptance length may fall at most ``max_regression`` below the baseline's."""
+    if old is None:
+        return []
+    failures = []
+    for name, new_value, old_value in (("speedup", _speedup(row), _speedup(old)),
+                                       ("acceptance length", row.acceptance_length, old.acceptance_length)):
+        if old_value is None:
+            continue
+        floor = old_value * (1 - max_regression)
+        if new_value is None or new_value < floor:
+            failures.append(Failure(row, name, new_value,
+                                    f">= {floor:.4g} (baseline {old_value:.4g} − {max_regression * 100:g}%)"))
+    return failures
+
+
+def check(rows: list, thresholds: Thresholds, baseline: list | None = None) -> list:
+    """Every failure of every row, in row order; rows absent from the baseline are only checked on thresholds."""
+    old = {r.key: r for r in baseline or ()}
+    failures = []
+    for row in rows:
+        failures += _minimums(row, thresholds)
+        if thresholds.max_regression is not None:
+            failures += _regressions(row, old.get(row.key), thresholds.max_regression)
+    return failures

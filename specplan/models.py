@@ -1,0 +1,135 @@
+"""Loading the target/draft pair for ``bench``: where the models are, the tokenizer pre-flight, device and dtype.
+
+The pre-flight reads only tokenizers and configs, so a mismatched pair fails in seconds, before any weights load.
+torch and transformers are imported inside functions.
+"""
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from specplan.errors import SpecplanError
+
+DEFAULT_PAIR_FOLDERS = ("toy-target", "toy-draft")  # in specplan/assets/, trained by the toy-pair script (issue #6)
+DEFAULT_PAIR_NAMES = ("specplan/toy-target", "specplan/toy-draft")  # how records name the embedded pair
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A model as the user named it (``name``, kept in records) and where it loads from (``location``)."""
+
+    name: str
+    location: str
+
+
+def default_pair() -> tuple[ModelSource, ModelSource]:
+    """The embedded toy pair in ``specplan/assets/``; a one-line error while it is not installed."""
+    assets = resources.files("specplan") / "assets"
+    sources = []
+    for folder, name in zip(DEFAULT_PAIR_FOLDERS, DEFAULT_PAIR_NAMES):
+        path = Path(str(assets / folder))
+        if not (path / "config.json").is_file():
+            raise SpecplanError(f"no --target/--draft given and the embedded default pair is not installed "
+                                f"({path} has no config.json); pass --target and --draft")
+        sources.append(ModelSource(name, str(path)))
+    return sources[0], sources[1]
+
+
+def model_source(option: str, value: str) -> ModelSource:
+    """A local folder (must hold config.json) or a model-hub id ``org/name``; a missing folder is a one-line error."""
+    path = Path(value).expanduser()
+    looks_local = path.exists() or value.startswith((".", "/", "~")) or value.count("/") > 1
+    if looks_local and not (path / "config.json").is_file():
+        raise SpecplanError(f"{option} {value!r}: no model folder there (expected a folder with config.json)")
+    return ModelSource(value, str(path) if looks_local else value)
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """What the pair agrees on: logits are compared over the first ``vocab_tokens`` rows; ``notes`` explain
+    harmless differences."""
+
+    vocab_tokens: int
+    notes: tuple = ()
+
+
+def check_tokenizers(target_tok, draft_tok) -> None:
+    """Both models must share one vocabulary and the same special tokens, or speculative decoding is meaningless."""
+    target_vocab, draft_vocab = target_tok.get_vocab(), draft_tok.get_vocab()
+    if target_vocab != draft_vocab:
+        differing = len(set(target_vocab.items()) ^ set(draft_vocab.items()))
+        raise SpecplanError(f"the tokenizers differ: target has {len(target_vocab)} tokens, draft {len(draft_vocab)}, "
+                            f"{differing} (token, id) entries not shared; the draft must use the target's tokenizer")
+    for name in ("bos_token_id", "eos_token_id", "pad_token_id", "unk_token_id"):
+        if getattr(target_tok, name, None) != getattr(draft_tok, name, None):
+            raise SpecplanError(f"the tokenizers' special tokens differ: {name} is {getattr(target_tok, name)} "
+                                f"for the target and {getattr(draft_tok, name)} for the draft")
+
+
+def check_vocab_rows(target_rows: int, draft_rows: int, tokenizer_tokens: int) -> Preflight:
+    """Embedding rows beyond the tokenizer are padding (e.g. Qwen2 151936 vs 152064 rows, one tokenizer): allowed,
+    explained, and logits are cut to the rows both have. A tokenizer larger than an embedding is a real mismatch."""
+    if tokenizer_tokens > min(target_rows, draft_rows):
+        raise SpecplanError(f"the tokenizer has {tokenizer_tokens} tokens but the embeddings have {target_rows} "
+                            f"(target) and {draft_rows} (draft) rows: the models do not fit this tokenizer")
+    notes = ()
+    if target_rows != draft_rows:
+        notes = (f"embedding rows differ (target {target_rows}, draft {draft_rows}) but both cover the tokenizer's "
+                 f"{tokenizer_tokens} tokens: padding, harmless; logits are compared over the first "
+                 f"{min(target_rows, draft_rows)} rows",)
+    return Preflight(min(target_rows, draft_rows), notes)
+
+
+@dataclass(frozen=True)
+class LoadedPair:
+    target: object
+    draft: object
+    tokenizer: object
+    device: str  # where inputs go (the target's first device under --device-map auto)
+    dtype: str  # fp32 | bf16 | fp16
+    vocab_tokens: int
+    notes: tuple = field(default_factory=tuple)
+
+
+def preflight(target: ModelSource, draft: ModelSource, trust_remote_code: bool):
+    """Tokenizers and configs only (cheap): the shared tokenizer and the :class:`Preflight` verdict."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    target_tok = _load(AutoTokenizer, "--target", target, trust_remote_code)
+    draft_tok = _load(AutoTokenizer, "--draft", draft, trust_remote_code)
+    check_tokenizers(target_tok, draft_tok)
+    rows = [_load(AutoConfig, option, source, trust_remote_code).get_text_config().vocab_size
+            for option, source in (("--target", target), ("--draft", draft))]
+    return target_tok, check_vocab_rows(rows[0], rows[1], len(target_tok))
+
+
+def load_pair(target: ModelSource, draft: ModelSource, device: str, dtype: str | None,
+              device_map: str | None = None, trust_remote_code: bool = False) -> LoadedPair:
+    """Pre-flight, then both models in eval mode: the draft on ``device``, the target there or spread by
+    accelerate with ``device_map='auto'`` (a target larger than one GPU)."""
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging
+
+    from specplan.devices import resolve_dtype
+
+    logging.set_verbosity_error()  # transformers' chatter and its own bars would break our progress bar
+    logging.disable_progress_bar()
+    tokenizer, checked = preflight(target, draft, trust_remote_code)
+    dtype, torch_dtype = resolve_dtype(dtype, device)  # None: the device's default
+    target_model = _load(AutoModelForCausalLM, "--target", target, trust_remote_code, dtype=torch_dtype,
+                         device_map=device_map or device)
+    draft_model = _load(AutoModelForCausalLM, "--draft", draft, trust_remote_code, dtype=torch_dtype,
+                        device_map=device)
+    return LoadedPair(target_model.eval(), draft_model.eval(), tokenizer, str(target_model.device), dtype,
+                      checked.vocab_tokens, checked.notes)
+
+
+def _load(auto_class, option: str, source: ModelSource, trust_remote_code: bool, **kwargs):
+    """``auto_class.from_pretrained`` with safetensors where the folder has them (no pickle), errors in one line."""
+    if any(Path(source.location).glob("*.safetensors")):
+        kwargs["use_safetensors"] = True
+    try:
+        return auto_class.from_pretrained(source.location, trust_remote_code=trust_remote_code, **kwargs)
+    except (OSError, ValueError, KeyError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SpecplanError(f"{option} {source.name!r} could not be loaded: {first_line}") from None

@@ -1,0 +1,131 @@
+"""Predicted vs measured: the speedup ``plan``'s formulas give from the *measured* α̂, c and verification cost,
+beside the measured speedup, and the γ ``plan`` would choose beside the γ that measured best.
+
+Formulas of ``shared/docs/sdsl.md`` §1 via :mod:`specplan.theory`; latencies are divided through by t_target(1),
+so S(γ) = E(α, γ) / (γ·c + v(γ)) with v(γ) = t_target(γ+1)/t_target(1). No torch here.
+"""
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from specplan import theory
+from specplan.aggregate import Row
+from specplan.errors import SpecplanError
+
+
+@dataclass(frozen=True)
+class PlanPrior:
+    """The a-priori numbers of a ``plan --json`` file: acceptance, costs and its chosen γ."""
+
+    alpha: float
+    cost_ratio: float
+    verify_cost_ratio: float  # at the plan's γ
+    gamma: int
+    speedup: float
+
+    def speedup_at(self, gamma: int) -> float:
+        """The plan's a-priori speedup at ``gamma`` (verification cost as the plan's at its own γ)."""
+        return theory.speedup_latency(self.alpha, gamma, 1.0, self.cost_ratio, self.verify_cost_ratio)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One row: speedup predicted from its measured α̂, c and v beside the measured one."""
+
+    row: Row
+    predicted_speedup: float
+    verify_assumed: bool  # no target(γ+1) latency: verification charged as one target step (v = 1)
+    prior_speedup: float | None  # from --plan
+
+    @property
+    def measured_speedup(self) -> float | None:
+        return self.row.speedup.value if self.row.speedup else None
+
+    @property
+    def gap(self) -> float | None:
+        """measured / predicted − 1: negative when the run fell short of the formula."""
+        measured = self.measured_speedup
+        return measured / self.predicted_speedup - 1.0 if measured is not None else None
+
+
+@dataclass(frozen=True)
+class GammaComparison:
+    """One pair × engine [× category]: the γ ``plan`` would choose from the measurements vs the best measured γ."""
+
+    target: str
+    draft: str
+    engine: str
+    category: str | None
+    alpha: float  # α̂ pooled over all γ of the group (i.i.d. maximum likelihood)
+    planned_gamma: int  # 0: the formulas say do not speculate
+    planned_speedup: float
+    best_gamma: int | None
+    best_speedup: float | None
+    gamma_range: tuple  # (1, largest measured γ): v(γ) is interpolated, never extrapolated
+
+
+def predict(rows: list, prior: PlanPrior | None = None) -> list:
+    """A :class:`Prediction` for every row with α̂, γ and c (c needs ``latency`` records)."""
+    out = []
+    for row in rows:
+        if row.alpha_iid is None or not row.gamma or row.cost_ratio is None:
+            continue
+        verify = row.verify_cost_ratio
+        speedup = theory.speedup_latency(row.alpha_iid, row.gamma, 1.0, row.cost_ratio, verify or 1.0)
+        out.append(Prediction(row, speedup, verify is None, prior.speedup_at(row.gamma) if prior else None))
+    return out
+
+
+def compare_gammas(rows: list) -> list:
+    """Per pair × engine [× category] with c measured: the γ maximising the predicted speedup over 1..max
+    measured γ (α̂ pooled over the group's rounds) and the γ with the best measured speedup."""
+    groups = defaultdict(list)
+    for row in rows:
+        if row.gamma and row.cost_ratio is not None and row.examined_drafts:
+            groups[(row.target, row.draft, row.engine, row.category)].append(row)
+    return [_compare(key, members) for key, members in groups.items()]
+
+
+def _compare(key: tuple, members: list) -> GammaComparison:
+    alpha = sum(r.accepted_drafts for r in members) / sum(r.examined_drafts for r in members)
+    c = members[0].cost_ratio  # one pair: one draft and one target step time
+    verify = _verify_curve(members)
+    gamma_max = max(r.gamma for r in members)
+    choice = theory.best_gamma_by_search(
+        alpha, lambda g: theory.speedup_latency(alpha, g, 1.0, c, verify(g)), gamma_max)
+    measured = [r for r in members if r.speedup is not None]
+    best = max(measured, key=lambda r: r.speedup.value, default=None)
+    return GammaComparison(*key, alpha=alpha, planned_gamma=choice.gamma, planned_speedup=choice.speedup,
+                           best_gamma=best.gamma if best else None,
+                           best_speedup=best.speedup.value if best else None, gamma_range=(1, gamma_max))
+
+
+def _verify_curve(members: list):
+    """v(γ) by linear interpolation of the measured target(γ+1)/target(1), with v(0) = 1; v = 1 (one target
+    step, the paper's assumption) where no verification latency was measured."""
+    points = sorted({(0, 1.0)} | {(r.gamma, r.verify_cost_ratio) for r in members if r.verify_cost_ratio})
+    if len(points) == 1:
+        return lambda gamma: 1.0
+    xs, ys = zip(*points)
+    return lambda gamma: float(np.interp(gamma, xs, ys))
+
+
+def load_plan(path: str) -> PlanPrior:
+    """Read the recommendation of a ``specplan plan --json`` file."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        rec = data["recommendation"]
+        return PlanPrior(alpha=float(rec["alpha"]), cost_ratio=float(rec["cost_ratio"]),
+                         verify_cost_ratio=float(rec.get("verify_cost_ratio") or 1.0), gamma=int(rec["gamma"]),
+                         speedup=float(rec["speedup"]))
+    except FileNotFoundError:
+        raise SpecplanError(f"--plan {path!r} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SpecplanError(f"--plan {path!r} is not a JSON file from `specplan plan --json` ({exc})") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise SpecplanError(f"--plan {path!r} lacks the plan's recommendation ({exc!r}); "
+                            "write it with `specplan plan --json`") from None

@@ -1,0 +1,61 @@
+"""The prompts ``bench`` decodes: a small built-in set covering several kinds of text, or the user's file."""
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from specplan.errors import SpecplanError
+
+BUILTIN = "builtin"
+
+
+@dataclass(frozen=True)
+class Prompt:
+    text: str
+    category: str = "default"
+
+
+def load_prompts(path: str | None, num_prompts: int) -> list[Prompt]:
+    """The first ``num_prompts`` prompts of ``path`` (``.txt`` one per line, ``.jsonl`` with ``prompt`` and an
+    optional ``category``), or of the built-in set when ``path`` is None."""
+    if num_prompts < 1:
+        raise SpecplanError(f"--num-prompts {num_prompts} must be at least 1")
+    prompts = builtin_prompts() if path is None else read_prompts(Path(path))
+    if not prompts:
+        raise SpecplanError(f"--prompts {path!r} holds no prompts")
+    return prompts[:num_prompts]
+
+
+def builtin_prompts() -> list[Prompt]:
+    """The shipped set (specplan/assets/prompts.jsonl), ordered so any first few cover every category."""
+    text = (resources.files("specplan") / "assets" / "prompts.jsonl").read_text(encoding="utf-8")
+    return _parse_jsonl(text, "builtin prompts")
+
+
+def read_prompts(path: Path) -> list[Prompt]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecplanError(f"--prompts {str(path)!r} cannot be read: {getattr(exc, 'strerror', None) or exc}") \
+            from None
+    if path.suffix == ".jsonl":
+        return _parse_jsonl(text, str(path))
+    if path.suffix == ".txt":
+        return [Prompt(line.strip()) for line in text.splitlines() if line.strip()]
+    raise SpecplanError(f"--prompts {str(path)!r}: expected a .txt (one prompt per line) or .jsonl file")
+
+
+def _parse_jsonl(text: str, where: str) -> list[Prompt]:
+    prompts = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise SpecplanError(f"{where}:{number}: not valid JSON ({exc.msg})") from None
+        if not isinstance(item, dict) or not isinstance(item.get("prompt"), str) or not item["prompt"].strip():
+            raise SpecplanError(f"{where}:{number}: needs a non-empty string field 'prompt'")
+        prompts.append(Prompt(item["prompt"], str(item.get("category", "default"))))
+    return prompts

@@ -1,0 +1,79 @@
+"""Tiny seeded random-initialised LLaMA models and a byte-level tokenizer, saved as real model folders so tests
+load them through the same path users take (``specplan.models``). No hub, no network."""
+
+import atexit
+import contextlib
+import functools
+import shutil
+import tempfile
+from pathlib import Path
+
+BYTE_SPECIALS = ("<s>", "</s>", "<pad>")
+
+
+def byte_tokenizer(extra_tokens: tuple = ()):
+    """A byte-level tokenizer: the 256 byte symbols, no merges, then <s> </s> <pad> (+ ``extra_tokens``)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab = {symbol: i for i, symbol in enumerate(alphabet + list(extra_tokens))}
+    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+
+
+def save_tiny_llama(folder: Path, seed: int, hidden: int = 64, layers: int = 2, vocab_rows: int | None = None,
+                    tokenizer=None) -> Path:
+    """A random LLaMA (seeded) and its tokenizer saved with save_pretrained (safetensors) into ``folder``."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = tokenizer or byte_tokenizer()
+    config = LlamaConfig(vocab_size=vocab_rows or len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
+                         num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=1024, bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    with torch.no_grad():  # larger logits than the default init, so argmax near-ties are rare
+        model.lm_head.weight.mul_(20.0)
+    folder = Path(folder)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@functools.lru_cache(maxsize=None)
+def tiny_folders() -> dict:
+    """Model folders shared by the bench tests (built once per test process, removed at exit): a target, a
+    random draft, and a draft whose tokenizer has two extra tokens (a real mismatch)."""
+    root = Path(tempfile.mkdtemp(prefix="specplan-bench-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return {
+        "target": str(save_tiny_llama(root / "target", seed=0, hidden=64, layers=2)),
+        "draft": str(save_tiny_llama(root / "draft", seed=1, hidden=32, layers=1)),
+        "other_tokenizer": str(save_tiny_llama(root / "other", seed=2, hidden=32, layers=1,
+                                               tokenizer=byte_tokenizer(extra_tokens=("<a>", "<b>")))),
+    }
+
+
+def load(target: str, draft: str):
+    """The pair through the user's path (``specplan.models.load_pair``), on the CPU in fp32."""
+    from specplan.models import load_pair, model_source
+
+    return load_pair(model_source("--target", target), model_source("--draft", draft), "cpu", "fp32")
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Tiny models gain nothing from threads, and the test machine is shared: one torch thread, restored after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -1,0 +1,64 @@
+"""Hand-made run records for the ``report`` tests, small enough to compute every metric by hand.
+
+Pair T ← D, one run, two prompts (0: code, 1: chat), one repeat, engine sd at γ = 1 and γ = 3, greedy.
+
+| prompt | engine | γ | drafted      | accepted     | new tokens | wall s | s/token | AR s/token | ratio |
+|--------|--------|---|--------------|--------------|------------|--------|---------|------------|-------|
+| 0      | ar     | — |              |              | 10         | 2.0    | 0.2     |            |       |
+| 1      | ar     | — |              |              | 8          | 2.0    | 0.25    |            |       |
+| 0      | sd     | 3 | 3, 3, 3, 3   | 3, 1, 0, 2   | 10         | 1.0    | 0.1     | 0.2        | 2     |
+| 1      | sd     | 3 | 3, 3         | 3, 3         | 8          | 0.5    | 0.0625  | 0.25       | 4     |
+| 0      | sd     | 1 | 1 (×6)       | 1,0,1,1,1,0  | 10         | 1.0    | 0.1     | 0.2        | 2     |
+| 1      | sd     | 1 | 1 (×4)       | 1, 1, 1, 1   | 8          | 1.0    | 0.125   | 0.25       | 2     |
+
+γ = 3, prompt 1 diverged from AR at new token 5 with a top-2 logit margin of 0.003; every other run is exact.
+Each sd run's rounds emit exactly its new tokens (Σ (j + 1)).
+Latencies: target 1 token 0.1 s, 2 tokens 0.11 s, 4 tokens 0.13 s; draft 1 token 0.01 s.
+"""
+
+import json
+from pathlib import Path
+
+BASE = {"schema_version": 1, "run_id": "run-a", "created": "2026-11-22T05:00:00Z",
+        "pair": {"target": "T", "draft": "D"},
+        "settings": {"temperature": 0.0, "max_new_tokens": 10, "gammas": [1, 3], "engines": ["ar", "sd"]},
+        "environment": {"device_name": "cpu", "torch": "x", "transformers": "x", "specplan": "0.1.0"}}
+
+# (prompt, engine, γ, drafted, accepted, new tokens, wall s, exact)
+RUNS = [
+    (0, "ar", None, None, None, 10, 2.0, None),
+    (1, "ar", None, None, None, 8, 2.0, None),
+    (0, "sd", 3, [3, 3, 3, 3], [3, 1, 0, 2], 10, 1.0, True),
+    (1, "sd", 3, [3, 3], [3, 3], 8, 0.5, False),
+    (0, "sd", 1, [1] * 6, [1, 0, 1, 1, 1, 0], 10, 1.0, True),
+    (1, "sd", 1, [1] * 4, [1, 1, 1, 1], 8, 1.0, True),
+]
+LATENCIES = [("target", 1, 0.1), ("target", 2, 0.11), ("target", 4, 0.13), ("draft", 1, 0.01)]
+
+
+def run_record(prompt, engine, gamma, drafted, accepted, new_tokens, wall_s, exact, greedy=True) -> dict:
+    record = {**BASE, "kind": "run", "engine": engine, "gamma": gamma, "prompt_index": prompt,
+              "prompt_category": ("code", "chat")[prompt], "repeat": 0, "prompt_tokens": 12,
+              "new_tokens": new_tokens, "wall_time_s": wall_s, "output_ids": list(range(new_tokens))}
+    if drafted is not None:
+        record["rounds"] = {"drafted": drafted, "accepted": accepted}
+    if greedy and exact is not None:
+        record.update(exact=exact, first_divergence=None if exact else 5, divergence_margin=None if exact else 0.003)
+    return record
+
+
+def latency_record(model, new_tokens, median_s) -> dict:
+    return {**BASE, "kind": "latency", "model": model, "new_tokens": new_tokens, "context_tokens": 64,
+            "median_s": median_s, "p10_s": median_s, "p90_s": median_s, "samples": 20}
+
+
+def records(greedy=True, latencies=True, sd_time_scale=1.0) -> list:
+    """The table above as record dicts; ``sd_time_scale`` multiplies every sd wall time (a slower or faster run)."""
+    out = [run_record(*run[:6], run[6] * (sd_time_scale if run[1] == "sd" else 1.0), run[7], greedy)
+           for run in RUNS]
+    return out + ([latency_record(*lat) for lat in LATENCIES] if latencies else [])
+
+
+def write(path: Path, items: list) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in items), encoding="utf-8")
+    return path
