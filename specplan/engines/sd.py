@@ -5,7 +5,7 @@ import torch
 
 from specplan.engines.accept import accept
 from specplan.engines.probs import Sampling, probabilities, sample
-from specplan.engines.step import Decoded, forward, new_cache
+from specplan.engines.step import Decoded, drop_last, forward, new_cache
 
 
 @torch.inference_mode()
@@ -30,9 +30,9 @@ def decode_sd(target, draft, prompt_ids: torch.Tensor, gamma: int, max_new_token
         verify_ids = torch.cat([tokens[-1][-1:], draft_tokens]).view(1, -1)  # (1, k+1)
         p = probabilities(forward(target, verify_ids, target_cache, k + 1, vocab_tokens), sampling)  # (k+1, V)
         j, next_token = accept(p, q, draft_tokens, generator)
-        target_cache.crop(-(k - j))  # keep the last committed token + j accepted drafts, drop the rejected ones
+        drop_last(target_cache, k - j)  # keep the last committed token + j accepted drafts, drop the rejected ones
         if j < k:
-            draft_cache.crop(-(k - 1 - j))  # the draft ran on x_1..x_{k-1}; keep x_1..x_j
+            drop_last(draft_cache, k - 1 - j)  # the draft ran on x_1..x_{k-1}; keep x_1..x_j
             pending = next_token.view(1, 1)
         else:  # the draft never ran on its last proposal (nor on the pending tokens, when k = 0)
             unseen = draft_tokens[-1:] if k > 0 else pending.view(-1)
