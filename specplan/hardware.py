@@ -6,10 +6,11 @@ Two kinds of profile, both YAML files that ``plan --profile NAME|PATH`` accepts:
   memory and does 2·P·k·batch FLOPs; it takes the longer of the two, plus a fixed per-step overhead and a per-layer
   overhead (kernel launches, framework). The overheads are why a small draft is not proportionally cheaper.
 - ``measured`` (written by ``specplan profile``): the same terms with coefficients fitted to timings on the user's
-  machine: t = step + layer·L(P) + P·(per_param + per_param_token·k·batch) + layer_token·L(P)·k·batch.
+  machine: t = step + layer·L(P) + P·(per_param + per_param_token·k·batch) + layer_token·L(P)·k·batch
+  + multi_token_per_param·P·[k·batch > 1] (see :func:`measured_latency_terms`).
 """
 
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, astuple, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 
@@ -93,6 +94,18 @@ class MeasuredCoefficients:
     per_param_s: float
     per_param_token_s: float
     layer_token_s: float = 0.0
+    # Extra cost per parameter of a step with more than one new token: matrix-matrix kernels (and a causal mask)
+    # replace the matrix-vector path of a single-token decode step; on CPUs this is a visible jump from k=1 to 2.
+    multi_token_per_param_s: float = 0.0
+
+
+def measured_latency_terms(params: float, new_tokens: int, aspect_ratio: float = DEFAULT_ASPECT_RATIO) -> tuple:
+    """The terms that :class:`MeasuredCoefficients` multiply, in field order: t = Σ coefficient · term. The
+    model is linear in its coefficients, so ``specplan profile`` fits them by least squares on these terms.
+    L = layers_exact(params) is the shape rule's real-valued layer count."""
+    layers = layers_exact(params, aspect_ratio)
+    multi_token = 1.0 if new_tokens > 1 else 0.0
+    return (1.0, layers, params, params * new_tokens, layers * new_tokens, params * multi_token)
 
 
 @dataclass(frozen=True)
@@ -119,15 +132,8 @@ class MeasuredProfile:
         """Seconds for one forward step; ``tokens·batch`` new tokens are charged as one stream of that many.
         The fit was made at the profile's own context length and shape rule (``context_tokens`` is ignored)."""
         self.check_dtype(dtype)
-        k = self.coefficients
-        layers = layers_exact(params, aspect_ratio or self.aspect_ratio)
-        new_tokens = tokens * batch
-        return (
-            k.step_overhead_s
-            + k.layer_overhead_s * layers
-            + params * (k.per_param_s + k.per_param_token_s * new_tokens)
-            + k.layer_token_s * layers * new_tokens
-        )
+        terms = measured_latency_terms(params, tokens * batch, aspect_ratio or self.aspect_ratio)
+        return sum(coefficient * term for coefficient, term in zip(astuple(self.coefficients), terms))
 
     def check_dtype(self, dtype: str | None) -> str:
         if dtype not in (None, self.dtype):
@@ -172,7 +178,9 @@ _MEASURED_SCHEMA = {
     "context_tokens": (int, False),
     "max_tokens": (int, False),
     "partial": (bool, False),
+    "settings": (dict, False),
     "measurements": (list, False),
+    "skipped": (list, False),
     "fit": (dict, False),
     "environment": (dict, False),
     "created": (str, False),
@@ -234,13 +242,25 @@ def profile_from_dict(data, where: str) -> Profile:
     return RooflineProfile(**values)
 
 
+def _yaml11_number(value):
+    """YAML 1.1 (PyYAML) reads ``2e-3``, without a dot, as a string; take such a string as the number it spells."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    return value
+
+
 def _measured_from_dict(data: dict, where: str) -> MeasuredProfile:
     _check_mapping(data, _MEASURED_SCHEMA, where)
+    if isinstance(data["coefficients"], dict):
+        data = {**data, "coefficients": {k: _yaml11_number(v) for k, v in data["coefficients"].items()}}
     coefficient_schema = {f.name: (_NUMBER, f.default is MISSING) for f in fields(MeasuredCoefficients)}
     _check_mapping(data["coefficients"], coefficient_schema, f"{where}: coefficients")
     for key, value in data["coefficients"].items():
-        if value < 0:
-            raise SpecplanError(f"{where}: coefficients.{key} must not be negative, got {value!r}")
+        if not value >= 0 or value == float("inf"):  # also refuses nan and inf
+            raise SpecplanError(f"{where}: coefficients.{key} must be a finite number ≥ 0, got {value!r}")
     coefficients = MeasuredCoefficients(**{k: float(v) for k, v in data["coefficients"].items()})
     known = {"name", "kind", "dtype", "coefficients", "aspect_ratio", "description"}
     return MeasuredProfile(

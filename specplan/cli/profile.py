@@ -1,0 +1,132 @@
+"""``specplan profile``: measure the latency curve of this machine and write a profile that ``plan`` reads."""
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from specplan import profiling
+from specplan.cli import app
+from specplan.errors import SpecplanError
+from specplan.units import format_count
+
+
+@app.command()
+def profile(
+    sizes: Annotated[str | None, typer.Option(
+        metavar="COUNT,COUNT,...",
+        help="Model sizes to time, in parameters, e.g. 20M,80M,300M (default: 20M, 80M, 300M, 1.2B, ... as far "
+             "as half the device memory holds the weights; on cpu up to 300M).")] = None,
+    model: Annotated[list[str] | None, typer.Option(
+        metavar="ID|PATH",
+        help="Also time this model's architecture (repeatable): only its config is read (a folder, or a hub id's "
+             "config.json); the weights are random.")] = None,
+    device: Annotated[str, typer.Option(
+        help="auto (cuda, else mps, else cpu), cuda, cuda:N, mps or cpu.")] = "auto",
+    dtype: Annotated[str | None, typer.Option(
+        help="fp32, bf16 or fp16 (default: bf16 on cuda, fp16 on mps, fp32 on cpu).")] = None,
+    context: Annotated[int, typer.Option(
+        help="Tokens in the KV cache at every timed step.")] = profiling.DEFAULT_CONTEXT_TOKENS,
+    max_tokens: Annotated[int, typer.Option(
+        "--max-tokens", metavar="K",
+        help="Time steps of k = 1..K new tokens (k = 1: a decode step; k = γ+1: a verification pass).")]
+        = profiling.DEFAULT_MAX_TOKENS,
+    repeats: Annotated[int, typer.Option(
+        help="Timed steps per model and k (the median is fitted; 10th and 90th percentiles kept).")]
+        = profiling.DEFAULT_REPEATS,
+    warmup: Annotated[int, typer.Option(
+        help="Untimed steps per model and k before the timed ones.")] = profiling.DEFAULT_WARMUP,
+    threads: Annotated[int | None, typer.Option(
+        help="CPU threads for torch (default: torch's, one per core); fewer time more steadily on a busy "
+             "machine.")] = None,
+    aspect_ratio: Annotated[float, typer.Option(
+        help="Shape rule of the ladder models: width / layers (as plan's --aspect-ratio).")] = 100.0,
+    seed: Annotated[int, typer.Option(help="Seed of the random weights and token ids.")] = 0,
+    name: Annotated[str | None, typer.Option(
+        help="Profile name (default: measured-DEVICE-DTYPE).")] = None,
+    output: Annotated[str | None, typer.Option(
+        "--output", "-o", metavar="FILE",
+        help="Profile YAML to write (default: NAME.yaml); then run `specplan plan --profile FILE`.")] = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Also print the profile as one JSON object on stdout.")] = False,
+) -> None:
+    """Time decode and verification steps of random-weight models on this machine (offline, no downloads), fit
+    plan's latency model and write a profile YAML for `specplan plan --profile FILE`."""
+    from specplan import devices
+
+    resolved = devices.resolve_device(device)
+    dtype_name, _ = devices.resolve_dtype(dtype, resolved)
+    devices.set_cpu_threads(threads)
+    settings = profiling.ProfileSettings(device=resolved, dtype=dtype_name, context_tokens=context,
+                                         max_tokens=max_tokens, repeats=repeats, warmup=warmup, seed=seed,
+                                         aspect_ratio=aspect_ratio)
+    ladder = (profiling.parse_sizes(sizes) if sizes is not None
+              else profiling.default_ladder(resolved, dtype_name, devices.memory_bytes(resolved)))
+    jobs = profiling.jobs_for(ladder, model or [], settings)
+    console = Console(stderr=True)
+    measurement = _measure_with_progress(jobs, settings, console)
+    if not measurement.timings:
+        for line in measurement.skipped:
+            console.print(f"skipped {line}")
+        if measurement.partial:
+            console.print("interrupted before any model was measured: no profile written")
+            raise typer.Exit(130)
+        raise SpecplanError("no model could be measured (see the skipped lines above)")
+    name = name or profiling.default_name(settings)
+    fit = profiling.fit_latency(measurement.timings, settings.aspect_ratio)
+    document = profiling.profile_document(measurement, fit, name)
+    path = profiling.write_profile(document, output or f"{name}.yaml")
+    if as_json:
+        typer.echo(json.dumps(document, indent=2))
+    render(document, str(path), console)
+    if measurement.partial:
+        raise typer.Exit(130)
+
+
+def _measure_with_progress(jobs, settings, console: Console):
+    total = len(jobs) * settings.steps_per_model
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("timing", total=total)
+
+        def advance(label: str, steps: int) -> None:
+            progress.update(task, advance=steps, description=f"timing {label}")
+
+        return profiling.measure(jobs, settings, advance)
+
+
+def render(document: dict, path: str, console: Console) -> None:
+    """Per model: step latency at k = 1 and k = K, and the fit's worst error on its points; then the coefficients."""
+    rows = document["measurements"]
+    k_max = max(r["new_tokens"] for r in rows)
+    table = Table(title=f"specplan profile — {document['device']}, {document['dtype']}, "
+                        f"context {document['context_tokens']} tokens", title_justify="left")
+    for column in ("model", "params", "layers × width", "k=1 ms (p10–p90)", f"k={k_max} ms", "fit worst error"):
+        table.add_column(column, justify="right")
+    for label in dict.fromkeys(r["model"] for r in rows):
+        mine = [r for r in rows if r["model"] == label]
+        one = next(r for r in mine if r["new_tokens"] == 1)
+        top = max(mine, key=lambda r: r["new_tokens"])
+        worst = max(mine, key=lambda r: abs(r["error"]))
+        table.add_row(label, format_count(one["params"]), f"{one['layers']} × {one['width']}",
+                      f"{one['median_s'] * 1e3:.3g} ({one['p10_s'] * 1e3:.3g}–{one['p90_s'] * 1e3:.3g})",
+                      f"{top['median_s'] * 1e3:.3g}", f"{worst['error']:+.1%} (k={worst['new_tokens']})")
+    console.print(table)
+    c = document["coefficients"]
+    console.print(f"fit: step {c['step_overhead_s'] * 1e6:.4g} µs + layer {c['layer_overhead_s'] * 1e6:.4g} µs·L "
+                  f"+ {c['per_param_s'] * 1e12:.4g} ps·P + {c['per_param_token_s'] * 1e12:.4g} ps·P·k "
+                  f"+ {c['layer_token_s'] * 1e6:.4g} µs·L·k; worst error {document['fit']['max_abs_error']:.1%}, "
+                  f"rms {document['fit']['rms_error']:.1%} over {document['fit']['points']} points")
+    noisy = profiling.noisy_points(rows)
+    if noisy:
+        console.print(f"[yellow]{len(noisy)} of {len(rows)} points spread more than "
+                      f"{profiling.NOISY_SPREAD:.0%} of their median (p10–p90): the device was busy; try a quiet "
+                      "moment, more --repeats, or on a shared cpu --threads 1[/yellow]")
+    for line in document["skipped"]:
+        console.print(f"[yellow]skipped {line}[/yellow]")
+    if document["partial"]:
+        console.print("[yellow]interrupted: the profile holds the models measured so far (partial: true)[/yellow]")
+    console.print(f"wrote {path}: use it with `specplan plan --target-params COUNT --profile {path}`")

@@ -1,0 +1,149 @@
+"""`specplan profile` end to end on this CPU: real random-weight models, real timed steps, the file fed to `plan`.
+Tiny models and few repeats keep it quick; assertions are about structure and consistency, not speed."""
+
+import json
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from specplan import devices, profiling
+from specplan.cli import app
+from specplan.errors import SpecplanError
+from specplan.hardware import load_profile
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+QUICK = ["--device", "cpu", "--max-tokens", "3", "--repeats", "3", "--warmup", "1", "--context", "32",
+         "--threads", "1"]
+
+
+def _profile(tmp_path, *args):
+    path = tmp_path / "measured.yaml"
+    result = CliRunner().invoke(app, ["profile", *QUICK, "-o", str(path), *args])
+    return result, path
+
+
+def test_profile_writes_a_file_that_plan_uses(tmp_path):
+    result, path = _profile(tmp_path, "--sizes", "0.3M,2M", "--name", "tiny-cpu", "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)  # --json: the same document on stdout, the tables on stderr
+    assert yaml.safe_load(path.read_text()) == document
+    rows = document["measurements"]
+    assert [(r["model"], r["new_tokens"]) for r in rows] == [(m, k) for m in ("300K", "2M") for k in (1, 2, 3)]
+    for row in rows:
+        assert 0 < row["p10_s"] <= row["median_s"] <= row["p90_s"] and row["samples"] == 3
+    assert document["dtype"] == "fp32" and document["context_tokens"] == 32 and document["partial"] is False
+    assert document["environment"]["torch"] == str(torch.__version__)
+
+    profile = load_profile(str(path))
+    for row in rows:  # the errors in the file are those of the model plan evaluates
+        assert profile.step_time_s(row["params"], row["new_tokens"]) == pytest.approx(row["predicted_s"])
+
+    plan = CliRunner().invoke(app, ["plan", "--target-params", "1B", "--profile", str(path), "--json"])
+    assert plan.exit_code == 0, plan.output
+    rec = json.loads(plan.stdout)["recommendation"]
+    measured_c = profile.step_time_s(rec["draft_params"], 1) / profile.step_time_s(1e9, 1)
+    assert rec["cost_ratio"] == pytest.approx(measured_c, rel=1e-6)  # c from the measurement, not N/M
+
+
+def test_ladder_models_have_the_parameter_count_the_file_records(tmp_path):
+    from specplan.modeling import build_random_llama, count_params
+
+    model = build_random_llama(2e6, torch.float32, "cpu")
+    result, path = _profile(tmp_path, "--sizes", "2M", "--max-tokens", "1")
+    assert result.exit_code == 0, result.output
+    row = yaml.safe_load(path.read_text())["measurements"][0]
+    assert row["params"] == count_params(model)
+    assert (row["layers"], row["width"]) == (model.config.num_hidden_layers, model.config.hidden_size)
+    # Tied embeddings: the output projection is the embedding matrix, counted once.
+    assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
+
+
+def test_model_option_times_a_real_architecture_from_its_config_alone(tmp_path):
+    from transformers import LlamaConfig
+
+    folder = tmp_path / "my-draft"
+    LlamaConfig(vocab_size=1000, hidden_size=128, intermediate_size=256, num_hidden_layers=2,
+                num_attention_heads=2, num_key_value_heads=1).save_pretrained(folder)
+    assert [p.name for p in folder.iterdir()] == ["config.json"]  # no weights, no tokenizer
+    expected_params = 1000 * 128 * 2 + 2 * (2 * 128 * 128 + 2 * 128 * 64 + 3 * 128 * 256 + 2 * 128) + 128
+    result, path = _profile(tmp_path, "--sizes", "0.3M", "--model", str(folder))
+    assert result.exit_code == 0, result.output
+    rows = yaml.safe_load(path.read_text())["measurements"]
+    mine = [r for r in rows if r["model"] == str(folder)]
+    assert len(mine) == 3 and mine[0]["params"] == expected_params and mine[0]["vocab_size"] == 1000
+
+
+def test_model_without_a_config_is_a_one_line_error(tmp_path):
+    result, _ = _profile(tmp_path, "--sizes", "0.3M", "--model", str(tmp_path / "nowhere"))
+    assert result.exit_code == 2
+    assert result.output == f"error: --model {str(tmp_path / 'nowhere')!r}: no such folder\n"
+    (tmp_path / "empty").mkdir()
+    result, _ = _profile(tmp_path, "--sizes", "0.3M", "--model", str(tmp_path / "empty"))
+    assert result.exit_code == 2
+    assert result.output.startswith("error: --model") and result.output.count("\n") == 1
+
+
+@pytest.mark.parametrize("device", ["cuda", "mps"])
+def test_unavailable_device_is_a_one_line_error(tmp_path, device):
+    if devices._available(device):
+        pytest.skip(f"{device} is available here")
+    result, path = _profile(tmp_path, "--sizes", "0.3M", "--device", device)
+    assert result.exit_code == 2
+    assert result.output == f"error: --device '{device}' is not available on this machine (torch sees no {device} device)\n"
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("args, bad", [(["--device", "tpu"], "'tpu'"), (["--sizes", "20M,lots"], "'lots'"),
+                                       (["--dtype", "int4"], "'int4'"), (["--max-tokens", "0"], "--max-tokens 0")])
+def test_bad_values_are_named_in_one_line(tmp_path, args, bad):
+    result = CliRunner().invoke(app, ["profile", "--sizes", "0.3M", *args, "-o", str(tmp_path / "x.yaml")])
+    assert result.exit_code == 2 and bad in result.output and result.output.count("\n") == 1
+
+
+def test_a_size_that_does_not_fit_is_skipped_and_the_rest_kept(tmp_path):
+    # 10B parameters in fp32 (40 GB) on this CPU: refused with a message; the small model is still measured.
+    if devices.memory_bytes("cpu") > 0.9 * 40e9:
+        pytest.skip("this machine has room for 10B fp32 parameters")
+    result, path = _profile(tmp_path, "--sizes", "0.3M,10B")
+    assert result.exit_code == 0, result.output
+    document = yaml.safe_load(path.read_text())
+    assert {r["model"] for r in document["measurements"]} == {"300K"}
+    assert len(document["skipped"]) == 1 and document["skipped"][0].startswith("10B: out of memory on cpu")
+    assert "skipped 10B: out of memory" in " ".join(result.stderr.split())
+
+
+def test_out_of_memory_errors_are_recognised():
+    with pytest.raises(RuntimeError) as caught:
+        torch.empty(10**15)  # 4 PB: the CPU allocator refuses at once
+    assert devices.is_out_of_memory(caught.value)
+    assert not devices.is_out_of_memory(RuntimeError("shape mismatch"))
+
+
+def test_ctrl_c_writes_what_was_measured_marked_partial(tmp_path, monkeypatch):
+    # Ctrl-C arrives during the second model's timing (injected at a device synchronisation, where a real
+    # KeyboardInterrupt would land between steps); the first model's timings are written, marked partial.
+    calls = {"n": 0}
+    real_synchronize = devices.synchronize
+    first_model_syncs = 2 * (1 + 3) * 3  # two per step: (warm-up + repeats) × k values
+
+    def synchronize(device):
+        calls["n"] += 1
+        if calls["n"] > first_model_syncs + 4:
+            raise KeyboardInterrupt
+        real_synchronize(device)
+
+    monkeypatch.setattr(devices, "synchronize", synchronize)
+    result, path = _profile(tmp_path, "--sizes", "0.3M,2M")
+    assert result.exit_code == 130, result.output
+    document = yaml.safe_load(path.read_text())
+    assert document["partial"] is True
+    assert {r["model"] for r in document["measurements"]} == {"300K"}
+    assert load_profile(str(path)).kind == "measured"
+
+
+def test_measure_rejects_bad_settings_before_building_anything():
+    with pytest.raises(SpecplanError, match="--repeats 0"):
+        profiling.jobs_for([3e5], [], profiling.ProfileSettings(device="cpu", dtype="fp32", repeats=0))

@@ -1,0 +1,209 @@
+"""`specplan profile`'s pure half (no torch): the latency fit, the profile document, sizes, and how a measured profile
+moves `plan`'s answers. The planning checks use synthetic measured profiles so that their direction is exact."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from specplan import planner, profiling
+from specplan.cli import app
+from specplan.errors import SpecplanError
+from specplan.hardware import MeasuredCoefficients, MeasuredProfile, load_profile
+from specplan.modeling import ModelShape
+
+# A made-up device: 300 µs per step, 20 µs per layer, 2 ns per parameter, and verification growing with k.
+TRUE = MeasuredCoefficients(step_overhead_s=300e-6, layer_overhead_s=20e-6, per_param_s=2e-9,
+                            per_param_token_s=1e-10, layer_token_s=5e-6, multi_token_per_param_s=4e-10)
+
+
+def _timings(coefficients, sizes=(3e6, 9e6, 32e6, 80e6), max_tokens=6):
+    truth = MeasuredProfile(name="truth", dtype="fp32", coefficients=coefficients)
+    rows = []
+    for params in sizes:
+        shape = ModelShape(label=f"{params:g}", params=int(params), layers=1, width=64, vocab_size=4096)
+        for k in range(1, max_tokens + 1):
+            t = truth.step_time_s(params, k)
+            rows.append(profiling.StepTiming(model=shape, new_tokens=k, median_s=t, p10_s=0.9 * t, p90_s=1.1 * t,
+                                             samples=5))
+    return rows
+
+
+def _measurement(timings, partial=False):
+    settings = profiling.ProfileSettings(device="cpu", dtype="fp32", max_tokens=6)
+    return profiling.Measurement(settings=settings, device_name="test CPU", timings=tuple(timings),
+                                 skipped=("10B: out of memory on cpu (test)",), partial=partial,
+                                 environment={"torch": "x", "transformers": "y"})
+
+
+def test_fit_recovers_the_coefficients_that_made_the_timings():
+    fit = profiling.fit_latency(_timings(TRUE))
+    assert fit.max_abs_error < 1e-6
+    for name, value in vars(TRUE).items():
+        assert getattr(fit.coefficients, name) == pytest.approx(value, rel=1e-4), name
+
+
+def test_fit_weighs_relative_error_so_small_models_are_not_drowned_out():
+    # A 3M model at 1 ms and an 80M one at 200 ms: a 10% bump on the small one must move the fit, not vanish.
+    rows = _timings(TRUE)
+    bumped = [profiling.StepTiming(r.model, r.new_tokens, r.median_s * (1.1 if r.model.params == 3e6 else 1.0),
+                                   r.p10_s, r.p90_s, r.samples) for r in rows]
+    fit = profiling.fit_latency(bumped)
+    small = [e for e, r in zip(fit.errors, bumped) if r.model.params == 3e6]
+    assert max(abs(e) for e in small) < 0.1  # the fit absorbs part of the bump on the small model's points
+    assert fit.max_abs_error < 0.1
+
+
+def test_fit_coefficients_are_never_negative():
+    # Timings that fall with size would need negative terms; NNLS keeps them at zero instead.
+    rows = _timings(TRUE)
+    reversed_rows = [profiling.StepTiming(r.model, r.new_tokens, 1.0 / r.median_s * 1e-6, r.p10_s, r.p90_s, 5)
+                     for r in rows]
+    fit = profiling.fit_latency(reversed_rows)
+    assert all(value >= 0 for value in vars(fit.coefficients).values())
+
+
+def test_fit_of_nothing_is_an_error():
+    with pytest.raises(SpecplanError, match="nothing was measured"):
+        profiling.fit_latency([])
+
+
+def test_document_loads_in_plan_and_predicts_what_the_fit_reported(tmp_path):
+    measurement = _measurement(_timings(TRUE))
+    fit = profiling.fit_latency(measurement.timings)
+    path = profiling.write_profile(profiling.profile_document(measurement, fit, "my-box"), tmp_path / "p.yaml")
+    profile = load_profile(str(path))
+    assert profile.kind == "measured" and profile.name == "my-box" and profile.dtype == "fp32"
+    data = yaml.safe_load(path.read_text())
+    assert data["skipped"] == ["10B: out of memory on cpu (test)"] and data["partial"] is False
+    assert len(data["measurements"]) == 4 * 6
+    for row in data["measurements"]:  # the file's per-point predictions are what plan will compute
+        assert profile.step_time_s(row["params"], row["new_tokens"]) == pytest.approx(row["predicted_s"], rel=1e-9)
+        assert row["error"] == pytest.approx(row["predicted_s"] / row["median_s"] - 1, abs=1e-12)
+
+
+def test_partial_measurement_is_marked_in_the_file(tmp_path):
+    measurement = _measurement(_timings(TRUE, sizes=(3e6, 9e6)), partial=True)
+    document = profiling.profile_document(measurement, profiling.fit_latency(measurement.timings), "p")
+    assert document["partial"] is True and "partial" in document["description"]
+
+
+def test_measured_schema_rejects_unknown_keys_and_negative_coefficients(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nkind: measured\ndtype: fp32\ncoefficients: {step_overhead_s: 0, layer_overhead_s: 0, "
+                   "per_param_s: -1e-9, per_param_token_s: 0}\n")
+    with pytest.raises(SpecplanError, match="per_param_s must be a finite number ≥ 0"):
+        load_profile(str(bad))
+    bad.write_text("name: x\nkind: measured\ndtype: fp32\nspeed: 3\ncoefficients: {step_overhead_s: 0, "
+                   "layer_overhead_s: 0, per_param_s: 1e-9, per_param_token_s: 0}\n")
+    with pytest.raises(SpecplanError, match="unknown key 'speed'"):
+        load_profile(str(bad))
+    bad.write_text("name: x\nkind: measured\ndtype: fp32\ncoefficients: {step_overhead_s: 0, layer_overhead_s: 0, "
+                   "per_param_s: fast, per_param_token_s: 0}\n")
+    with pytest.raises(SpecplanError, match="'per_param_s' has the wrong type"):
+        load_profile(str(bad))
+    bad.write_text("name: x\nkind: measured\ndtype: fp32\ncoefficients: {step_overhead_s: .nan, "
+                   "layer_overhead_s: 0, per_param_s: 1e-9, per_param_token_s: 0}\n")
+    with pytest.raises(SpecplanError, match="step_overhead_s must be a finite number"):
+        load_profile(str(bad))
+
+
+def test_hand_written_exponents_without_a_dot_are_numbers(tmp_path):
+    # PyYAML (YAML 1.1) reads 2e-3 as a string; a hand-written profile must still mean 2 ms.
+    path = tmp_path / "hand.yaml"
+    path.write_text("name: hand\nkind: measured\ndtype: bf16\ncoefficients: {step_overhead_s: 2e-3, "
+                    "layer_overhead_s: 0, per_param_s: 1e-13, per_param_token_s: 0}\n")
+    profile = load_profile(str(path))
+    assert profile.step_time_s(1e9, 1) == pytest.approx(2e-3 + 1e-4)
+
+
+def test_parse_sizes_and_its_errors():
+    assert profiling.parse_sizes("80M, 20M,300M") == [20e6, 80e6, 300e6]
+    with pytest.raises(SpecplanError, match="'abc'"):
+        profiling.parse_sizes("20M,abc")
+    with pytest.raises(SpecplanError, match="below the smallest"):
+        profiling.parse_sizes("5K")
+    with pytest.raises(SpecplanError, match="names no size"):
+        profiling.parse_sizes(" , ")
+
+
+def test_default_ladder_follows_memory_and_caps_cpu():
+    assert profiling.default_ladder("cpu", "fp32", 64e9) == [20e6, 80e6, 300e6]
+    # 80 GB GPU in bf16: weights up to 40 GB, so 20B (40 GB) is the largest rung.
+    assert profiling.default_ladder("cuda", "bf16", 80e9) == [20e6, 80e6, 300e6, 1.2e9, 5e9, 20e9]
+    assert profiling.default_ladder("mps", "fp16", 16e9) == [20e6, 80e6, 300e6, 1.2e9]
+    assert profiling.default_ladder("cuda", "fp32", 1e8) == [20e6]  # tiny device: still the smallest rung
+
+
+# ---------------------------------------------------------------------------------------- effects on `plan`
+
+
+def _synthetic(tmp_path, name, **coefficients) -> str:
+    values = {"step_overhead_s": 0.0, "layer_overhead_s": 0.0, "per_param_s": 1e-13, "per_param_token_s": 0.0}
+    values.update(coefficients)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({"name": name, "kind": "measured", "dtype": "bf16", "coefficients": values}))
+    return str(path)
+
+
+def _plan(**kwargs):
+    return planner.make_plan(planner.PlanInputs(target_params=70e9, **kwargs)).recommendation
+
+
+def test_latency_proportional_to_params_reproduces_the_flops_plan(tmp_path):
+    # t = P · 1e-13 s is c = N/M with verification free: the measured path must agree with the paper's model.
+    flops = _plan(cost_model="flops")
+    flat = _plan(profile=_synthetic(tmp_path, "flat"))
+    assert flat.draft_params == pytest.approx(flops.draft_params, rel=0.02)  # both ≈ 290M
+    assert flat.gamma == flops.gamma == 10
+    assert flat.cost_ratio == pytest.approx(flat.draft_params / 70e9, rel=1e-6)
+
+
+def test_large_fixed_overhead_moves_n_star_up(tmp_path):
+    # 2 ms per step on top of 7 ms for the 70B target: small drafts are no longer nearly free, so N* grows
+    # (about 290M → 680M) and γ* falls (10 → 2).
+    flops = _plan(cost_model="flops")
+    overhead = _plan(profile=_synthetic(tmp_path, "overhead", step_overhead_s=2e-3))
+    assert overhead.draft_params > 1.5 * flops.draft_params
+    assert overhead.gamma < flops.gamma
+    assert overhead.cost_ratio > 10 * overhead.draft_params / 70e9  # c from the measurement, not N/M
+
+
+def test_steep_verification_growth_lowers_gamma(tmp_path):
+    # Verifying k tokens costs (1 + 0.2k)/1.2 target steps: γ+1 = 11 tokens cost 2.7 steps instead of 1.
+    # At the same draft and acceptance γ* falls from 10 to 3; the plan's own search lands on γ 3 too.
+    same_draft = {"draft_params": (290e6,), "alpha": 0.6555}
+    flat = _plan(profile=_synthetic(tmp_path, "flat"), **same_draft)
+    steep = _plan(profile=_synthetic(tmp_path, "steep", per_param_token_s=2e-14), **same_draft)
+    assert flat.gamma == 10 and steep.gamma <= 4
+    assert steep.verify_cost_ratio > 1.2 and steep.speedup < flat.speedup
+    assert _plan(profile=_synthetic(tmp_path, "steep2", per_param_token_s=2e-14)).gamma < 10
+
+
+def test_plan_cli_accepts_a_measured_profile_without_loading_torch(tmp_path):
+    path = _synthetic(tmp_path, "overhead", step_overhead_s=2e-3)
+    script = textwrap.dedent(f"""
+        import json, sys
+        from typer.testing import CliRunner
+        from specplan.cli import app
+        result = CliRunner().invoke(app, ["plan", "--target-params", "70B", "--profile", {path!r}, "--json"])
+        assert result.exit_code == 0, result.output
+        print(json.dumps({{"torch": "torch" in sys.modules, "plan": json.loads(result.stdout)}}))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["torch"] is False
+    assert out["plan"]["inputs"]["profile"] == "overhead"
+    assert out["plan"]["recommendation"]["draft_params"] > 500e6
+
+
+def test_profile_help_names_units_and_defaults():
+    result = CliRunner().invoke(app, ["profile", "--help"])
+    assert result.exit_code == 0
+    for text in ("parameters", "KV cache", "k = 1..K", "auto", "default: 512", "fp32"):
+        assert text in result.output
