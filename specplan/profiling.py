@@ -223,49 +223,26 @@ def _time_steps(model, vocab_size: int, settings: ProfileSettings, progress) -> 
     """Seconds per forward step for k = 1..K new tokens after a prefill of ``context_tokens``: {k: [samples]}."""
     import torch
 
+    from specplan.engines.step import drop_last, new_cache
+    from specplan.timing import timed
+
     generator = torch.Generator().manual_seed(settings.seed)
     context_ids = torch.randint(vocab_size, (1, settings.context_tokens), generator=generator).to(settings.device)
     new_ids = torch.randint(vocab_size, (1, settings.max_tokens), generator=generator).to(settings.device)
-    cache = _empty_cache(model)
+    cache = new_cache(model)
     if settings.context_tokens:
         model(input_ids=context_ids, past_key_values=cache, use_cache=True)  # prefill: the warm KV cache
     samples = {k: [] for k in range(1, settings.max_tokens + 1)}
     for repeat in range(settings.warmup + settings.repeats):
         for k in samples:  # interleaved: every k sees the same drift of a shared machine
-            elapsed_s = _timed_step(model, new_ids[:, :k], cache, settings.device)
-            _rewind(cache, settings.context_tokens)
+            step_ids = new_ids[:, :k]
+            _, elapsed_s = timed(settings.device,
+                                 lambda: model(input_ids=step_ids, past_key_values=cache, use_cache=True))
+            drop_last(cache, cache.get_seq_length() - settings.context_tokens)  # back to the warm context
             if repeat >= settings.warmup:
                 samples[k].append(elapsed_s)
             progress()
     return samples
-
-
-def _timed_step(model, input_ids, cache, device: str) -> float:
-    """One forward step of ``input_ids`` (1, k) on top of the cache, the device synchronised on both sides."""
-    from specplan.devices import synchronize
-
-    synchronize(device)
-    start = time.perf_counter()
-    model(input_ids=input_ids, past_key_values=cache, use_cache=True)
-    synchronize(device)
-    return time.perf_counter() - start
-
-
-def _empty_cache(model):
-    from transformers import DynamicCache
-
-    try:
-        return DynamicCache(config=model.config)
-    except TypeError:  # transformers < 4.56 takes no config
-        return DynamicCache()
-
-
-def _rewind(cache, context_tokens: int) -> None:
-    """Drop the tokens a timed step appended. A negative argument to ``crop`` removes that many tokens in
-    transformers 5 and in 4.x alike (in 4.x a positive one is the length to keep; 5.x refuses positive values)."""
-    extra = cache.get_seq_length() - context_tokens
-    if extra > 0:
-        cache.crop(-extra)
 
 
 def _summarise(shape: ModelShape, new_tokens: int, values: list) -> StepTiming:

@@ -4,16 +4,16 @@ import statistics
 import time
 from dataclasses import dataclass
 
-from specplan.devices import synchronize
+from specplan import devices
 
 
 def timed(device: str, work):
     """(result, seconds) of ``work()``, with the device synchronised before and after so the clock reads finished
     work (metrics.md: timings synchronise the device before reading the clock)."""
-    synchronize(device)
+    devices.synchronize(device)
     start = time.perf_counter()
     result = work()
-    synchronize(device)
+    devices.synchronize(device)
     return result, time.perf_counter() - start
 
 
