@@ -12,6 +12,8 @@ from specplan.errors import SpecplanError
 
 DEFAULT_PAIR_FOLDERS = ("toy-target", "toy-draft")  # in specplan/assets/, trained by the toy-pair script (issue #6)
 DEFAULT_PAIR_NAMES = ("specplan/toy-target", "specplan/toy-draft")  # how records name the embedded pair
+# The embedded pair knows only Python source: its default prompts and held-out text are held-out stdlib files.
+DEFAULT_PAIR_TEXTS = ("toy-prompts.jsonl", "toy-heldout.txt")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,12 @@ def default_pair() -> tuple[ModelSource, ModelSource]:
                                 f"({path} has no config.json); pass --target and --draft")
         sources.append(ModelSource(name, str(path)))
     return sources[0], sources[1]
+
+
+def default_pair_texts() -> tuple[str, str]:
+    """(prompts file, held-out perplexity text) that suit the embedded pair: held-out Python standard library code."""
+    assets = resources.files("specplan") / "assets"
+    return tuple(str(assets / name) for name in DEFAULT_PAIR_TEXTS)
 
 
 def model_source(option: str, value: str) -> ModelSource:

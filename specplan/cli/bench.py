@@ -44,7 +44,8 @@ def bench(
         help="Allow model code from the model folder or hub (off unless given).")] = False,
     prompts: Annotated[str | None, typer.Option(
         metavar="FILE", help=".txt (one prompt per line) or .jsonl ('prompt', optional 'category') "
-                             "(default: built-in code/chat/summarisation/reasoning set).")] = None,
+                             "(default: built-in code/chat/summarisation/reasoning set; with the embedded pair, "
+                             "held-out Python standard library code).")] = None,
     num_prompts: Annotated[int, typer.Option(help="Use the first N prompts.")] = 8,
     repeats: Annotated[int, typer.Option(help="Timed repeats of every (engine, γ, prompt).")] = 1,
     output: Annotated[str | None, typer.Option(
@@ -53,7 +54,8 @@ def bench(
     perplexity: Annotated[bool, typer.Option(
         help="Also measure each model's perplexity (nats/token, exponentiated) on held-out text.")] = False,
     perplexity_text: Annotated[str | None, typer.Option(
-        metavar="FILE", help="Text for --perplexity (default: built-in English prose + Python).")] = None,
+        metavar="FILE", help="Text for --perplexity (default: built-in English prose + Python; with the embedded "
+                             "pair, held-out Python standard library code).")] = None,
     latency_samples: Annotated[int, typer.Option(help="Timed forward steps per latency record.")] = 20,
     latency_context: Annotated[int, typer.Option(
         help="Tokens in the KV cache when timing single steps (for c and the verify cost).")] = 128,
@@ -61,13 +63,18 @@ def bench(
 ) -> None:
     """Measure speculative decoding on your hardware: AR vs SD vs HF-assisted, exactness, acceptance, speed."""
     from specplan import bench as bench_lib
-    from specplan.models import default_pair, model_source
+    from specplan.models import default_pair, default_pair_texts, model_source
 
     if (target is None) != (draft is None):
         raise SpecplanError("give both --target and --draft, or neither (the embedded default pair)")
     if resume and not output:
         raise SpecplanError("--resume needs --output FILE.jsonl")
-    pair = default_pair() if target is None else (model_source("--target", target), model_source("--draft", draft))
+    if target is None:
+        pair = default_pair()
+        default_prompts, default_text = default_pair_texts()
+        prompts, perplexity_text = prompts or default_prompts, perplexity_text or default_text
+    else:
+        pair = (model_source("--target", target), model_source("--draft", draft))
     config = bench_lib.BenchConfig(
         target=pair[0], draft=pair[1], engines=parse_list("--engines", engines),
         gammas=parse_list("--gamma", gamma, int), max_new_tokens=max_new_tokens, temperature=temperature,

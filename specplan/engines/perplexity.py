@@ -8,7 +8,9 @@ import torch
 @torch.inference_mode()
 def perplexity(model, token_ids: torch.Tensor, vocab_tokens: int, window_tokens: int = 512) -> tuple[float, int]:
     """(perplexity, tokens scored) of (1, T) ``token_ids``, in non-overlapping windows (each window's first token
-    has no context and is not scored). Log-probabilities in float32."""
+    has no context and is not scored). Log-probabilities in float32. Windows never exceed the context the model
+    was trained for (``max_position_embeddings``): positions beyond it would score extrapolation, not the model."""
+    window_tokens = min(window_tokens, getattr(model.config, "max_position_embeddings", None) or window_tokens)
     nll_sum, scored = 0.0, 0
     for start in range(0, token_ids.shape[1] - 1, window_tokens):
         window = token_ids[:, start:start + window_tokens]
