@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from specplan import training  # noqa: E402
+from specplan.modeling import count_params  # noqa: E402
 from specplan.cli.options import parse_count_option  # noqa: E402
 from specplan.units import format_count  # noqa: E402
 
@@ -101,7 +102,7 @@ def train_target(args, corpus):
         meta = json.loads((folder / "train.json").read_text())
         return training.load_model(folder), meta
     model = training.build_model(spec, args.max_positions, args.seed)
-    say(f"phase 1: target {format_count(training.count_params(model))} parameters, {args.steps} steps")
+    say(f"phase 1: target {format_count(count_params(model))} parameters, {args.steps} steps")
     log = training.train(model, corpus.train_ids, settings, on_log=progress("target", args.steps))
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)  # full precision, so phase 2 can be rerun with --reuse-target
@@ -116,7 +117,7 @@ def distil_drafts(args, corpus, target):
     drafts = [training.build_model(s, args.max_positions, args.seed + 1 + i) for i, s in enumerate(specs)]
     settings = training.TrainSettings(steps=args.draft_steps, batch_size=args.batch_size, seq_tokens=args.seq_tokens,
                                       lr=args.draft_lr, kd_weight=args.kd_weight, seed=args.seed + 1000)
-    sizes = ", ".join(format_count(training.count_params(d)) for d in drafts)
+    sizes = ", ".join(format_count(count_params(d)) for d in drafts)
     say(f"phase 2: distilling drafts ({sizes}) from the target, {args.draft_steps} steps")
     for p in target.parameters():
         p.requires_grad_(False)
@@ -135,7 +136,7 @@ def save_and_score(args, corpus, tokenizer, target, drafts, target_log, draft_lo
         training.save_model(model, tokenizer, folder, storage_dtype="float16")
         reloaded = training.load_model(folder)  # score what ships: float16-rounded weights, loaded as float32
         scores[name] = {
-            "params": training.count_params(reloaded),
+            "params": count_params(reloaded),
             "layers": reloaded.config.num_hidden_layers,
             "width": reloaded.config.hidden_size,
             "heldout_perplexity": round(training.perplexity(reloaded, corpus.heldout_ids, args.seq_tokens,

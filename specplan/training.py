@@ -159,10 +159,6 @@ def build_model(spec: ModelSpec, max_positions: int, seed: int):
     return LlamaForCausalLM(llama_config(spec, max_positions)).float()
 
 
-def count_params(model) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 # ---------------------------------------------------------------- training
 
 

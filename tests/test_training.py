@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from specplan import training
+from specplan.modeling import count_params
 
 ASSETS = Path(str(resources.files("specplan") / "assets"))
 TEXT = "def f(x):\n    return x * 2  # é, 日本語, emoji 🐍, tab\t, NUL \x00 and DEL \x7f\n"
@@ -76,7 +77,7 @@ def test_model_follows_the_shape_rule():
     model = training.build_model(training.ModelSpec("m", 1e6), max_positions=64, seed=0)
     shape = shape_for_params(1e6)
     assert (model.config.num_hidden_layers, model.config.hidden_size) == (shape.layers, shape.width)
-    assert 0.7e6 < training.count_params(model) < 1.3e6
+    assert 0.7e6 < count_params(model) < 1.3e6
 
 
 # ---------------------------------------------------------------- training and distillation
@@ -139,7 +140,7 @@ def test_shipped_pair_has_documented_sizes_and_fits_the_budget():
         folder = ASSETS / f"toy-{role}"
         model = training.load_model(folder)
         documented = info["models"][info["shipped"][role]]
-        assert training.count_params(model) == documented["params"]
+        assert count_params(model) == documented["params"]
         assert model.config.num_hidden_layers == documented["layers"]
         assert json.loads((folder / "config.json").read_text())["dtype"] == "float32"
     target_params = info["models"][info["shipped"]["target"]]["params"]
