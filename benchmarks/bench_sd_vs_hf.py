@@ -2,7 +2,9 @@
 speedup, side by side in one run.
 
     python benchmarks/bench_sd_vs_hf.py                       # tiny random pair + identical draft (α = 1), CPU
-    python benchmarks/bench_sd_vs_hf.py --target T --draft D  # any pair, e.g. the trained toy pair
+    python benchmarks/bench_sd_vs_hf.py --target T --draft D  # any pair, e.g. the trained toy pair:
+    python benchmarks/bench_sd_vs_hf.py --target specplan/assets/toy-target --draft specplan/assets/toy-draft \
+        --prompts specplan/assets/toy-prompts.jsonl --threads 1
 
 Goals: sd tokens/s ≥ hf tokens/s at every γ; measured speedup within 10% of S = E·t_target(1) / (γ·t_draft(1) +
 t_verify(γ+1)) with E from the measured α̂ (i.i.d.), c and verification cost from latency records (sdsl.md §1).
@@ -42,7 +44,7 @@ def measure(args, target: str, draft: str) -> list:
     config = BenchConfig(model_source("--target", target), model_source("--draft", draft),
                          engines=("ar", "sd", "hf"),
                          gammas=tuple(args.gamma), max_new_tokens=args.max_new_tokens, num_prompts=args.num_prompts,
-                         repeats=args.repeats, device=args.device, dtype=args.dtype, threads=args.threads,
+                         repeats=args.repeats, prompts_file=args.prompts, device=args.device, dtype=args.dtype, threads=args.threads,
                          latency_samples=args.latency_samples, latency_context_tokens=args.latency_context)
     return aggregate(run_bench(config).records)
 
@@ -69,6 +71,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target")
     parser.add_argument("--draft")
+    parser.add_argument("--prompts", help="prompts file (.txt or .jsonl) [default: bench's built-in set]")
     parser.add_argument("--gamma", type=lambda t: [int(g) for g in t.split(",")], default=[1, 2, 4, 8])
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--num-prompts", type=int, default=4)
