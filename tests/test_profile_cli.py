@@ -74,6 +74,13 @@ def test_model_option_times_a_real_architecture_from_its_config_alone(tmp_path):
     rows = yaml.safe_load(path.read_text())["measurements"]
     mine = [r for r in rows if r["model"] == str(folder)]
     assert len(mine) == 3 and mine[0]["params"] == expected_params and mine[0]["vocab_size"] == 1000
+    # --model without --sizes times the given architectures alone, not the default ladder as well.
+    other = tmp_path / "my-other-draft"
+    LlamaConfig(vocab_size=1000, hidden_size=192, intermediate_size=384, num_hidden_layers=3,
+                num_attention_heads=3, num_key_value_heads=1).save_pretrained(other)
+    result, path = _profile(tmp_path, "--model", str(folder), "--model", str(other))
+    assert result.exit_code == 0, result.output
+    assert {r["model"] for r in yaml.safe_load(path.read_text())["measurements"]} == {str(folder), str(other)}
 
 
 def test_model_without_a_config_is_a_one_line_error(tmp_path):

@@ -19,7 +19,7 @@ def profile(
     sizes: Annotated[str | None, typer.Option(
         metavar="COUNT,COUNT,...",
         help="Model sizes to time, in parameters, e.g. 20M,80M,300M (default: 20M, 80M, 300M, 1.2B, ... as far "
-             "as half the device memory holds the weights; on cpu up to 300M).")] = None,
+             "as half the device memory holds the weights; on cpu up to 300M; none when --model is given).")] = None,
     model: Annotated[list[str] | None, typer.Option(
         metavar="ID|PATH",
         help="Also time this model's architecture (repeatable): only its config is read (a folder, or a hub id's "
@@ -63,8 +63,12 @@ def profile(
     settings = profiling.ProfileSettings(device=resolved, dtype=dtype_name, context_tokens=context,
                                          max_tokens=max_tokens, repeats=repeats, warmup=warmup, seed=seed,
                                          aspect_ratio=aspect_ratio)
-    ladder = (profiling.parse_sizes(sizes) if sizes is not None
-              else profiling.default_ladder(resolved, dtype_name, devices.memory_bytes(resolved)))
+    if sizes is not None:
+        ladder = profiling.parse_sizes(sizes)
+    elif model:  # the given architectures alone: the default ladder's shapes would mix into their fit
+        ladder = []
+    else:
+        ladder = profiling.default_ladder(resolved, dtype_name, devices.memory_bytes(resolved))
     jobs = profiling.jobs_for(ladder, model or [], settings)
     console = Console(stderr=True)
     measurement = _measure_with_progress(jobs, settings, console)
