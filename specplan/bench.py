@@ -4,7 +4,6 @@ latencies and perplexities, and hand each finished record to the caller (who app
 Records follow docs/records.md. torch and transformers are imported inside functions only.
 """
 
-import platform
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -138,14 +137,9 @@ def effective_settings(config: BenchConfig, device: str, dtype: str, num_prompts
 
 
 def environment(device: str) -> dict:
-    import torch
-    import transformers
+    from specplan.devices import device_name, software_versions
 
-    from specplan import __version__
-    from specplan.devices import device_name
-
-    return {"device_name": device_name(device), "torch": torch.__version__, "transformers": transformers.__version__,
-            "specplan": __version__, "python": platform.python_version(), "platform": platform.platform()}
+    return {"device_name": device_name(device), **software_versions()}
 
 
 def resume_header(existing: list, pair: dict, settings: dict) -> str | None:

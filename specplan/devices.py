@@ -85,6 +85,17 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine() or "CPU"
 
 
+def software_versions() -> dict:
+    """The library and platform versions every measurement record carries (records.md ``environment``)."""
+    import torch
+    import transformers
+
+    from specplan import __version__
+
+    return {"torch": str(torch.__version__), "transformers": str(transformers.__version__), "specplan": __version__,
+            "python": platform.python_version(), "platform": platform.platform()}
+
+
 def memory_bytes(device: str) -> int:
     """Memory a model on ``device`` can use: GPU memory, the MPS recommended maximum, or physical RAM."""
     import torch

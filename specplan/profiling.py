@@ -13,7 +13,6 @@ inside the measuring functions only; the fit and the document are pure.
 
 import datetime
 import math
-import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -253,13 +252,10 @@ def _summarise(shape: ModelShape, new_tokens: int, values: list) -> StepTiming:
 
 def environment() -> dict:
     import torch
-    import transformers
 
-    from specplan import __version__
+    from specplan.devices import software_versions
 
-    return {"torch": str(torch.__version__), "transformers": str(transformers.__version__), "specplan": __version__,
-            "python": platform.python_version(), "platform": platform.platform(),
-            "torch_threads": torch.get_num_threads()}
+    return {**software_versions(), "torch_threads": torch.get_num_threads()}
 
 
 def noisy_points(rows: list, spread: float = NOISY_SPREAD) -> list:
