@@ -7,15 +7,14 @@ law calibrated on a trained ladder, predict the best draft, γ and speedup that 
 The ladder (a target and several drafts distilled from it, with `toy-pair.json` naming their sizes) is made by
 `python benchmarks/train_toy_models.py --out out/toy` (~46 min on one CPU core).
 
-Steps, each a real specplan command run as a subprocess (what a user would type), except step 1 (see below):
+Steps, each a real specplan command run as a subprocess (what a user would type):
 
 1. profile: time decode and verification steps (k = 1..γmax+1 new tokens, KV cache of --context tokens) of the
    ladder's own architectures (random weights, their exact parameter counts, target included) on this CPU, with
-   --threads 1, and fit plan's latency model -> a `kind: measured` profile YAML. This step calls specplan.profiling
-   directly because `specplan profile` cannot time `--model` architectures alone: it always adds a `--sizes`
-   ladder (or the default one), whose shape-rule models with a 4096-token vocabulary are 1.3-2.8x the toy models'
-   parameter counts and up to 2.4x slower at the same count, which spoils a fit meant for byte-level models.
-   `--profile-via-cli` runs `specplan profile --sizes <ladder sizes>` instead (the shape-rule models).
+   --threads 1, and fit plan's latency model -> a `kind: measured` profile YAML (`specplan profile --model ...`).
+   The ladder's own architectures, not shape-rule models of their sizes: those, with a 4096-token vocabulary, are
+   1.3-2.8x the toy models' parameter counts and up to 2.4x slower at the same count, which spoils a fit meant for
+   byte-level models. `--profile-shape-rule` runs `specplan profile --sizes <ladder sizes>` instead.
 2. bench: every target/draft pair, AR and SD, a γ sweep, greedy, with both models' held-out perplexity.
 3. calibrate: fit α = A·ppl_draft + C to the pairs' measured perplexities and α̂ (`specplan calibrate`).
 4. plan: for each draft, `specplan plan --target-params M --profile measured.yaml --draft-params N --alpha α_law`.
@@ -96,24 +95,13 @@ def read_ladder(folder: Path) -> dict:
 
 def profile(ladder: dict, args, path: Path) -> dict:
     models = [ladder["target"]] + ladder["drafts"]
-    if args.profile_via_cli:
-        sizes = ",".join(str(m["params"]) for m in models)
-        run(["specplan", "profile", "--device", "cpu", "--threads", str(args.threads), "--sizes", sizes,
-             "--context", str(args.context), "--max-tokens", str(max(args.gammas) + 1),
-             "--repeats", str(args.profile_repeats), "--name", "close-the-loop-cpu", "-o", str(path)])
+    if args.profile_shape_rule:
+        what = ["--sizes", ",".join(str(m["params"]) for m in models)]
     else:
-        from specplan import devices, profiling
-
-        log(f"profiling the ladder's architectures ({', '.join(m['name'] for m in models)}) on cpu, "
-            f"{args.threads} thread(s), context {args.context}, k = 1..{max(args.gammas) + 1}")
-        devices.set_cpu_threads(args.threads)
-        settings = profiling.ProfileSettings(device="cpu", dtype="fp32", context_tokens=args.context,
-                                             max_tokens=max(args.gammas) + 1, repeats=args.profile_repeats)
-        jobs = profiling.jobs_for([], [m["path"] for m in models], settings)
-        measurement = profiling.measure(jobs, settings, lambda label, steps: None)
-        fit = profiling.fit_latency(measurement.timings, settings.aspect_ratio)
-        document = profiling.profile_document(measurement, fit, "close-the-loop-cpu")
-        profiling.write_profile(document, path)
+        what = [option for m in models for option in ("--model", m["path"])]
+    run(["specplan", "profile", "--device", "cpu", "--threads", str(args.threads), *what,
+         "--context", str(args.context), "--max-tokens", str(max(args.gammas) + 1),
+         "--repeats", str(args.profile_repeats), "--name", "close-the-loop-cpu", "-o", str(path)])
     document = __import__("yaml").safe_load(path.read_text())
     noisy = sum(1 for r in document["measurements"] if (r["p90_s"] - r["p10_s"]) > 0.5 * r["median_s"])
     log(f"wrote {path}: fit rms error {document['fit']['rms_error']:.1%}, worst {document['fit']['max_abs_error']:.1%}"
@@ -236,9 +224,9 @@ def parse_args(argv=None):
     p.add_argument("--context", type=int, default=240, help="KV-cache tokens for the profile and bench's latency "
                    "records (default 240: about a prompt plus half the new tokens)")
     p.add_argument("--profile-repeats", type=int, default=40, help="timed steps per model and k (default 40)")
-    p.add_argument("--profile-via-cli", action="store_true",
-                   help="profile shape-rule models of the ladder's sizes with `specplan profile --sizes` instead "
-                        "of the ladder's own architectures")
+    p.add_argument("--profile-shape-rule", action="store_true",
+                   help="profile shape-rule models of the ladder's sizes (`specplan profile --sizes`) instead of "
+                        "the ladder's own architectures")
     p.add_argument("--threads", type=int, default=1, help="CPU threads for every timed step (default 1)")
     p.add_argument("--prompts", default=DEFAULT_PROMPTS)
     p.add_argument("--perplexity-text", default=DEFAULT_TEXT)

@@ -6,11 +6,11 @@ Two kinds of profile, both YAML files that ``plan --profile NAME|PATH`` accepts:
   memory and does 2·P·k·batch FLOPs; it takes the longer of the two, plus a fixed per-step overhead and a per-layer
   overhead (kernel launches, framework). The overheads are why a small draft is not proportionally cheaper.
 - ``measured`` (written by ``specplan profile``): the same terms with coefficients fitted to timings on the user's
-  machine: t = step + layer·L(P) + P·(per_param + per_param_token·k·batch) + layer_token·L(P)·k·batch
-  + multi_token_per_param·P·[k·batch > 1] (see :func:`measured_latency_terms`).
+  machine: t = step + layer·L(P) + P·(per_param + per_param_token·k + multi_token_per_param(k)) + layer_token·L(P)·k,
+  with k·batch new tokens charged as one stream of that many (see :func:`measured_latency_terms`).
 """
 
-from dataclasses import MISSING, astuple, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 
@@ -94,18 +94,41 @@ class MeasuredCoefficients:
     per_param_s: float
     per_param_token_s: float
     layer_token_s: float = 0.0
-    # Extra cost per parameter of a step with more than one new token: matrix-matrix kernels (and a causal mask)
-    # replace the matrix-vector path of a single-token decode step; on CPUs this is a visible jump from k=1 to 2.
-    multi_token_per_param_s: float = 0.0
+    # Extra cost per parameter of a step with k > 1 new tokens over a 1-token step: matrix-matrix kernels (and a
+    # causal mask) replace the matrix-vector path of a decode step. One number: the same extra for every k > 1.
+    # A table (m_2, m_3, ..., m_K): the extra of each k measured, m_K held beyond K. CPU BLAS kernels pick their
+    # blocking by the number of rows, so there a 3-token step can cost more than a 5-token one (a measured table
+    # keeps that; a smooth curve cannot).
+    multi_token_per_param_s: float | tuple = 0.0
+
+    @property
+    def multi_token_table(self) -> tuple:
+        """``multi_token_per_param_s`` as a table of one or more entries (a number is a table of one)."""
+        value = self.multi_token_per_param_s
+        return tuple(value) if isinstance(value, (tuple, list)) else (value,)
+
+    def vector(self) -> tuple:
+        """The coefficients in the order of :func:`measured_latency_terms`' terms."""
+        return (self.step_overhead_s, self.layer_overhead_s, self.per_param_s, self.per_param_token_s,
+                self.layer_token_s, *self.multi_token_table)
+
+    @classmethod
+    def from_vector(cls, values) -> "MeasuredCoefficients":
+        """The inverse of :meth:`vector`: five named coefficients, then the multi-token table."""
+        step, layer, per_param, per_param_token, layer_token, *table = (float(v) for v in values)
+        return cls(step, layer, per_param, per_param_token, layer_token, tuple(table))
 
 
-def measured_latency_terms(params: float, new_tokens: int, aspect_ratio: float = DEFAULT_ASPECT_RATIO) -> tuple:
-    """The terms that :class:`MeasuredCoefficients` multiply, in field order: t = Σ coefficient · term. The
-    model is linear in its coefficients, so ``specplan profile`` fits them by least squares on these terms.
-    L = layers_exact(params) is the shape rule's real-valued layer count."""
+def measured_latency_terms(params: float, new_tokens: int, aspect_ratio: float = DEFAULT_ASPECT_RATIO,
+                           table_entries: int = 1) -> tuple:
+    """The terms that :meth:`MeasuredCoefficients.vector` multiplies: t = Σ coefficient · term. The model is linear
+    in its coefficients, so ``specplan profile`` fits them by least squares on these terms. L = layers_exact(params)
+    is the shape rule's real-valued layer count; the multi-token table has ``table_entries`` entries (k = 2..K)."""
     layers = layers_exact(params, aspect_ratio)
-    multi_token = 1.0 if new_tokens > 1 else 0.0
-    return (1.0, layers, params, params * new_tokens, layers * new_tokens, params * multi_token)
+    multi_token = [0.0] * table_entries
+    if new_tokens > 1:
+        multi_token[min(new_tokens - 2, table_entries - 1)] = params
+    return (1.0, layers, params, params * new_tokens, layers * new_tokens, *multi_token)
 
 
 @dataclass(frozen=True)
@@ -132,8 +155,16 @@ class MeasuredProfile:
         """Seconds for one forward step; ``tokens·batch`` new tokens are charged as one stream of that many.
         The fit was made at the profile's own context length and shape rule (``context_tokens`` is ignored)."""
         self.check_dtype(dtype)
-        terms = measured_latency_terms(params, tokens * batch, aspect_ratio or self.aspect_ratio)
-        return sum(coefficient * term for coefficient, term in zip(astuple(self.coefficients), terms))
+        coefficients = self.coefficients.vector()
+        terms = measured_latency_terms(params, tokens * batch, aspect_ratio or self.aspect_ratio,
+                                       len(self.coefficients.multi_token_table))
+        return sum(coefficient * term for coefficient, term in zip(coefficients, terms))
+
+    @property
+    def measured_tokens(self) -> int | None:
+        """K of a per-k table: the largest step measured; beyond it the table's last entry is held."""
+        table = self.coefficients.multi_token_per_param_s
+        return len(table) + 1 if isinstance(table, (tuple, list)) else None
 
     def check_dtype(self, dtype: str | None) -> str:
         if dtype not in (None, self.dtype):
@@ -254,19 +285,23 @@ def _yaml11_number(value):
 
 def _measured_from_dict(data: dict, where: str) -> MeasuredProfile:
     _check_mapping(data, _MEASURED_SCHEMA, where)
-    if isinstance(data["coefficients"], dict):
-        data = {**data, "coefficients": {k: _yaml11_number(v) for k, v in data["coefficients"].items()}}
-    coefficient_schema = {f.name: (_NUMBER, f.default is MISSING) for f in fields(MeasuredCoefficients)}
-    _check_mapping(data["coefficients"], coefficient_schema, f"{where}: coefficients")
-    for key, value in data["coefficients"].items():
-        if not value >= 0 or value == float("inf"):  # also refuses nan and inf
-            raise SpecplanError(f"{where}: coefficients.{key} must be a finite number ≥ 0, got {value!r}")
-    coefficients = MeasuredCoefficients(**{k: float(v) for k, v in data["coefficients"].items()})
+    coefficients = {k: [_yaml11_number(x) for x in v] if isinstance(v, list) else _yaml11_number(v)
+                    for k, v in data["coefficients"].items()}
+    schema = {f.name: (_NUMBER, f.default is MISSING) for f in fields(MeasuredCoefficients)}
+    schema["multi_token_per_param_s"] = ((*_NUMBER, list), False)  # a number, or a table for k = 2..K
+    _check_mapping(coefficients, schema, f"{where}: coefficients")
+    for key, value in coefficients.items():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, bool) or not isinstance(item, _NUMBER) or not 0 <= item < float("inf"):
+                raise SpecplanError(f"{where}: coefficients.{key} must be a finite number ≥ 0, got {item!r}")
+        if value == []:
+            raise SpecplanError(f"{where}: coefficients.{key} is an empty list (give a number or one per k ≥ 2)")
     known = {"name", "kind", "dtype", "coefficients", "aspect_ratio", "description"}
     return MeasuredProfile(
         name=data["name"],
         dtype=data["dtype"],
-        coefficients=coefficients,
+        coefficients=MeasuredCoefficients(**{k: tuple(map(float, v)) if isinstance(v, list) else float(v)
+                                             for k, v in coefficients.items()}),
         aspect_ratio=_positive(data.get("aspect_ratio", DEFAULT_ASPECT_RATIO), where, "aspect_ratio"),
         description=data.get("description", ""),
         extra={k: v for k, v in data.items() if k not in known},

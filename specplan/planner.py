@@ -250,12 +250,20 @@ def make_plan(inputs: PlanInputs) -> Plan:
         pooled_rule_draft_params=pooled_rule_draft_params(inputs.target_params),
         candidates=candidates,
         profile_name=profile.name if profile else None,
-        notes=_notes(inputs, profile),
+        notes=_notes(inputs, profile, recommendation),
     )
 
 
-def _notes(inputs: PlanInputs, profile: Profile | None) -> list:
+def _notes(inputs: PlanInputs, profile: Profile | None, recommendation: Candidate) -> list:
     notes = []
+    measured_tokens = getattr(profile, "measured_tokens", None)
+    verified_tokens = (recommendation.gamma + 1) * inputs.batch_size
+    if measured_tokens and recommendation.gamma and verified_tokens > measured_tokens:
+        notes.append(
+            f"verification at γ {recommendation.gamma} × batch {inputs.batch_size} is a step of {verified_tokens} "
+            f"tokens, beyond the {measured_tokens} that profile {profile.name!r} measured: its cost is extrapolated "
+            f"(the last measured k's cost per parameter held); re-profile with --max-tokens {verified_tokens}"
+        )
     if profile is not None and profile.kind == "roofline":
         weights_gb = inputs.target_params * BYTES_PER_PARAM[profile.check_dtype(inputs.dtype)] / 1e9
         if weights_gb > profile.memory_gb:

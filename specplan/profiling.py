@@ -1,19 +1,19 @@
 """``specplan profile``: time decode steps of random-weight models on the user's device and fit plan's latency model.
 
-Data flow: sizes (a ladder, plus any --model architectures) ─► build a random model ─► prefill a KV cache of
-``context_tokens`` ─► time forward steps of k = 1..K new tokens (k = 1: a decode step, k = γ+1: a verification
-pass), the cache rewound after each so every step sees the same context ─► median and spread per (model, k)
-─► non-negative least-squares fit of the latency model of :class:`specplan.hardware.MeasuredProfile` ─► a
-``kind: measured`` profile YAML that ``plan --profile FILE`` reads.
+Data flow: sizes (a ladder, plus any --model architectures) ─► build random models, as many at once as fit in
+half the device memory ─► prefill a KV cache of ``context_tokens`` each ─► time forward steps of k = 1..K new
+tokens (k = 1: a decode step, k = γ+1: a verification pass), the cache rewound after each so every step sees the
+same context ─► median and spread per (model, k) ─► non-negative least-squares fit of the latency model of
+:class:`specplan.hardware.MeasuredProfile` (a cost per parameter for each k) ─► a ``kind: measured`` profile
+YAML that ``plan --profile FILE`` reads.
 
-Timing follows docs/metrics.md: device synchronised before and after each step, warm-up steps discarded, the k
-values interleaved within each repeat (slow drift of a shared machine then hits every k alike). torch is imported
-inside the measuring functions only; the fit and the document are pure.
+Timing follows docs/metrics.md: device synchronised before and after each step, warm-up repeats discarded, the
+models and the k values interleaved within each repeat (slow drift of a shared machine then hits every point
+alike). torch is imported inside the measuring functions only; the fit and the document are pure.
 """
 
 import datetime
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +36,7 @@ DEFAULT_CONTEXT_TOKENS = 512
 DEFAULT_MAX_TOKENS = 8
 DEFAULT_REPEATS = 20
 DEFAULT_WARMUP = 3
+PER_PARAM_TOKEN_TERM = 3  # place of per_param_token_s in MeasuredCoefficients.vector()
 NOISY_SPREAD = 0.5  # p10–p90 wider than half the median: warn that the timings are unsteady
 
 
@@ -124,6 +125,7 @@ class Job:
 
     label: str
     config: object
+    params: int  # counted on the meta device, before anything is built
 
 
 def jobs_for(sizes, model_ids, settings: ProfileSettings) -> list:
@@ -132,34 +134,148 @@ def jobs_for(sizes, model_ids, settings: ProfileSettings) -> list:
 
     settings.validate()
     positions = settings.context_tokens + settings.max_tokens + 16
-    jobs = [Job(size_label(p), ladder_config(p, settings.aspect_ratio, max_positions=positions)) for p in sizes]
-    return jobs + [Job(m, config_for_model(m)) for m in model_ids]
+    configs = [(size_label(p), ladder_config(p, settings.aspect_ratio, max_positions=positions)) for p in sizes]
+    configs += [(m, config_for_model(m)) for m in model_ids]
+    return [Job(label, config, _count_params(config)) for label, config in configs]
+
+
+def _count_params(config) -> int:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from specplan.modeling import count_params
+
+    with torch.device("meta"):
+        return count_params(AutoModelForCausalLM.from_config(config))
 
 
 def measure(jobs, settings: ProfileSettings, on_advance=lambda label, steps: None) -> Measurement:
-    """Time every job's model (random weights). A model that runs out of memory is skipped with a message; Ctrl-C
-    ends the run and returns the models finished so far, marked partial. ``on_advance(label, steps)`` reports
-    progress: ``settings.steps_per_model`` steps per model."""
+    """Time every job's model (random weights), side by side: the models that fit together in
+    ``LADDER_MEMORY_SHARE`` of the device memory are loaded at once and each repeat times every one of them in
+    turn, so a slow phase of a shared machine hits all sizes alike instead of one whole model. A model that runs
+    out of memory is skipped with a message; Ctrl-C ends the run and returns the steps timed so far, marked
+    partial. ``on_advance(label, steps)`` reports progress: ``settings.steps_per_model`` steps per model."""
     from specplan import devices
 
     settings.validate()
     timings, skipped, partial = [], [], False
     try:
-        for job in jobs:
-            done = _Progress(job.label, on_advance)
+        for group in side_by_side_groups(jobs, settings):
+            timers = []
             try:
-                timings += _measure_job(job, settings, done)
-            except (RuntimeError, MemoryError) as exc:
-                if not devices.is_out_of_memory(exc):
-                    raise
-                skipped.append(f"{job.label}: out of memory on {settings.device} ({_first_line(exc)})")
+                for job in group:
+                    try:
+                        timers.append(_StepTimer(job, settings, on_advance))
+                    except (RuntimeError, MemoryError) as exc:
+                        _skip_if_out_of_memory(exc, job, settings, skipped)
+                for repeat in range(settings.warmup + settings.repeats):
+                    for timer in list(timers):
+                        try:
+                            timer.run(keep=repeat >= settings.warmup)
+                        except (RuntimeError, MemoryError) as exc:
+                            _skip_if_out_of_memory(exc, timer.job, settings, skipped)
+                            timers.remove(timer)
+                            timer.close()
+                            devices.free_memory(settings.device)
             finally:
-                done.finish(settings.steps_per_model)
+                timings += [timing for timer in timers for timing in timer.summaries()]
+                for timer in timers:
+                    timer.close()
                 devices.free_memory(settings.device)
     except KeyboardInterrupt:
         partial = True
     return Measurement(settings=settings, device_name=devices.device_name(settings.device), timings=tuple(timings),
                        skipped=tuple(skipped), partial=partial, environment=environment())
+
+
+def side_by_side_groups(jobs, settings: ProfileSettings) -> list:
+    """Consecutive jobs whose weights together fit in ``LADDER_MEMORY_SHARE`` of the device memory (a larger model
+    is a group of its own)."""
+    from specplan import devices
+
+    budget = LADDER_MEMORY_SHARE * devices.memory_bytes(settings.device)
+    groups, used = [], math.inf
+    for job in jobs:
+        need = job.params * BYTES_PER_PARAM[settings.dtype]
+        if used + need > budget:
+            groups.append([])
+            used = 0.0
+        groups[-1].append(job)
+        used += need
+    return groups
+
+
+def _skip_if_out_of_memory(exc: BaseException, job: Job, settings: ProfileSettings, skipped: list) -> None:
+    """Note ``job`` as skipped when ``exc`` is the device running out of memory; re-raise any other error."""
+    from specplan import devices
+
+    if not devices.is_out_of_memory(exc):
+        raise exc
+    skipped.append(f"{job.label}: out of memory on {settings.device} ({_first_line(exc)})")
+
+
+class _StepTimer:
+    """One model on the device with a KV cache of the profile's context: times steps of k = 1..K new tokens, the
+    cache rewound after each so that every step sees the same context."""
+
+    def __init__(self, job: Job, settings: ProfileSettings, on_advance):
+        import torch
+
+        from specplan import devices
+        from specplan.engines.step import new_cache
+        from specplan.modeling import build_from_config, describe
+
+        self.job, self.settings, self.progress = job, settings, _Progress(job.label, on_advance)
+        try:
+            _check_fits(job, settings)
+            _, torch_dtype = devices.resolve_dtype(settings.dtype, settings.device)
+            self.model = build_from_config(job.config, torch_dtype, settings.device, settings.seed)
+            self.shape = describe(self.model, job.label)
+            generator = torch.Generator().manual_seed(settings.seed)
+            context_ids = torch.randint(self.shape.vocab_size, (1, settings.context_tokens), generator=generator)
+            self.new_ids = torch.randint(self.shape.vocab_size, (1, settings.max_tokens), generator=generator)
+            self.new_ids = self.new_ids.to(settings.device)
+            self.cache = new_cache(self.model)
+            if settings.context_tokens:
+                self._forward(context_ids.to(settings.device))  # prefill: the warm KV cache
+        except BaseException:
+            self.close()
+            raise
+        self.samples = {k: [] for k in range(1, settings.max_tokens + 1)}
+
+    def run(self, keep: bool) -> None:
+        """One repeat: an untimed decode step (it re-warms this model's weights after the other models' steps),
+        then a timed step for each k; the times are kept unless this is a warm-up repeat."""
+        self._step(1)
+        for k, kept in self.samples.items():
+            elapsed_s = self._step(k)
+            if keep:
+                kept.append(elapsed_s)
+            self.progress()
+
+    def _step(self, new_tokens: int) -> float:
+        """Seconds of one step of ``new_tokens`` tokens, device synchronised; the cache is rewound after it."""
+        from specplan.engines.step import drop_last
+        from specplan.timing import timed
+
+        step_ids = self.new_ids[:, :new_tokens]
+        _, elapsed_s = timed(self.settings.device, lambda: self._forward(step_ids))
+        drop_last(self.cache, self.cache.get_seq_length() - self.settings.context_tokens)
+        return elapsed_s
+
+    def _forward(self, input_ids) -> None:
+        import torch
+
+        with torch.inference_mode():
+            self.model(input_ids=input_ids, past_key_values=self.cache, use_cache=True)
+
+    def summaries(self) -> list:
+        return [_summarise(self.shape, k, values) for k, values in self.samples.items() if values]
+
+    def close(self) -> None:
+        """Drop the model (its memory is returned by the caller's free_memory) and complete its progress share."""
+        self.model = self.cache = None
+        self.progress.finish(self.settings.steps_per_model)
 
 
 class _Progress:
@@ -182,66 +298,16 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
-def _measure_job(job: Job, settings: ProfileSettings, progress) -> list:
-    import torch
-
-    from specplan import devices
-    from specplan.modeling import build_from_config, describe
-
-    _, torch_dtype = devices.resolve_dtype(settings.dtype, settings.device)
-    _check_fits(job, settings)
-    model = build_from_config(job.config, torch_dtype, settings.device, settings.seed)
-    try:
-        shape = describe(model, job.label)
-        with torch.inference_mode():
-            samples = _time_steps(model, shape.vocab_size, settings, progress)
-    finally:
-        del model
-    return [_summarise(shape, k, values) for k, values in samples.items()]
-
-
 def _check_fits(job: Job, settings: ProfileSettings) -> None:
     """Refuse, as out of memory, a model whose weights alone exceed 90% of the device memory: on cpu the kernel's
-    OOM killer would end the whole run instead of raising an error we can catch. Counted on the meta device."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
+    OOM killer would end the whole run instead of raising an error we can catch."""
     from specplan import devices
-    from specplan.modeling import count_params
 
-    with torch.device("meta"):
-        params = count_params(AutoModelForCausalLM.from_config(job.config))
-    need_bytes = params * BYTES_PER_PARAM[settings.dtype]
+    need_bytes = job.params * BYTES_PER_PARAM[settings.dtype]
     have_bytes = devices.memory_bytes(settings.device)
     if need_bytes > 0.9 * have_bytes:
-        raise MemoryError(f"out of memory: {params / 1e9:.3g}B parameters need {need_bytes / 1e9:.3g} GB in "
+        raise MemoryError(f"out of memory: {job.params / 1e9:.3g}B parameters need {need_bytes / 1e9:.3g} GB in "
                           f"{settings.dtype}, the device has {have_bytes / 1e9:.3g} GB")
-
-
-def _time_steps(model, vocab_size: int, settings: ProfileSettings, progress) -> dict:
-    """Seconds per forward step for k = 1..K new tokens after a prefill of ``context_tokens``: {k: [samples]}."""
-    import torch
-
-    from specplan.engines.step import drop_last, new_cache
-    from specplan.timing import timed
-
-    generator = torch.Generator().manual_seed(settings.seed)
-    context_ids = torch.randint(vocab_size, (1, settings.context_tokens), generator=generator).to(settings.device)
-    new_ids = torch.randint(vocab_size, (1, settings.max_tokens), generator=generator).to(settings.device)
-    cache = new_cache(model)
-    if settings.context_tokens:
-        model(input_ids=context_ids, past_key_values=cache, use_cache=True)  # prefill: the warm KV cache
-    samples = {k: [] for k in range(1, settings.max_tokens + 1)}
-    for repeat in range(settings.warmup + settings.repeats):
-        for k in samples:  # interleaved: every k sees the same drift of a shared machine
-            step_ids = new_ids[:, :k]
-            _, elapsed_s = timed(settings.device,
-                                 lambda: model(input_ids=step_ids, past_key_values=cache, use_cache=True))
-            drop_last(cache, cache.get_seq_length() - settings.context_tokens)  # back to the warm context
-            if repeat >= settings.warmup:
-                samples[k].append(elapsed_s)
-            progress()
-    return samples
 
 
 def _summarise(shape: ModelShape, new_tokens: int, values: list) -> StepTiming:
@@ -288,20 +354,27 @@ def fit_latency(timings, aspect_ratio: float = DEFAULT_ASPECT_RATIO) -> Fit:
     """Non-negative least squares of the measured medians on the latency terms of
     :func:`specplan.hardware.measured_latency_terms`, each row divided by its median so that the fit minimises
     relative error (a 2 ms and a 200 ms step count alike). Columns are scaled to unit size first: the terms span
-    ~12 orders of magnitude (1 against params·k)."""
+    ~12 orders of magnitude (1 against params·k).
+
+    The growth with k is fitted as a table, one extra cost per parameter for each measured k = 2..K (shared by
+    every model), because measured step time need not grow smoothly with k (on CPUs it does not). A table
+    already holds any linear growth P·k within 1..K, so ``per_param_token_s`` is left at 0 (the two are not
+    separately identifiable); beyond K the table's last entry is held."""
     from scipy.optimize import nnls
 
     from specplan.hardware import measured_latency_terms
 
     if not timings:
         raise SpecplanError("nothing was measured, so there is nothing to fit")
+    entries = max(1, max(t.new_tokens for t in timings) - 1)
     measured_s = np.array([t.median_s for t in timings])
-    terms = np.array([measured_latency_terms(t.model.params, t.new_tokens, aspect_ratio) for t in timings])
+    terms = np.array([measured_latency_terms(t.model.params, t.new_tokens, aspect_ratio, entries) for t in timings])
+    terms[:, PER_PARAM_TOKEN_TERM] = 0.0  # held at 0: see the docstring
     weighted = terms / measured_s[:, None]
     scale = np.abs(weighted).max(axis=0)
     scale[scale == 0] = 1.0  # a term no point exercises (e.g. multi-token with K = 1) stays at zero
     solution, _ = nnls(weighted / scale, np.ones(len(timings)))
-    coefficients = MeasuredCoefficients(*(float(x) for x in solution / scale))
+    coefficients = MeasuredCoefficients.from_vector(solution / scale)
     predicted_s = terms @ (solution / scale)
     return Fit(coefficients=coefficients, predicted_s=tuple(float(p) for p in predicted_s),
                errors=tuple(float(e) for e in predicted_s / measured_s - 1.0))
@@ -326,14 +399,15 @@ def profile_document(measurement: Measurement, fit: Fit, name: str) -> dict:
                        + (" (partial: interrupted)" if measurement.partial else ""),
         "dtype": s.dtype,
         "aspect_ratio": s.aspect_ratio,
-        "coefficients": {k: v for k, v in vars(fit.coefficients).items()},
+        "coefficients": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(fit.coefficients).items()},
         "device": measurement.device_name,
         "context_tokens": s.context_tokens,
         "max_tokens": s.max_tokens,
         "partial": measurement.partial,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "settings": {"device": s.device, "repeats": s.repeats, "warmup": s.warmup, "seed": s.seed},
-        "fit": {"method": "non-negative least squares on relative error, latency model of hardware.MeasuredProfile",
+        "fit": {"method": "non-negative least squares on relative error, latency model of hardware.MeasuredProfile "
+                          "with a per-k multi-token table",
                 "points": len(fit.errors), "max_abs_error": fit.max_abs_error, "rms_error": fit.rms_error},
         "skipped": list(measurement.skipped),
         "measurements": [_row(t, p, e) for t, p, e in zip(measurement.timings, fit.predicted_s, fit.errors)],

@@ -129,26 +129,40 @@ def test_out_of_memory_errors_are_recognised():
     assert not devices.is_out_of_memory(RuntimeError("shape mismatch"))
 
 
-def test_ctrl_c_writes_what_was_measured_marked_partial(tmp_path, monkeypatch):
-    # Ctrl-C arrives during the second model's timing (injected at a device synchronisation, where a real
-    # KeyboardInterrupt would land between steps); the first model's timings are written, marked partial.
+def _interrupt_at_sync(monkeypatch, after: int) -> None:
+    """Ctrl-C at the device synchronisation after the first ``after`` ones, where a real KeyboardInterrupt lands
+    between steps (every step synchronises twice)."""
     calls = {"n": 0}
     real_synchronize = devices.synchronize
-    first_model_syncs = 2 * (1 + 3) * 3  # two per step: (warm-up + repeats) × k values
 
     def synchronize(device):
         calls["n"] += 1
-        if calls["n"] > first_model_syncs + 4:
+        if calls["n"] > after:
             raise KeyboardInterrupt
         real_synchronize(device)
 
     monkeypatch.setattr(devices, "synchronize", synchronize)
+
+
+def test_ctrl_c_writes_what_was_measured_marked_partial(tmp_path, monkeypatch):
+    # The two models are timed side by side; each repeat is, per model, an untimed step then k = 1, 2, 3: 8 syncs.
+    # The warm-up repeat takes 16; then 300K's first timed repeat (8); Ctrl-C lands after 2M's untimed step and
+    # its k = 1 step. Everything timed is written, marked partial.
+    _interrupt_at_sync(monkeypatch, after=16 + 8 + 4)
     result, path = _profile(tmp_path, "--sizes", "0.3M,2M")
     assert result.exit_code == 130, result.output
     document = yaml.safe_load(path.read_text())
     assert document["partial"] is True
-    assert {r["model"] for r in document["measurements"]} == {"300K"}
+    assert [(r["model"], r["new_tokens"], r["samples"]) for r in document["measurements"]] == [
+        ("300K", 1, 1), ("300K", 2, 1), ("300K", 3, 1), ("2M", 1, 1)]
     assert load_profile(str(path)).kind == "measured"
+
+
+def test_ctrl_c_before_any_timed_step_writes_nothing(tmp_path, monkeypatch):
+    _interrupt_at_sync(monkeypatch, after=5)  # inside the warm-up repeat
+    result, path = _profile(tmp_path, "--sizes", "0.3M,2M")
+    assert result.exit_code == 130 and not path.exists()
+    assert "no profile written" in result.stderr
 
 
 def test_measure_rejects_bad_settings_before_building_anything():

@@ -2,6 +2,7 @@
 moves `plan`'s answers. The planning checks use synthetic measured profiles so that their direction is exact."""
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -41,10 +42,32 @@ def _measurement(timings, partial=False):
 
 
 def test_fit_recovers_the_coefficients_that_made_the_timings():
+    # The fit holds per_param_token at 0 and puts all growth with k into its per-k table, so the made-up device's
+    # P-cost at k, per_param + per_param_token·k + multi_token[k>1], comes back as per_param' (k = 1) plus m(k).
     fit = profiling.fit_latency(_timings(TRUE))
+    got = fit.coefficients
     assert fit.max_abs_error < 1e-6
-    for name, value in vars(TRUE).items():
-        assert getattr(fit.coefficients, name) == pytest.approx(value, rel=1e-4), name
+    for name in ("step_overhead_s", "layer_overhead_s", "layer_token_s"):
+        assert getattr(got, name) == pytest.approx(getattr(TRUE, name), rel=1e-4), name
+    assert got.per_param_token_s == 0.0
+    assert got.per_param_s == pytest.approx(TRUE.per_param_s + TRUE.per_param_token_s, rel=1e-4)
+    expected = [TRUE.per_param_token_s * (k - 1) + TRUE.multi_token_per_param_s for k in range(2, 7)]
+    assert got.multi_token_per_param_s == pytest.approx(expected, rel=1e-4)
+
+
+def test_fit_keeps_a_step_time_that_falls_with_k():
+    # A CPU whose BLAS picks a slow kernel for 2-4 rows: a 3-token step costs more than a 5-token one, which no
+    # latency curve rising with k can follow (on this repo's CPU: 27.8 ms against 18.5 ms at 32M). The per-k
+    # table reproduces it exactly.
+    table = (4e-10, 9e-10, 6e-10, 1e-10, 1.5e-10)  # k = 2..6
+    bumpy = MeasuredCoefficients(step_overhead_s=300e-6, layer_overhead_s=20e-6, per_param_s=2e-9,
+                                 per_param_token_s=0.0, layer_token_s=5e-6, multi_token_per_param_s=table)
+    timings = _timings(bumpy)
+    at_80m = {t.new_tokens: t.median_s for t in timings if t.model.params == 80e6}
+    assert at_80m[3] > 1.2 * at_80m[5]
+    fit = profiling.fit_latency(timings)
+    assert fit.max_abs_error < 1e-6
+    assert fit.coefficients.multi_token_per_param_s == pytest.approx(table, rel=1e-4)
 
 
 def test_fit_weighs_relative_error_so_small_models_are_not_drowned_out():
@@ -64,7 +87,7 @@ def test_fit_coefficients_are_never_negative():
     reversed_rows = [profiling.StepTiming(r.model, r.new_tokens, 1.0 / r.median_s * 1e-6, r.p10_s, r.p90_s, 5)
                      for r in rows]
     fit = profiling.fit_latency(reversed_rows)
-    assert all(value >= 0 for value in vars(fit.coefficients).values())
+    assert all(value >= 0 for value in fit.coefficients.vector())
 
 
 def test_fit_of_nothing_is_an_error():
@@ -139,6 +162,18 @@ def test_default_ladder_follows_memory_and_caps_cpu():
     assert profiling.default_ladder("cuda", "fp32", 1e8) == [20e6]  # tiny device: still the smallest rung
 
 
+def test_models_are_timed_side_by_side_as_far_as_half_the_memory_holds_them(monkeypatch):
+    from specplan import devices
+
+    monkeypatch.setattr(devices, "memory_bytes", lambda device: 100e9)  # 50 GB for weights at a time
+    settings = profiling.ProfileSettings(device="cuda", dtype="bf16")
+    jobs = [profiling.Job(f"{p:g}", None, int(p)) for p in (20e6, 80e6, 300e6, 1.2e9, 5e9, 20e9, 80e9)]
+    groups = profiling.side_by_side_groups(jobs, settings)
+    # 20M..5B (13 GB) and 20B (40 GB) together exceed 50 GB; 80B (160 GB) is alone (and will not fit at all).
+    assert [[job.label for job in group] for group in groups] == [
+        ["2e+07", "8e+07", "3e+08", "1.2e+09", "5e+09"], ["2e+10"], ["8e+10"]]
+
+
 # ---------------------------------------------------------------------------------------- effects on `plan`
 
 
@@ -182,6 +217,42 @@ def test_steep_verification_growth_lowers_gamma(tmp_path):
     assert flat.gamma == 10 and steep.gamma <= 4
     assert steep.verify_cost_ratio > 1.2 and steep.speedup < flat.speedup
     assert _plan(profile=_synthetic(tmp_path, "steep2", per_param_token_s=2e-14)).gamma < 10
+
+
+def test_plan_steps_around_a_costly_verification_width(tmp_path):
+    # A measured table where verifying exactly 11 tokens costs two target steps (and more than 11 as much, the
+    # last entry being held): the plan leaves γ = 10 for a γ whose verification is free.
+    same_draft = {"draft_params": (290e6,), "alpha": 0.6555}
+    table = [0.0] * 9 + [1e-13]  # k = 2..11
+    costly = _plan(profile=_synthetic(tmp_path, "costly", multi_token_per_param_s=table), **same_draft)
+    assert costly.gamma < 10 and costly.verify_cost_ratio == pytest.approx(1.0)
+
+
+def test_measured_table_is_held_beyond_its_last_k_and_plan_says_so(tmp_path):
+    path = _synthetic(tmp_path, "short", multi_token_per_param_s=[1e-14, 3e-14, 2e-14])  # k = 2..4
+    profile = load_profile(path)
+    assert profile.measured_tokens == 4
+    assert profile.step_time_s(1e9, 3) == pytest.approx(1e9 * (1e-13 + 3e-14))
+    assert profile.step_time_s(1e9, 9) == profile.step_time_s(1e9, 4) == pytest.approx(1e9 * (1e-13 + 2e-14))
+    plan = planner.make_plan(planner.PlanInputs(target_params=70e9, profile=path))
+    assert plan.recommendation.gamma + 1 > 4
+    assert any("beyond the 4 that profile 'short' measured" in note for note in plan.notes)
+    within = _synthetic(tmp_path, "long", multi_token_per_param_s=[0.0] * 40)
+    assert not any("beyond" in note for note in planner.make_plan(
+        planner.PlanInputs(target_params=70e9, profile=within)).notes)
+
+
+def test_measured_schema_checks_the_multi_token_table(tmp_path):
+    head = ("name: x\nkind: measured\ndtype: fp32\ncoefficients: {step_overhead_s: 0, layer_overhead_s: 0, "
+            "per_param_s: 1e-9, per_param_token_s: 0, multi_token_per_param_s: ")
+    bad = tmp_path / "bad.yaml"
+    for table, message in (("[]", "is an empty list"), ("[1e-10, -1e-10]", "must be a finite number ≥ 0, got -1e-10"),
+                           ("[1e-10, fast]", "got 'fast'"), ("[true]", "got True"), ("{a: 1}", "wrong type")):
+        bad.write_text(head + table + "}\n")
+        with pytest.raises(SpecplanError, match=re.escape(message)):
+            load_profile(str(bad))
+    bad.write_text(head + "[1e-10, 2e-10]}\n")  # 1e-10 without a dot: YAML 1.1 reads a string, we read a number
+    assert load_profile(str(bad)).coefficients.multi_token_per_param_s == (1e-10, 2e-10)
 
 
 def test_plan_cli_accepts_a_measured_profile_without_loading_torch(tmp_path):

@@ -76,7 +76,7 @@ def profile(
         for line in measurement.skipped:
             console.print(f"skipped {line}")
         if measurement.partial:
-            console.print("interrupted before any model was measured: no profile written")
+            console.print("interrupted before any step was timed: no profile written")
             raise typer.Exit(130)
         raise SpecplanError("no model could be measured (see the skipped lines above)")
     name = name or profiling.default_name(settings)
@@ -120,9 +120,11 @@ def render(document: dict, path: str, console: Console) -> None:
                       f"{top['median_s'] * 1e3:.3g}", f"{worst['error']:+.1%} (k={worst['new_tokens']})")
     console.print(table)
     c = document["coefficients"]
+    table = c["multi_token_per_param_s"]
+    extras = ", ".join(f"{m * 1e12:.3g}" for m in (table if isinstance(table, list) else [table]))
     console.print(f"fit: step {c['step_overhead_s'] * 1e6:.4g} µs + layer {c['layer_overhead_s'] * 1e6:.4g} µs·L "
-                  f"+ {c['per_param_s'] * 1e12:.4g} ps·P + {c['per_param_token_s'] * 1e12:.4g} ps·P·k "
-                  f"+ {c['layer_token_s'] * 1e6:.4g} µs·L·k; worst error {document['fit']['max_abs_error']:.1%}, "
+                  f"+ {c['layer_token_s'] * 1e6:.4g} µs·L·k + P·({c['per_param_s'] * 1e12:.4g} ps + m(k)), "
+                  f"m(k = 2..{k_max}) = {extras} ps; worst error {document['fit']['max_abs_error']:.1%}, "
                   f"rms {document['fit']['rms_error']:.1%} over {document['fit']['points']} points")
     noisy = profiling.noisy_points(rows)
     if noisy:
