@@ -96,7 +96,8 @@ class MeasuredCoefficients:
     layer_token_s: float = 0.0
     # Extra cost per parameter of a step with k > 1 new tokens over a 1-token step: matrix-matrix kernels (and a
     # causal mask) replace the matrix-vector path of a decode step. One number: the same extra for every k > 1.
-    # A table (m_2, m_3, ..., m_K): the extra of each k measured, m_K held beyond K. CPU BLAS kernels pick their
+    # A table (m_2, m_3, ..., m_K): the extra of each k measured, m_K held beyond K (an empty table: only k = 1 was
+    # measured, no extra is known). CPU BLAS kernels pick their
     # blocking by the number of rows, so there a 3-token step can cost more than a 5-token one (a measured table
     # keeps that; a smooth curve cannot).
     multi_token_per_param_s: float | tuple = 0.0
@@ -126,7 +127,7 @@ def measured_latency_terms(params: float, new_tokens: int, aspect_ratio: float =
     is the shape rule's real-valued layer count; the multi-token table has ``table_entries`` entries (k = 2..K)."""
     layers = layers_exact(params, aspect_ratio)
     multi_token = [0.0] * table_entries
-    if new_tokens > 1:
+    if new_tokens > 1 and table_entries:
         multi_token[min(new_tokens - 2, table_entries - 1)] = params
     return (1.0, layers, params, params * new_tokens, layers * new_tokens, *multi_token)
 
@@ -162,7 +163,7 @@ class MeasuredProfile:
 
     @property
     def measured_tokens(self) -> int | None:
-        """K of a per-k table: the largest step measured; beyond it the table's last entry is held."""
+        """K of a per-k table: the largest step measured (1 for an empty table); beyond it the last entry holds."""
         table = self.coefficients.multi_token_per_param_s
         return len(table) + 1 if isinstance(table, (tuple, list)) else None
 
@@ -294,8 +295,6 @@ def _measured_from_dict(data: dict, where: str) -> MeasuredProfile:
         for item in value if isinstance(value, list) else [value]:
             if isinstance(item, bool) or not isinstance(item, _NUMBER) or not 0 <= item < float("inf"):
                 raise SpecplanError(f"{where}: coefficients.{key} must be a finite number ≥ 0, got {item!r}")
-        if value == []:
-            raise SpecplanError(f"{where}: coefficients.{key} is an empty list (give a number or one per k ≥ 2)")
     known = {"name", "kind", "dtype", "coefficients", "aspect_ratio", "description"}
     return MeasuredProfile(
         name=data["name"],

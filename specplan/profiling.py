@@ -366,7 +366,7 @@ def fit_latency(timings, aspect_ratio: float = DEFAULT_ASPECT_RATIO) -> Fit:
 
     if not timings:
         raise SpecplanError("nothing was measured, so there is nothing to fit")
-    entries = max(1, max(t.new_tokens for t in timings) - 1)
+    entries = max(t.new_tokens for t in timings) - 1  # k = 2..K
     measured_s = np.array([t.median_s for t in timings])
     terms = np.array([measured_latency_terms(t.model.params, t.new_tokens, aspect_ratio, entries) for t in timings])
     terms[:, PER_PARAM_TOKEN_TERM] = 0.0  # held at 0: see the docstring

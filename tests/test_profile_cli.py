@@ -59,6 +59,9 @@ def test_ladder_models_have_the_parameter_count_the_file_records(tmp_path):
     assert (row["layers"], row["width"]) == (model.config.num_hidden_layers, model.config.hidden_size)
     # Tied embeddings: the output projection is the embedding matrix, counted once.
     assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
+    # --max-tokens 1 times decode steps only: the file says so, and plan knows every γ is extrapolated.
+    assert yaml.safe_load(path.read_text())["coefficients"]["multi_token_per_param_s"] == []
+    assert load_profile(str(path)).measured_tokens == 1
 
 
 def test_model_option_times_a_real_architecture_from_its_config_alone(tmp_path):

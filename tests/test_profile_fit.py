@@ -246,13 +246,16 @@ def test_measured_schema_checks_the_multi_token_table(tmp_path):
     head = ("name: x\nkind: measured\ndtype: fp32\ncoefficients: {step_overhead_s: 0, layer_overhead_s: 0, "
             "per_param_s: 1e-9, per_param_token_s: 0, multi_token_per_param_s: ")
     bad = tmp_path / "bad.yaml"
-    for table, message in (("[]", "is an empty list"), ("[1e-10, -1e-10]", "must be a finite number ≥ 0, got -1e-10"),
+    for table, message in (("[1e-10, -1e-10]", "must be a finite number ≥ 0, got -1e-10"),
                            ("[1e-10, fast]", "got 'fast'"), ("[true]", "got True"), ("{a: 1}", "wrong type")):
         bad.write_text(head + table + "}\n")
         with pytest.raises(SpecplanError, match=re.escape(message)):
             load_profile(str(bad))
     bad.write_text(head + "[1e-10, 2e-10]}\n")  # 1e-10 without a dot: YAML 1.1 reads a string, we read a number
     assert load_profile(str(bad)).coefficients.multi_token_per_param_s == (1e-10, 2e-10)
+    bad.write_text(head + "[]}\n")  # only k = 1 measured: no extra known, every γ is beyond the measurement
+    only_decode = load_profile(str(bad))
+    assert only_decode.measured_tokens == 1 and only_decode.step_time_s(1e9, 5) == pytest.approx(1.0)
 
 
 def test_plan_cli_accepts_a_measured_profile_without_loading_torch(tmp_path):
