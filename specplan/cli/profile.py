@@ -32,7 +32,8 @@ def profile(
         help="Tokens in the KV cache at every timed step.")] = profiling.DEFAULT_CONTEXT_TOKENS,
     max_tokens: Annotated[int, typer.Option(
         "--max-tokens", metavar="K",
-        help="Time steps of k = 1..K new tokens (k = 1: a decode step; k = γ+1: a verification pass).")]
+        help="Time steps of k = 1..K new tokens (k = 1: a decode step; k = γ+1: a verification pass). Plan holds "
+             "the cost of k = K beyond it, and says so: cover the γ you expect.")]
         = profiling.DEFAULT_MAX_TOKENS,
     repeats: Annotated[int, typer.Option(
         help="Timed steps per model and k (the median is fitted; 10th and 90th percentiles kept).")]
