@@ -220,8 +220,8 @@ def test_steep_verification_growth_lowers_gamma(tmp_path):
 
 
 def test_plan_steps_around_a_costly_verification_width(tmp_path):
-    # A measured table where verifying exactly 11 tokens costs two target steps (and more than 11 as much, the
-    # last entry being held): the plan leaves γ = 10 for a γ whose verification is free.
+    # A measured table where verifying 11 tokens costs two target steps (and so does every larger k: the last
+    # entry is held): the plan leaves γ = 10 for a smaller γ whose verification costs one step.
     same_draft = {"draft_params": (290e6,), "alpha": 0.6555}
     table = [0.0] * 9 + [1e-13]  # k = 2..11
     costly = _plan(profile=_synthetic(tmp_path, "costly", multi_token_per_param_s=table), **same_draft)
