@@ -102,10 +102,12 @@ def profile(ladder: dict, args, path: Path) -> dict:
     run(["specplan", "profile", "--device", "cpu", "--threads", str(args.threads), *what,
          "--context", str(args.context), "--max-tokens", str(max(args.gammas) + 1),
          "--repeats", str(args.profile_repeats), "--name", "close-the-loop-cpu", "-o", str(path)])
+    from specplan.profiling import NOISY_SPREAD, noisy_points
+
     document = __import__("yaml").safe_load(path.read_text())
-    noisy = sum(1 for r in document["measurements"] if (r["p90_s"] - r["p10_s"]) > 0.5 * r["median_s"])
+    noisy = len(noisy_points(document["measurements"]))
     log(f"wrote {path}: fit rms error {document['fit']['rms_error']:.1%}, worst {document['fit']['max_abs_error']:.1%}"
-        f" over {document['fit']['points']} points ({noisy} with p10-p90 spread > 50% of the median)")
+        f" over {document['fit']['points']} points ({noisy} with p10-p90 spread > {NOISY_SPREAD:.0%} of the median)")
     return document
 
 

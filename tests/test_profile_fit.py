@@ -115,23 +115,27 @@ def test_partial_measurement_is_marked_in_the_file(tmp_path):
     assert document["partial"] is True and "partial" in document["description"]
 
 
-def test_measured_schema_rejects_unknown_keys_and_negative_coefficients(tmp_path):
+_MEASURED_HEAD = "name: x\nkind: measured\ndtype: fp32\n"
+_COEFFICIENTS = "coefficients: {step_overhead_s: 0, layer_overhead_s: 0, per_param_s: 1e-9, per_param_token_s: 0"
+
+
+@pytest.mark.parametrize("body, message", [
+    (_COEFFICIENTS.replace("per_param_s: 1e-9", "per_param_s: -1e-9") + "}",
+     "per_param_s must be a finite number ≥ 0"),
+    ("speed: 3\n" + _COEFFICIENTS + "}", "unknown key 'speed'"),
+    (_COEFFICIENTS.replace("per_param_s: 1e-9", "per_param_s: fast") + "}", "'per_param_s' has the wrong type"),
+    (_COEFFICIENTS.replace("step_overhead_s: 0", "step_overhead_s: .nan") + "}",
+     "step_overhead_s must be a finite number"),
+    # the multi-token table: one number per k = 2..K, each finite and ≥ 0
+    (_COEFFICIENTS + ", multi_token_per_param_s: [1e-10, -1e-10]}", "must be a finite number ≥ 0, got -1e-10"),
+    (_COEFFICIENTS + ", multi_token_per_param_s: [1e-10, fast]}", "got 'fast'"),
+    (_COEFFICIENTS + ", multi_token_per_param_s: [true]}", "got True"),
+    (_COEFFICIENTS + ", multi_token_per_param_s: {a: 1}}", "wrong type"),
+])
+def test_measured_schema_rejects_bad_keys_and_coefficients(tmp_path, body, message):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: x\nkind: measured\ndtype: fp32\ncoefficients: {step_overhead_s: 0, layer_overhead_s: 0, "
-                   "per_param_s: -1e-9, per_param_token_s: 0}\n")
-    with pytest.raises(SpecplanError, match="per_param_s must be a finite number ≥ 0"):
-        load_profile(str(bad))
-    bad.write_text("name: x\nkind: measured\ndtype: fp32\nspeed: 3\ncoefficients: {step_overhead_s: 0, "
-                   "layer_overhead_s: 0, per_param_s: 1e-9, per_param_token_s: 0}\n")
-    with pytest.raises(SpecplanError, match="unknown key 'speed'"):
-        load_profile(str(bad))
-    bad.write_text("name: x\nkind: measured\ndtype: fp32\ncoefficients: {step_overhead_s: 0, layer_overhead_s: 0, "
-                   "per_param_s: fast, per_param_token_s: 0}\n")
-    with pytest.raises(SpecplanError, match="'per_param_s' has the wrong type"):
-        load_profile(str(bad))
-    bad.write_text("name: x\nkind: measured\ndtype: fp32\ncoefficients: {step_overhead_s: .nan, "
-                   "layer_overhead_s: 0, per_param_s: 1e-9, per_param_token_s: 0}\n")
-    with pytest.raises(SpecplanError, match="step_overhead_s must be a finite number"):
+    bad.write_text(_MEASURED_HEAD + body + "\n")
+    with pytest.raises(SpecplanError, match=re.escape(message)):
         load_profile(str(bad))
 
 
@@ -242,19 +246,13 @@ def test_measured_table_is_held_beyond_its_last_k_and_plan_says_so(tmp_path):
         planner.PlanInputs(target_params=70e9, profile=within)).notes)
 
 
-def test_measured_schema_checks_the_multi_token_table(tmp_path):
-    head = ("name: x\nkind: measured\ndtype: fp32\ncoefficients: {step_overhead_s: 0, layer_overhead_s: 0, "
-            "per_param_s: 1e-9, per_param_token_s: 0, multi_token_per_param_s: ")
-    bad = tmp_path / "bad.yaml"
-    for table, message in (("[1e-10, -1e-10]", "must be a finite number ≥ 0, got -1e-10"),
-                           ("[1e-10, fast]", "got 'fast'"), ("[true]", "got True"), ("{a: 1}", "wrong type")):
-        bad.write_text(head + table + "}\n")
-        with pytest.raises(SpecplanError, match=re.escape(message)):
-            load_profile(str(bad))
-    bad.write_text(head + "[1e-10, 2e-10]}\n")  # 1e-10 without a dot: YAML 1.1 reads a string, we read a number
-    assert load_profile(str(bad)).coefficients.multi_token_per_param_s == (1e-10, 2e-10)
-    bad.write_text(head + "[]}\n")  # only k = 1 measured: no extra known, every γ is beyond the measurement
-    only_decode = load_profile(str(bad))
+def test_measured_multi_token_table_loads(tmp_path):
+    path = tmp_path / "table.yaml"
+    path.write_text(_MEASURED_HEAD + _COEFFICIENTS + ", multi_token_per_param_s: [1e-10, 2e-10]}\n")
+    # 1e-10 without a dot: YAML 1.1 reads a string, we read a number
+    assert load_profile(str(path)).coefficients.multi_token_per_param_s == (1e-10, 2e-10)
+    path.write_text(_MEASURED_HEAD + _COEFFICIENTS + ", multi_token_per_param_s: []}\n")
+    only_decode = load_profile(str(path))  # only k = 1 measured: no extra known, every γ is beyond the measurement
     assert only_decode.measured_tokens == 1 and only_decode.step_time_s(1e9, 5) == pytest.approx(1.0)
 
 
