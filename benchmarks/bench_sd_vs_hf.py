@@ -22,10 +22,10 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tiny-model builder
 
-from specplan.aggregate import aggregate  # noqa: E402
-from specplan.bench import BenchConfig, run_bench  # noqa: E402
-from specplan.models import model_source  # noqa: E402
-from specplan.theory import speedup_latency  # noqa: E402
+from specplan.report.aggregate import aggregate  # noqa: E402
+from specplan.measure.sweep import BenchConfig, run_bench  # noqa: E402
+from specplan.measure.loading import model_source  # noqa: E402
+from specplan.plan.theory import speedup_latency  # noqa: E402
 
 
 def pairs(args) -> list:
@@ -90,7 +90,7 @@ def main() -> None:
     for label, target, draft in pairs(args):
         console.print(table(label, measure(args, target, draft)))
     console.print("predicted S = E·t_target(1) / (γ·t_draft(1) + t_verify(γ+1)), E = (1 − α̂^(γ+1))/(1 − α̂); "
-                  "measured S = paired geometric mean of AR/SD time per token (specplan.metrics).")
+                  "measured S = paired geometric mean of AR/SD time per token (specplan.report.metrics).")
 
 
 if __name__ == "__main__":

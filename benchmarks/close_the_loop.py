@@ -102,7 +102,7 @@ def profile(ladder: dict, args, path: Path) -> dict:
     run(["specplan", "profile", "--device", "cpu", "--threads", str(args.threads), *what,
          "--context", str(args.context), "--max-tokens", str(max(args.gammas) + 1),
          "--repeats", str(args.profile_repeats), "--name", "close-the-loop-cpu", "-o", str(path)])
-    from specplan.profiling import NOISY_SPREAD, noisy_points
+    from specplan.measure.latency_profile import NOISY_SPREAD, noisy_points
 
     document = __import__("yaml").safe_load(path.read_text())
     noisy = len(noisy_points(document["measurements"]))

@@ -21,13 +21,13 @@ from pathlib import Path
 
 import yaml
 
-from specplan import profiling
-from specplan.hardware import MeasuredProfile
-from specplan.modeling import ModelShape
+from specplan.measure import latency_profile
+from specplan.plan.hardware import MeasuredProfile
+from specplan.measure.random_models import ModelShape
 
 
 def timings_of(document: dict) -> list:
-    return [profiling.StepTiming(
+    return [latency_profile.StepTiming(
         model=ModelShape(r["model"], r["params"], r["layers"], r["width"], r["vocab_size"]),
         new_tokens=r["new_tokens"], median_s=r["median_s"], p10_s=r["p10_s"], p90_s=r["p90_s"], samples=r["samples"])
         for r in document["measurements"]]
@@ -42,7 +42,7 @@ def held_out_errors(timings: list, aspect_ratio: float) -> dict:
         if len({t.model.label for t in rest}) < 2:
             continue
         fitted = MeasuredProfile(name="held-out", dtype="fp32",
-                                 coefficients=profiling.fit_latency(rest, aspect_ratio).coefficients,
+                                 coefficients=latency_profile.fit_latency(rest, aspect_ratio).coefficients,
                                  aspect_ratio=aspect_ratio)
         worst[label] = max(abs(fitted.step_time_s(t.model.params, t.new_tokens) / t.median_s - 1)
                            for t in timings if t.model.label == label)

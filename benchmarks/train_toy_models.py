@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from specplan import training  # noqa: E402
-from specplan.modeling import count_params  # noqa: E402
+from specplan.measure import toy_training  # noqa: E402
+from specplan.measure.random_models import count_params  # noqa: E402
 from specplan.cli.options import parse_count_option  # noqa: E402
 from specplan.units import format_count  # noqa: E402
 
@@ -77,10 +77,10 @@ def main(argv=None) -> int:
     if args.eval_files:
         return write_eval_files(args.eval_files)
     started = time.perf_counter()
-    corpus = training.load_corpus()
+    corpus = toy_training.load_corpus()
     say(f"corpus {corpus.root}: {corpus.train_files} train files ({len(corpus.train_ids):,} bytes), "
         f"{corpus.heldout_files} held-out files ({len(corpus.heldout_ids):,} bytes)")
-    tokenizer = training.build_tokenizer()
+    tokenizer = toy_training.build_tokenizer()
     target, target_log = train_target(args, corpus)
     drafts, draft_log = distil_drafts(args, corpus, target)
     summary = save_and_score(args, corpus, tokenizer, target, drafts, target_log, draft_log)
@@ -93,17 +93,17 @@ def main(argv=None) -> int:
 
 
 def train_target(args, corpus):
-    spec = training.ModelSpec("target", count(args.target_params))
+    spec = toy_training.ModelSpec("target", count(args.target_params))
     folder = args.out / "checkpoints" / "target"
-    settings = training.TrainSettings(steps=args.steps, batch_size=args.batch_size, seq_tokens=args.seq_tokens,
+    settings = toy_training.TrainSettings(steps=args.steps, batch_size=args.batch_size, seq_tokens=args.seq_tokens,
                                       lr=args.lr, seed=args.seed)
     if args.reuse_target and folder.is_dir():
         say(f"reusing the target in {folder}")
         meta = json.loads((folder / "train.json").read_text())
-        return training.load_model(folder), meta
-    model = training.build_model(spec, args.max_positions, args.seed)
+        return toy_training.load_model(folder), meta
+    model = toy_training.build_model(spec, args.max_positions, args.seed)
     say(f"phase 1: target {format_count(count_params(model))} parameters, {args.steps} steps")
-    log = training.train(model, corpus.train_ids, settings, on_log=progress("target", args.steps))
+    log = toy_training.train(model, corpus.train_ids, settings, on_log=progress("target", args.steps))
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)  # full precision, so phase 2 can be rerun with --reuse-target
     meta = {"steps": args.steps, "seconds": round(log.seconds, 1), "losses": log.losses, "settings": vars_of(settings)}
@@ -112,16 +112,16 @@ def train_target(args, corpus):
 
 
 def distil_drafts(args, corpus, target):
-    specs = [training.ModelSpec(f"draft-{size}", count(size)) for size in args.draft_params.split(",")]
+    specs = [toy_training.ModelSpec(f"draft-{size}", count(size)) for size in args.draft_params.split(",")]
     # each draft gets its own seed offset so that the ladder does not share initial weights by accident
-    drafts = [training.build_model(s, args.max_positions, args.seed + 1 + i) for i, s in enumerate(specs)]
-    settings = training.TrainSettings(steps=args.draft_steps, batch_size=args.batch_size, seq_tokens=args.seq_tokens,
+    drafts = [toy_training.build_model(s, args.max_positions, args.seed + 1 + i) for i, s in enumerate(specs)]
+    settings = toy_training.TrainSettings(steps=args.draft_steps, batch_size=args.batch_size, seq_tokens=args.seq_tokens,
                                       lr=args.draft_lr, kd_weight=args.kd_weight, seed=args.seed + 1000)
     sizes = ", ".join(format_count(count_params(d)) for d in drafts)
     say(f"phase 2: distilling drafts ({sizes}) from the target, {args.draft_steps} steps")
     for p in target.parameters():
         p.requires_grad_(False)
-    log = training.train_many(drafts, corpus.train_ids, settings, teacher=target.eval(),
+    log = toy_training.train_many(drafts, corpus.train_ids, settings, teacher=target.eval(),
                               on_log=progress("drafts", args.draft_steps))
     meta = {"steps": args.draft_steps, "seconds": round(log.seconds, 1), "losses": log.losses,
             "settings": vars_of(settings)}
@@ -133,18 +133,18 @@ def save_and_score(args, corpus, tokenizer, target, drafts, target_log, draft_lo
     scores = {}
     for name, model in models.items():
         folder = args.out / name
-        training.save_model(model, tokenizer, folder, storage_dtype="float16")
-        reloaded = training.load_model(folder)  # score what ships: float16-rounded weights, loaded as float32
+        toy_training.save_model(model, tokenizer, folder, storage_dtype="float16")
+        reloaded = toy_training.load_model(folder)  # score what ships: float16-rounded weights, loaded as float32
         scores[name] = {
             "params": count_params(reloaded),
             "layers": reloaded.config.num_hidden_layers,
             "width": reloaded.config.hidden_size,
-            "heldout_perplexity": round(training.perplexity(reloaded, corpus.heldout_ids, args.seq_tokens,
+            "heldout_perplexity": round(toy_training.perplexity(reloaded, corpus.heldout_ids, args.seq_tokens,
                                                             args.eval_windows), 4),
         }
         if name != "target":
-            scores[name]["greedy_agreement"] = round(training.greedy_agreement(
-                training.load_model(args.out / "target"), reloaded, corpus.heldout_ids, args.seq_tokens), 4)
+            scores[name]["greedy_agreement"] = round(toy_training.greedy_agreement(
+                toy_training.load_model(args.out / "target"), reloaded, corpus.heldout_ids, args.seq_tokens), 4)
         say(f"{name}: {scores[name]}")
     return {
         "shipped": {"target": "target", "draft": f"draft-{args.ship_draft}"},
@@ -190,22 +190,22 @@ def verify(summary: dict, shipped: dict) -> int:
 def check_shipped(assets: Path, windows: int, seq_tokens: int) -> int:
     """Re-score the shipped pair on this machine's held-out files and compare with toy-pair.json."""
     shipped = json.loads((assets / "toy-pair.json").read_text())
-    corpus = training.load_corpus()
+    corpus = toy_training.load_corpus()
     models = {}
     for role in ("target", "draft"):
         name = shipped["shipped"][role]
-        model = training.load_model(assets / f"toy-{role}")
-        models[name] = {"heldout_perplexity": training.perplexity(model, corpus.heldout_ids, seq_tokens, windows)}
+        model = toy_training.load_model(assets / f"toy-{role}")
+        models[name] = {"heldout_perplexity": toy_training.perplexity(model, corpus.heldout_ids, seq_tokens, windows)}
     return verify({"models": models}, {"models": {n: shipped["models"][n] for n in models}})
 
 
 def write_eval_files(folder: Path, prompts: int = 16, prompt_chars: int = 200, text_bytes: int = 32_000) -> int:
     """Held-out material for bench: Python source the toy models never trained on."""
-    corpus = training.load_corpus()
+    corpus = toy_training.load_corpus()
     folder.mkdir(parents=True, exist_ok=True)
     text = bytes(corpus.heldout_ids[corpus.heldout_ids < 256][:text_bytes].astype("uint8"))
     (folder / "heldout.txt").write_text(text.decode("utf-8", errors="ignore"))
-    lines = [json.dumps({"prompt": s, "category": "code"}) for s in training.heldout_snippets(corpus, prompts,
+    lines = [json.dumps({"prompt": s, "category": "code"}) for s in toy_training.heldout_snippets(corpus, prompts,
                                                                                                  prompt_chars)]
     (folder / "prompts.jsonl").write_text("\n".join(lines) + "\n")
     say(f"wrote {folder / 'heldout.txt'} and {folder / 'prompts.jsonl'} ({prompts} prompts)")

@@ -1,5 +1,5 @@
 """Tiny seeded random-initialised LLaMA models and a byte-level tokenizer, saved as real model folders so tests
-load them through the same path users take (``specplan.models``). No hub, no network."""
+load them through the same path users take (``specplan.measure.loading``). No hub, no network."""
 
 import atexit
 import contextlib
@@ -60,8 +60,8 @@ def tiny_folders() -> dict:
 
 
 def load(target: str, draft: str):
-    """The pair through the user's path (``specplan.models.load_pair``), on the CPU in fp32."""
-    from specplan.models import load_pair, model_source
+    """The pair through the user's path (``specplan.measure.loading.load_pair``), on the CPU in fp32."""
+    from specplan.measure.loading import load_pair, model_source
 
     return load_pair(model_source("--target", target), model_source("--draft", draft), "cpu", "fp32")
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 from scipy.stats import chisquare
 
-from specplan.engines.accept import accept
-from specplan.engines.probs import Sampling, probabilities, sample
+from specplan.measure.engines.accept import accept
+from specplan.measure.engines.probs import Sampling, probabilities, sample
 
 
 def _gen(seed: int = 0) -> torch.Generator:

@@ -8,10 +8,10 @@ import pytest
 from typer.testing import CliRunner
 
 from bench_fixtures import one_thread, tiny_folders
-from specplan import bench as bench_lib
+from specplan.measure import sweep
 from specplan.cli import app
 from specplan.errors import SpecplanError
-from specplan.models import check_vocab_rows, model_source
+from specplan.measure.loading import check_vocab_rows, model_source
 from specplan.records import RecordWriter, read_records
 
 RUN_KEYS = {"schema_version", "kind", "run_id", "created", "pair", "settings", "environment", "engine", "gamma",
@@ -59,7 +59,7 @@ def test_bench_end_to_end_writes_records_and_prints_the_summary(tmp_path):
 
 def test_interrupted_run_keeps_its_records_and_resume_completes_it(tmp_path):
     folders, out = tiny_folders(), tmp_path / "runs.jsonl"
-    config = bench_lib.BenchConfig(model_source("--target", folders["target"]),
+    config = sweep.BenchConfig(model_source("--target", folders["target"]),
                                    model_source("--draft", folders["draft"]), engines=("ar", "sd"), gammas=(1, 2),
                                    num_prompts=2, max_new_tokens=8, latency_samples=3, latency_context_tokens=16,
                                    threads=1)
@@ -71,7 +71,7 @@ def test_interrupted_run_keeps_its_records_and_resume_completes_it(tmp_path):
             raise KeyboardInterrupt
 
     with RecordWriter(out) as writer, pytest.raises(KeyboardInterrupt), one_thread():
-        bench_lib.run_bench(config, on_record=lambda r, label: write_then_stop(r, label, writer))
+        sweep.run_bench(config, on_record=lambda r, label: write_then_stop(r, label, writer))
     before = out.read_text().splitlines()
     assert len(before) == 4
     with out.open("a") as file:
@@ -82,8 +82,8 @@ def test_interrupted_run_keeps_its_records_and_resume_completes_it(tmp_path):
     after = out.read_text().splitlines()
     assert after[:4] == before  # finished records kept as they were
     records = read_records([out]).records  # and the cut line is gone
-    keys = [bench_lib.task_key(r) for r in records]
-    assert sorted(keys, key=str) == sorted((t.key for t in bench_lib.plan_tasks(config, 2)), key=str)
+    keys = [sweep.task_key(r) for r in records]
+    assert sorted(keys, key=str) == sorted((t.key for t in sweep.plan_tasks(config, 2)), key=str)
     assert len({r["run_id"] for r in records}) == 1
     sd = [r for r in records if r.get("engine") == "sd"]
     assert sd and all(r["exact"] is True for r in sd)  # resumed SD runs compared with AR runs from the file
@@ -133,9 +133,9 @@ def test_bad_input_is_one_line_and_exit_2(name, tmp_path):
 
 
 def test_missing_default_pair_is_a_clear_error(monkeypatch):
-    from specplan import models
+    from specplan.measure import loading
 
-    monkeypatch.setattr(models, "DEFAULT_PAIR_FOLDERS", ("no-such-target", "no-such-draft"))
+    monkeypatch.setattr(loading, "DEFAULT_PAIR_FOLDERS", ("no-such-target", "no-such-draft"))
     result = _invoke(["bench", *SMALL])
     assert result.exit_code == 2 and "embedded default pair is not installed" in _text(result)
 
@@ -149,7 +149,7 @@ def test_embedding_padding_is_allowed_and_explained_but_a_larger_tokenizer_is_no
 
 
 def test_prompts_files(tmp_path):
-    from specplan.prompts import load_prompts
+    from specplan.measure.prompts import load_prompts
 
     jsonl = tmp_path / "p.jsonl"
     jsonl.write_text(json.dumps({"prompt": "a", "category": "code"}) + "\n\n" + json.dumps({"prompt": "b"}) + "\n")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from specplan import metrics
+from specplan.report import metrics
 from specplan.cli import app
 
 ASSETS = Path(str(resources.files("specplan") / "assets"))

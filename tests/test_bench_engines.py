@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from bench_fixtures import load, one_thread, tiny_folders
-from specplan.engines.ar import decode_ar
-from specplan.engines.hf import decode_hf
-from specplan.engines.probs import Sampling
-from specplan.engines.sd import decode_sd
+from specplan.measure.engines.ar import decode_ar
+from specplan.measure.engines.hf import decode_hf
+from specplan.measure.engines.probs import Sampling
+from specplan.measure.engines.sd import decode_sd
 
 NEW_TOKENS = 16
 GREEDY = Sampling()

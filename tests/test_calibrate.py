@@ -8,8 +8,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from specplan import metrics
-from specplan.calibrate import Point, fit_acceptance_law, points_from_records
+from specplan.report import metrics
+from specplan.report.calibrate import Point, fit_acceptance_law, points_from_records
 from specplan.cli import app
 from specplan.errors import SpecplanError
 from specplan.records import RecordWriter

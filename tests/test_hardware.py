@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from specplan.errors import SpecplanError
-from specplan.hardware import BYTES_PER_PARAM, bundled_profiles, load_profile
+from specplan.plan.hardware import BYTES_PER_PARAM, bundled_profiles, load_profile
 
 REPO = Path(__file__).resolve().parents[1]
 REQUIRED_DEVICES = {"a100-80gb-sxm", "h100-sxm", "h200", "l40s", "rtx-4090", "cpu-generic"}
@@ -100,7 +100,7 @@ def test_profiles_ship_in_a_plain_non_editable_install(tmp_path):
     assert {f"specplan/profiles/{name}.yaml" for name in REQUIRED_DEVICES} <= set(names)
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
                    check=True, capture_output=True)
-    code = ("import specplan.hardware as h; assert h.__file__.startswith(%r), h.__file__; "
+    code = ("import specplan.plan.hardware as h; assert h.__file__.startswith(%r), h.__file__; "
             "print(h.load_profile('l40s').memory_bandwidth_gb_s)" % str(target))
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(target)},
                          check=True, capture_output=True, text=True)

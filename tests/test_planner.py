@@ -4,9 +4,9 @@ import math
 
 import pytest
 
-from specplan import planner, theory
+from specplan.plan import planner, theory
 from specplan.errors import SpecplanError
-from specplan.scaling import AlphaLaw, perplexity, pooled_rule_draft_params
+from specplan.plan.scaling import AlphaLaw, perplexity, pooled_rule_draft_params
 
 LLAMA3_70B = 70_553_706_496
 
@@ -130,7 +130,7 @@ def test_parse_count_rejects(text):
 
 
 def test_alpha_law_file_errors(tmp_path):
-    from specplan.scaling import parse_alpha_law
+    from specplan.plan.scaling import parse_alpha_law
 
     path = tmp_path / "law.yaml"
     path.write_text("coefficients: {a: -0.005, b: 0.01, c: 0.7}\nr2: 0.9\n")

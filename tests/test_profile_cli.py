@@ -7,10 +7,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from specplan import devices, profiling
+from specplan.measure import devices
+from specplan.measure import latency_profile
 from specplan.cli import app
 from specplan.errors import SpecplanError
-from specplan.hardware import load_profile
+from specplan.plan.hardware import load_profile
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -49,7 +50,7 @@ def test_profile_writes_a_file_that_plan_uses(tmp_path):
 
 
 def test_ladder_models_have_the_parameter_count_the_file_records(tmp_path):
-    from specplan.modeling import build_random_llama, count_params
+    from specplan.measure.random_models import build_random_llama, count_params
 
     model = build_random_llama(2e6, torch.float32, "cpu")
     result, path = _profile(tmp_path, "--sizes", "2M", "--max-tokens", "1")
@@ -170,4 +171,4 @@ def test_ctrl_c_before_any_timed_step_writes_nothing(tmp_path, monkeypatch):
 
 def test_measure_rejects_bad_settings_before_building_anything():
     with pytest.raises(SpecplanError, match="--repeats 0"):
-        profiling.jobs_for([3e5], [], profiling.ProfileSettings(device="cpu", dtype="fp32", repeats=0))
+        latency_profile.jobs_for([3e5], [], latency_profile.ProfileSettings(device="cpu", dtype="fp32", repeats=0))

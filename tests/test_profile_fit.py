@@ -11,11 +11,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from specplan import planner, profiling
+from specplan.plan import planner
+from specplan.measure import latency_profile
 from specplan.cli import app
 from specplan.errors import SpecplanError
-from specplan.hardware import MeasuredCoefficients, MeasuredProfile, load_profile
-from specplan.modeling import ModelShape
+from specplan.plan.hardware import MeasuredCoefficients, MeasuredProfile, load_profile
+from specplan.measure.random_models import ModelShape
 
 # A made-up device: 300 µs per step, 20 µs per layer, 2 ns per parameter, and verification growing with k.
 TRUE = MeasuredCoefficients(step_overhead_s=300e-6, layer_overhead_s=20e-6, per_param_s=2e-9,
@@ -29,14 +30,14 @@ def _timings(coefficients, sizes=(3e6, 9e6, 32e6, 80e6), max_tokens=6):
         shape = ModelShape(label=f"{params:g}", params=int(params), layers=1, width=64, vocab_size=4096)
         for k in range(1, max_tokens + 1):
             t = truth.step_time_s(params, k)
-            rows.append(profiling.StepTiming(model=shape, new_tokens=k, median_s=t, p10_s=0.9 * t, p90_s=1.1 * t,
+            rows.append(latency_profile.StepTiming(model=shape, new_tokens=k, median_s=t, p10_s=0.9 * t, p90_s=1.1 * t,
                                              samples=5))
     return rows
 
 
 def _measurement(timings, partial=False):
-    settings = profiling.ProfileSettings(device="cpu", dtype="fp32", max_tokens=6)
-    return profiling.Measurement(settings=settings, device_name="test CPU", timings=tuple(timings),
+    settings = latency_profile.ProfileSettings(device="cpu", dtype="fp32", max_tokens=6)
+    return latency_profile.Measurement(settings=settings, device_name="test CPU", timings=tuple(timings),
                                  skipped=("10B: out of memory on cpu (test)",), partial=partial,
                                  environment={"torch": "x", "transformers": "y"})
 
@@ -44,7 +45,7 @@ def _measurement(timings, partial=False):
 def test_fit_recovers_the_coefficients_that_made_the_timings():
     # The fit holds per_param_token at 0 and puts all growth with k into its per-k table, so the made-up device's
     # P-cost at k, per_param + per_param_token·k + multi_token[k>1], comes back as per_param' (k = 1) plus m(k).
-    fit = profiling.fit_latency(_timings(TRUE))
+    fit = latency_profile.fit_latency(_timings(TRUE))
     got = fit.coefficients
     assert fit.max_abs_error < 1e-6
     for name in ("step_overhead_s", "layer_overhead_s", "layer_token_s"):
@@ -65,7 +66,7 @@ def test_fit_keeps_a_step_time_that_falls_with_k():
     timings = _timings(bumpy)
     at_80m = {t.new_tokens: t.median_s for t in timings if t.model.params == 80e6}
     assert at_80m[3] > 1.2 * at_80m[5]
-    fit = profiling.fit_latency(timings)
+    fit = latency_profile.fit_latency(timings)
     assert fit.max_abs_error < 1e-6
     assert fit.coefficients.multi_token_per_param_s == pytest.approx(table, rel=1e-4)
 
@@ -73,9 +74,9 @@ def test_fit_keeps_a_step_time_that_falls_with_k():
 def test_fit_weighs_relative_error_so_small_models_are_not_drowned_out():
     # A 3M model at 1 ms and an 80M one at 200 ms: a 10% bump on the small one must move the fit, not vanish.
     rows = _timings(TRUE)
-    bumped = [profiling.StepTiming(r.model, r.new_tokens, r.median_s * (1.1 if r.model.params == 3e6 else 1.0),
+    bumped = [latency_profile.StepTiming(r.model, r.new_tokens, r.median_s * (1.1 if r.model.params == 3e6 else 1.0),
                                    r.p10_s, r.p90_s, r.samples) for r in rows]
-    fit = profiling.fit_latency(bumped)
+    fit = latency_profile.fit_latency(bumped)
     small = [e for e, r in zip(fit.errors, bumped) if r.model.params == 3e6]
     assert max(abs(e) for e in small) < 0.1  # the fit absorbs part of the bump on the small model's points
     assert fit.max_abs_error < 0.1
@@ -84,21 +85,21 @@ def test_fit_weighs_relative_error_so_small_models_are_not_drowned_out():
 def test_fit_coefficients_are_never_negative():
     # Timings that fall with size would need negative terms; NNLS keeps them at zero instead.
     rows = _timings(TRUE)
-    reversed_rows = [profiling.StepTiming(r.model, r.new_tokens, 1.0 / r.median_s * 1e-6, r.p10_s, r.p90_s, 5)
+    reversed_rows = [latency_profile.StepTiming(r.model, r.new_tokens, 1.0 / r.median_s * 1e-6, r.p10_s, r.p90_s, 5)
                      for r in rows]
-    fit = profiling.fit_latency(reversed_rows)
+    fit = latency_profile.fit_latency(reversed_rows)
     assert all(value >= 0 for value in fit.coefficients.vector())
 
 
 def test_fit_of_nothing_is_an_error():
     with pytest.raises(SpecplanError, match="nothing was measured"):
-        profiling.fit_latency([])
+        latency_profile.fit_latency([])
 
 
 def test_document_loads_in_plan_and_predicts_what_the_fit_reported(tmp_path):
     measurement = _measurement(_timings(TRUE))
-    fit = profiling.fit_latency(measurement.timings)
-    path = profiling.write_profile(profiling.profile_document(measurement, fit, "my-box"), tmp_path / "p.yaml")
+    fit = latency_profile.fit_latency(measurement.timings)
+    path = latency_profile.write_profile(latency_profile.profile_document(measurement, fit, "my-box"), tmp_path / "p.yaml")
     profile = load_profile(str(path))
     assert profile.kind == "measured" and profile.name == "my-box" and profile.dtype == "fp32"
     data = yaml.safe_load(path.read_text())
@@ -111,7 +112,7 @@ def test_document_loads_in_plan_and_predicts_what_the_fit_reported(tmp_path):
 
 def test_partial_measurement_is_marked_in_the_file(tmp_path):
     measurement = _measurement(_timings(TRUE, sizes=(3e6, 9e6)), partial=True)
-    document = profiling.profile_document(measurement, profiling.fit_latency(measurement.timings), "p")
+    document = latency_profile.profile_document(measurement, latency_profile.fit_latency(measurement.timings), "p")
     assert document["partial"] is True and "partial" in document["description"]
 
 
@@ -149,30 +150,30 @@ def test_hand_written_exponents_without_a_dot_are_numbers(tmp_path):
 
 
 def test_parse_sizes_and_its_errors():
-    assert profiling.parse_sizes("80M, 20M,300M") == [20e6, 80e6, 300e6]
+    assert latency_profile.parse_sizes("80M, 20M,300M") == [20e6, 80e6, 300e6]
     with pytest.raises(SpecplanError, match="'abc'"):
-        profiling.parse_sizes("20M,abc")
+        latency_profile.parse_sizes("20M,abc")
     with pytest.raises(SpecplanError, match="below the smallest"):
-        profiling.parse_sizes("5K")
+        latency_profile.parse_sizes("5K")
     with pytest.raises(SpecplanError, match="names no size"):
-        profiling.parse_sizes(" , ")
+        latency_profile.parse_sizes(" , ")
 
 
 def test_default_ladder_follows_memory_and_caps_cpu():
-    assert profiling.default_ladder("cpu", "fp32", 64e9) == [20e6, 80e6, 300e6]
+    assert latency_profile.default_ladder("cpu", "fp32", 64e9) == [20e6, 80e6, 300e6]
     # 80 GB GPU in bf16: weights up to 40 GB, so 20B (40 GB) is the largest rung.
-    assert profiling.default_ladder("cuda", "bf16", 80e9) == [20e6, 80e6, 300e6, 1.2e9, 5e9, 20e9]
-    assert profiling.default_ladder("mps", "fp16", 16e9) == [20e6, 80e6, 300e6, 1.2e9]
-    assert profiling.default_ladder("cuda", "fp32", 1e8) == [20e6]  # tiny device: still the smallest rung
+    assert latency_profile.default_ladder("cuda", "bf16", 80e9) == [20e6, 80e6, 300e6, 1.2e9, 5e9, 20e9]
+    assert latency_profile.default_ladder("mps", "fp16", 16e9) == [20e6, 80e6, 300e6, 1.2e9]
+    assert latency_profile.default_ladder("cuda", "fp32", 1e8) == [20e6]  # tiny device: still the smallest rung
 
 
 def test_models_are_timed_side_by_side_as_far_as_half_the_memory_holds_them(monkeypatch):
-    from specplan import devices
+    from specplan.measure import devices
 
     monkeypatch.setattr(devices, "memory_bytes", lambda device: 100e9)  # 50 GB for weights at a time
-    settings = profiling.ProfileSettings(device="cuda", dtype="bf16")
-    jobs = [profiling.Job(f"{p:g}", None, int(p)) for p in (20e6, 80e6, 300e6, 1.2e9, 5e9, 20e9, 80e9)]
-    groups = profiling.side_by_side_groups(jobs, settings)
+    settings = latency_profile.ProfileSettings(device="cuda", dtype="bf16")
+    jobs = [latency_profile.Job(f"{p:g}", None, int(p)) for p in (20e6, 80e6, 300e6, 1.2e9, 5e9, 20e9, 80e9)]
+    groups = latency_profile.side_by_side_groups(jobs, settings)
     # 20M..5B (13 GB) and 20B (40 GB) together exceed 50 GB; 80B (160 GB) is alone (and will not fit at all).
     assert [[job.label for job in group] for group in groups] == [
         ["2e+07", "8e+07", "3e+08", "1.2e+09", "5e+09"], ["2e+10"], ["8e+10"]]

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import report_records as hand
 from specplan.cli import app
-from specplan.metrics import FORMULAS
+from specplan.report.metrics import FORMULAS
 
 runner = CliRunner()
 

@@ -5,10 +5,10 @@ import math
 import pytest
 
 import report_records as hand
-from specplan.aggregate import aggregate
-from specplan.gate import Thresholds, check, parse_fraction
+from specplan.report.aggregate import aggregate
+from specplan.report.gate import Thresholds, check, parse_fraction
 from specplan.errors import SpecplanError
-from specplan.predict import PlanPrior, compare_gammas, predict
+from specplan.report.predict import PlanPrior, compare_gammas, predict
 
 # The t quantile for 95% with 1 degree of freedom (two pairs), from a t table.
 T_975_1 = 12.706204736

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.special import lambertw
 
-from specplan import theory
+from specplan.plan import theory
 
 # sdsl.md §2: real-valued γ* for c = N/M.
 GAMMA_TABLE = {

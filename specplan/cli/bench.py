@@ -62,8 +62,8 @@ def bench(
     threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's default).")] = None,
 ) -> None:
     """Measure speculative decoding on your hardware: AR vs SD vs HF-assisted, exactness, acceptance, speed."""
-    from specplan import bench as bench_lib
-    from specplan.models import default_pair, default_pair_texts, model_source
+    from specplan.measure import sweep
+    from specplan.measure.loading import default_pair, default_pair_texts, model_source
 
     if (target is None) != (draft is None):
         raise SpecplanError("give both --target and --draft, or neither (the embedded default pair)")
@@ -75,20 +75,21 @@ def bench(
         prompts, perplexity_text = prompts or default_prompts, perplexity_text or default_text
     else:
         pair = (model_source("--target", target), model_source("--draft", draft))
-    config = bench_lib.BenchConfig(
+    config = sweep.BenchConfig(
         target=pair[0], draft=pair[1], engines=parse_list("--engines", engines),
         gammas=parse_list("--gamma", gamma, int), max_new_tokens=max_new_tokens, temperature=temperature,
         top_p=top_p, seed=seed, device=device, dtype=dtype, device_map=device_map,
         trust_remote_code=trust_remote_code, prompts_file=prompts, num_prompts=num_prompts, repeats=repeats,
         latency_samples=latency_samples, latency_context_tokens=latency_context, perplexity=perplexity,
         perplexity_text=perplexity_text, threads=threads)
-    existing = bench_lib.resumable_records(output) if resume else []
+    existing = sweep.resumable_records(output) if resume else []
     console = Console()
-    result = _run_with_progress(bench_lib, config, existing, output, console)
+    result = _run_with_progress(config, existing, output, console)
     render_summary(result, console)
 
 
-def _run_with_progress(bench_lib, config, existing: list, output: str | None, console: Console):
+def _run_with_progress(config, existing: list, output: str | None, console: Console):
+    from specplan.measure import sweep
     from specplan.records import RecordWriter
 
     writer = RecordWriter(output) if output else None
@@ -102,7 +103,7 @@ def _run_with_progress(bench_lib, config, existing: list, output: str | None, co
                     writer.write(record)
                 progress.update(bar, advance=1, description=label)
 
-            return bench_lib.run_bench(config, existing, lambda total: progress.update(bar, total=total,
+            return sweep.run_bench(config, existing, lambda total: progress.update(bar, total=total,
                                        description="warming up"), on_record)
     except KeyboardInterrupt:
         kept = f"; finished records are in {output}, rerun with --resume to complete" if output else ""
@@ -115,8 +116,8 @@ def _run_with_progress(bench_lib, config, existing: list, output: str | None, co
 
 def render_summary(result, console: Console) -> None:
     """The end-of-run table per engine and γ (report's aggregation and renderer, so the numbers agree)."""
-    from specplan.aggregate import aggregate
-    from specplan.formats import render_rich
+    from specplan.report.aggregate import aggregate
+    from specplan.report.formats import render_rich
 
     for note in result.notes:
         console.print(f"[dim]note: {note}[/dim]")

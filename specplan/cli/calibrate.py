@@ -9,7 +9,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from specplan import calibrate as calibration
+from specplan.report import calibrate as calibration
 from specplan.cli import app
 from specplan.errors import SpecplanError
 from specplan.records import read_records

@@ -9,10 +9,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from specplan import planner
+from specplan.plan import planner
 from specplan.cli import app
 from specplan.cli.options import parse_count_option
-from specplan.scaling import AlphaLaw, parse_alpha_law
+from specplan.plan.scaling import AlphaLaw, parse_alpha_law
 from specplan.units import format_count
 
 CostModel = Enum("CostModel", {name: name for name in planner.COST_MODELS}, type=str)

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from specplan import profiling
+from specplan.measure import latency_profile
 from specplan.cli import app
 from specplan.errors import SpecplanError
 from specplan.units import format_count
@@ -29,17 +29,17 @@ def profile(
     dtype: Annotated[str | None, typer.Option(
         help="fp32, bf16 or fp16 (default: bf16 on cuda, fp16 on mps, fp32 on cpu).")] = None,
     context: Annotated[int, typer.Option(
-        help="Tokens in the KV cache at every timed step.")] = profiling.DEFAULT_CONTEXT_TOKENS,
+        help="Tokens in the KV cache at every timed step.")] = latency_profile.DEFAULT_CONTEXT_TOKENS,
     max_tokens: Annotated[int, typer.Option(
         "--max-tokens", metavar="K",
         help="Time steps of k = 1..K new tokens (k = 1: a decode step; k = γ+1: a verification pass). Plan holds "
              "the cost of k = K beyond it, and says so: cover the γ you expect.")]
-        = profiling.DEFAULT_MAX_TOKENS,
+        = latency_profile.DEFAULT_MAX_TOKENS,
     repeats: Annotated[int, typer.Option(
         help="Timed steps per model and k (the median is fitted; 10th and 90th percentiles kept).")]
-        = profiling.DEFAULT_REPEATS,
+        = latency_profile.DEFAULT_REPEATS,
     warmup: Annotated[int, typer.Option(
-        help="Untimed steps per model and k before the timed ones.")] = profiling.DEFAULT_WARMUP,
+        help="Untimed steps per model and k before the timed ones.")] = latency_profile.DEFAULT_WARMUP,
     threads: Annotated[int | None, typer.Option(
         help="CPU threads for torch (default: torch's, one per core); fewer time more steadily on a busy "
              "machine.")] = None,
@@ -56,21 +56,21 @@ def profile(
 ) -> None:
     """Time decode and verification steps of random-weight models on this machine (offline, no downloads), fit
     plan's latency model and write a profile YAML for `specplan plan --profile FILE`."""
-    from specplan import devices
+    from specplan.measure import devices
 
     resolved = devices.resolve_device(device)
     dtype_name, _ = devices.resolve_dtype(dtype, resolved)
     devices.set_cpu_threads(threads)
-    settings = profiling.ProfileSettings(device=resolved, dtype=dtype_name, context_tokens=context,
+    settings = latency_profile.ProfileSettings(device=resolved, dtype=dtype_name, context_tokens=context,
                                          max_tokens=max_tokens, repeats=repeats, warmup=warmup, seed=seed,
                                          aspect_ratio=aspect_ratio)
     if sizes is not None:
-        ladder = profiling.parse_sizes(sizes)
+        ladder = latency_profile.parse_sizes(sizes)
     elif model:  # the given architectures alone: the default ladder's shapes would mix into their fit
         ladder = []
     else:
-        ladder = profiling.default_ladder(resolved, dtype_name, devices.memory_bytes(resolved))
-    jobs = profiling.jobs_for(ladder, model or [], settings)
+        ladder = latency_profile.default_ladder(resolved, dtype_name, devices.memory_bytes(resolved))
+    jobs = latency_profile.jobs_for(ladder, model or [], settings)
     console = Console(stderr=True)
     measurement = _measure_with_progress(jobs, settings, console)
     if not measurement.timings:
@@ -80,10 +80,10 @@ def profile(
             console.print("interrupted before any step was timed: no profile written")
             raise typer.Exit(130)
         raise SpecplanError("no model could be measured (see the skipped lines above)")
-    name = name or profiling.default_name(settings)
-    fit = profiling.fit_latency(measurement.timings, settings.aspect_ratio)
-    document = profiling.profile_document(measurement, fit, name)
-    path = profiling.write_profile(document, output or f"{name}.yaml")
+    name = name or latency_profile.default_name(settings)
+    fit = latency_profile.fit_latency(measurement.timings, settings.aspect_ratio)
+    document = latency_profile.profile_document(measurement, fit, name)
+    path = latency_profile.write_profile(document, output or f"{name}.yaml")
     if as_json:
         typer.echo(json.dumps(document, indent=2))
     render(document, str(path), console)
@@ -100,7 +100,7 @@ def _measure_with_progress(jobs, settings, console: Console):
         def advance(label: str, steps: int) -> None:
             progress.update(task, advance=steps, description=f"timing {label}")
 
-        return profiling.measure(jobs, settings, advance)
+        return latency_profile.measure(jobs, settings, advance)
 
 
 def render(document: dict, path: str, console: Console) -> None:
@@ -127,10 +127,10 @@ def render(document: dict, path: str, console: Console) -> None:
                   f"+ {c['layer_token_s'] * 1e6:.4g} µs·L·k + P·({c['per_param_s'] * 1e12:.4g} ps + m(k)), "
                   f"m(k = 2..{k_max}) = {extras} ps; worst error {document['fit']['max_abs_error']:.1%}, "
                   f"rms {document['fit']['rms_error']:.1%} over {document['fit']['points']} points")
-    noisy = profiling.noisy_points(rows)
+    noisy = latency_profile.noisy_points(rows)
     if noisy:
         console.print(f"[yellow]{len(noisy)} of {len(rows)} points spread more than "
-                      f"{profiling.NOISY_SPREAD:.0%} of their median (p10–p90): the device was busy; try a quiet "
+                      f"{latency_profile.NOISY_SPREAD:.0%} of their median (p10–p90): the device was busy; try a quiet "
                       "moment, more --repeats, or on a shared cpu --threads 1[/yellow]")
     for line in document["skipped"]:
         console.print(f"[yellow]skipped {line}[/yellow]")

@@ -66,7 +66,7 @@ def report(
     """Acceptance and speedup tables, predicted vs measured, and a CI gate (exit 1 on any failure)."""
     from rich.console import Console
 
-    from specplan import report as reporting
+    from specplan.report import build as reporting
 
     if max_regression is not None and baseline is None:
         raise SpecplanError("--max-regression needs --baseline OLD.jsonl to compare with")
@@ -77,7 +77,7 @@ def report(
     for note in result.notes:
         typer.echo(f"note: {note}", err=True)
     if plot:
-        from specplan.plot import plot_report
+        from specplan.report.plot import plot_report
 
         plot_report(result.rows, result.predictions, plot)
     if fmt is Format.table and output is None:

@@ -7,11 +7,11 @@ import io
 import math
 from dataclasses import dataclass
 
-from specplan import formats
-from specplan.aggregate import aggregate
+from specplan.report import formats
+from specplan.report.aggregate import aggregate
 from specplan.errors import SpecplanError
-from specplan.gate import Thresholds, check, parse_fraction
-from specplan.predict import compare_gammas, load_plan, predict
+from specplan.report.gate import Thresholds, check, parse_fraction
+from specplan.report.predict import compare_gammas, load_plan, predict
 from specplan.records import read_records
 
 DEFAULT_MAX_REGRESSION = 0.05

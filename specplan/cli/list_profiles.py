@@ -5,7 +5,7 @@ from rich.console import Console
 from rich.table import Table
 
 from specplan.cli import app
-from specplan.hardware import bundled_profile_files, bundled_profiles
+from specplan.plan.hardware import bundled_profile_files, bundled_profiles
 
 
 @app.command()

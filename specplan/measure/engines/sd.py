@@ -3,9 +3,9 @@ bonus token, crop both KV caches to the committed prefix. The prompt is encoded 
 
 import torch
 
-from specplan.engines.accept import accept
-from specplan.engines.probs import Sampling, probabilities, sample
-from specplan.engines.step import Decoded, drop_last, forward, new_cache
+from specplan.measure.engines.accept import accept
+from specplan.measure.engines.probs import Sampling, probabilities, sample
+from specplan.measure.engines.step import Decoded, drop_last, forward, new_cache
 
 
 @torch.inference_mode()

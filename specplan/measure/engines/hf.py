@@ -5,8 +5,8 @@ import copy
 
 import torch
 
-from specplan.engines.probs import Sampling
-from specplan.engines.step import Decoded
+from specplan.measure.engines.probs import Sampling
+from specplan.measure.engines.step import Decoded
 
 
 def assistant_settings(gamma: int) -> dict:

@@ -9,11 +9,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from specplan import theory
+from specplan.plan import theory
 from specplan.errors import SpecplanError
-from specplan.hardware import BYTES_PER_PARAM, DEFAULT_CONTEXT_TOKENS, Profile, load_profile
-from specplan.scaling import ALPHA_CEIL, ALPHA_FLOOR, AlphaLaw, perplexity, pooled_rule_draft_params
-from specplan.shapes import DEFAULT_ASPECT_RATIO
+from specplan.plan.hardware import BYTES_PER_PARAM, DEFAULT_CONTEXT_TOKENS, Profile, load_profile
+from specplan.plan.scaling import ALPHA_CEIL, ALPHA_FLOOR, AlphaLaw, perplexity, pooled_rule_draft_params
+from specplan.plan.shapes import DEFAULT_ASPECT_RATIO
 
 COST_MODELS = ("hardware", "flops")
 # Training tokens of the SDSL paper's LLaMA-3 example: the target saw 15T tokens, the draft 2.4T.

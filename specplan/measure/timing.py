@@ -4,7 +4,7 @@ import statistics
 import time
 from dataclasses import dataclass
 
-from specplan import devices
+from specplan.measure import devices
 
 
 def timed(device: str, work):
@@ -38,7 +38,7 @@ def step_latencies(steps: list, context_ids, device: str, vocab_tokens: int, sam
     step alike; the untimed lead-in warms the caches as a run of decode steps would. The KV cache is cropped back
     after each step, so every sample sees the same context (1 token = a decode step, γ+1 = a verification pass).
     """
-    from specplan.engines.step import forward, new_cache
+    from specplan.measure.engines.step import forward, new_cache
 
     caches = [new_cache(model) for model, _ in steps]
     for (model, _), cache in zip(steps, caches):

@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from specplan.errors import SpecplanError
-from specplan.shapes import DEFAULT_ASPECT_RATIO, layers_exact
+from specplan.plan.shapes import DEFAULT_ASPECT_RATIO, layers_exact
 
 BYTES_PER_PARAM = {"fp32": 4.0, "tf32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
 # Grouped-query attention: KV heads as a share of query heads (LLaMA-3-70B: 8 of 64). Part of the shape rule.

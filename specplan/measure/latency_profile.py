@@ -4,7 +4,7 @@ Data flow: sizes (a ladder, plus any --model architectures) ─► build random 
 half the device memory ─► prefill a KV cache of ``context_tokens`` each ─► time forward steps of k = 1..K new
 tokens (k = 1: a decode step, k = γ+1: a verification pass), the cache rewound after each so every step sees the
 same context ─► median and spread per (model, k) ─► non-negative least-squares fit of the latency model of
-:class:`specplan.hardware.MeasuredProfile` (a cost per parameter for each k) ─► a ``kind: measured`` profile
+:class:`specplan.plan.hardware.MeasuredProfile` (a cost per parameter for each k) ─► a ``kind: measured`` profile
 YAML that ``plan --profile FILE`` reads.
 
 Timing follows docs/metrics.md: device synchronised before and after each step, warm-up repeats discarded, the
@@ -21,9 +21,9 @@ import numpy as np
 import yaml
 
 from specplan.errors import SpecplanError
-from specplan.hardware import BYTES_PER_PARAM, MeasuredCoefficients, profile_from_dict
-from specplan.modeling import ModelShape
-from specplan.shapes import DEFAULT_ASPECT_RATIO
+from specplan.plan.hardware import BYTES_PER_PARAM, MeasuredCoefficients, profile_from_dict
+from specplan.measure.random_models import ModelShape
+from specplan.plan.shapes import DEFAULT_ASPECT_RATIO
 
 # Ladder ×4 apart (the issue's 20M, 80M, 300M, ...). A size is kept when its weights fit in this share of the
 # device's memory (the KV cache, activations and the allocator need the rest).
@@ -130,7 +130,7 @@ class Job:
 
 def jobs_for(sizes, model_ids, settings: ProfileSettings) -> list:
     """The models to time, configs read up front so that a bad ``--model`` fails before any timing."""
-    from specplan.modeling import config_for_model, ladder_config
+    from specplan.measure.random_models import config_for_model, ladder_config
 
     settings.validate()
     positions = settings.context_tokens + settings.max_tokens + 16
@@ -143,7 +143,7 @@ def _count_params(config) -> int:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from specplan.modeling import count_params
+    from specplan.measure.random_models import count_params
 
     with torch.device("meta"):
         return count_params(AutoModelForCausalLM.from_config(config))
@@ -155,7 +155,7 @@ def measure(jobs, settings: ProfileSettings, on_advance=lambda label, steps: Non
     turn, so a slow phase of a shared machine hits all sizes alike instead of one whole model. A model that runs
     out of memory is skipped with a message; Ctrl-C ends the run and returns the steps timed so far, marked
     partial. ``on_advance(label, steps)`` reports progress: ``settings.steps_per_model`` steps per model."""
-    from specplan import devices
+    from specplan.measure import devices
 
     settings.validate()
     timings, skipped, partial = [], [], False
@@ -191,7 +191,7 @@ def measure(jobs, settings: ProfileSettings, on_advance=lambda label, steps: Non
 def side_by_side_groups(jobs, settings: ProfileSettings) -> list:
     """Consecutive jobs whose weights together fit in ``LADDER_MEMORY_SHARE`` of the device memory (a larger model
     is a group of its own)."""
-    from specplan import devices
+    from specplan.measure import devices
 
     budget = LADDER_MEMORY_SHARE * devices.memory_bytes(settings.device)
     groups, used = [], math.inf
@@ -207,7 +207,7 @@ def side_by_side_groups(jobs, settings: ProfileSettings) -> list:
 
 def _skip_if_out_of_memory(exc: BaseException, job: Job, settings: ProfileSettings, skipped: list) -> None:
     """Note ``job`` as skipped when ``exc`` is the device running out of memory; re-raise any other error."""
-    from specplan import devices
+    from specplan.measure import devices
 
     if not devices.is_out_of_memory(exc):
         raise exc
@@ -221,9 +221,9 @@ class _StepTimer:
     def __init__(self, job: Job, settings: ProfileSettings, on_advance):
         import torch
 
-        from specplan import devices
-        from specplan.engines.step import new_cache
-        from specplan.modeling import build_from_config, describe
+        from specplan.measure import devices
+        from specplan.measure.engines.step import new_cache
+        from specplan.measure.random_models import build_from_config, describe
 
         self.job, self.settings, self.progress = job, settings, _Progress(job.label, on_advance)
         try:
@@ -255,8 +255,8 @@ class _StepTimer:
 
     def _step(self, new_tokens: int) -> float:
         """Seconds of one step of ``new_tokens`` tokens, device synchronised; the cache is rewound after it."""
-        from specplan.engines.step import drop_last
-        from specplan.timing import timed
+        from specplan.measure.engines.step import drop_last
+        from specplan.measure.timing import timed
 
         step_ids = self.new_ids[:, :new_tokens]
         _, elapsed_s = timed(self.settings.device, lambda: self._forward(step_ids))
@@ -301,7 +301,7 @@ def _first_line(exc: BaseException) -> str:
 def _check_fits(job: Job, settings: ProfileSettings) -> None:
     """Refuse, as out of memory, a model whose weights alone exceed 90% of the device memory: on cpu the kernel's
     OOM killer would end the whole run instead of raising an error we can catch."""
-    from specplan import devices
+    from specplan.measure import devices
 
     need_bytes = job.params * BYTES_PER_PARAM[settings.dtype]
     have_bytes = devices.memory_bytes(settings.device)
@@ -319,7 +319,7 @@ def _summarise(shape: ModelShape, new_tokens: int, values: list) -> StepTiming:
 def environment() -> dict:
     import torch
 
-    from specplan.devices import software_versions
+    from specplan.measure.devices import software_versions
 
     return {**software_versions(), "torch_threads": torch.get_num_threads()}
 
@@ -352,7 +352,7 @@ class Fit:
 
 def fit_latency(timings, aspect_ratio: float = DEFAULT_ASPECT_RATIO) -> Fit:
     """Non-negative least squares of the measured medians on the latency terms of
-    :func:`specplan.hardware.measured_latency_terms`, each row divided by its median so that the fit minimises
+    :func:`specplan.plan.hardware.measured_latency_terms`, each row divided by its median so that the fit minimises
     relative error (a 2 ms and a 200 ms step count alike). Columns are scaled to unit size first: the terms span
     ~12 orders of magnitude (1 against params·k).
 
@@ -362,7 +362,7 @@ def fit_latency(timings, aspect_ratio: float = DEFAULT_ASPECT_RATIO) -> Fit:
     separately identifiable); beyond K the table's last entry is held."""
     from scipy.optimize import nnls
 
-    from specplan.hardware import measured_latency_terms
+    from specplan.plan.hardware import measured_latency_terms
 
     if not timings:
         raise SpecplanError("nothing was measured, so there is nothing to fit")

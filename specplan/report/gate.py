@@ -5,7 +5,7 @@
 
 from dataclasses import dataclass
 
-from specplan.aggregate import Row
+from specplan.report.aggregate import Row
 from specplan.errors import SpecplanError
 
 

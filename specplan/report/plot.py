@@ -6,7 +6,7 @@ matplotlib is an optional extra (``pip install 'specplan[plot]'``) imported only
 from collections import defaultdict
 
 from specplan.errors import SpecplanError
-from specplan.formats import heading, several_pairs
+from specplan.report.formats import heading, several_pairs
 
 
 def _pyplot():

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from specplan import metrics
+from specplan.report import metrics
 from specplan.errors import SpecplanError
 
 LAW = "alpha = a * ppl_draft + b * ppl_target + c"

@@ -2,8 +2,8 @@
 
 import torch
 
-from specplan.engines.probs import Sampling, probabilities, sample
-from specplan.engines.step import Decoded, forward, new_cache
+from specplan.measure.engines.probs import Sampling, probabilities, sample
+from specplan.measure.engines.step import Decoded, forward, new_cache
 
 
 @torch.inference_mode()

@@ -11,8 +11,8 @@ from importlib import resources
 from pathlib import Path
 
 from specplan.errors import SpecplanError
-from specplan.models import ModelSource
-from specplan.prompts import BUILTIN, load_prompts
+from specplan.measure.loading import ModelSource
+from specplan.measure.prompts import BUILTIN, load_prompts
 
 ENGINES = ("ar", "sd", "hf")
 WARMUP_TOKENS = 8
@@ -124,7 +124,7 @@ def plan_tasks(config: BenchConfig, num_prompts: int) -> list[Task]:
 
 def effective_settings(config: BenchConfig, device: str, dtype: str, num_prompts: int, threads: int) -> dict:
     """Every setting that shaped the measurements (records.md ``settings``)."""
-    from specplan.engines.hf import assistant_settings
+    from specplan.measure.engines.hf import assistant_settings
 
     return {
         "max_new_tokens": config.max_new_tokens, "temperature": config.temperature, "top_p": config.top_p,
@@ -137,7 +137,7 @@ def effective_settings(config: BenchConfig, device: str, dtype: str, num_prompts
 
 
 def environment(device: str) -> dict:
-    from specplan.devices import device_name, software_versions
+    from specplan.measure.devices import device_name, software_versions
 
     return {"device_name": device_name(device), **software_versions()}
 
@@ -173,8 +173,8 @@ def run_bench(config: BenchConfig, existing: tuple = (), on_start=None, on_recor
     work is known, ``on_record(record, label)`` after each finished record (the caller writes it at once)."""
     import torch
 
-    from specplan.devices import resolve_device, resolve_dtype, set_cpu_threads
-    from specplan.models import load_pair
+    from specplan.measure.devices import resolve_device, resolve_dtype, set_cpu_threads
+    from specplan.measure.loading import load_pair
 
     set_cpu_threads(config.threads)
     device = resolve_device(config.device)
@@ -243,10 +243,10 @@ class _Runner:
     def _decode(self, engine: str, gamma: int | None, prompt_ids, max_new_tokens: int, seed: int):
         import torch
 
-        from specplan.engines.ar import decode_ar
-        from specplan.engines.hf import decode_hf
-        from specplan.engines.probs import Sampling
-        from specplan.engines.sd import decode_sd
+        from specplan.measure.engines.ar import decode_ar
+        from specplan.measure.engines.hf import decode_hf
+        from specplan.measure.engines.probs import Sampling
+        from specplan.measure.engines.sd import decode_sd
 
         sampling = Sampling(self.config.temperature, self.config.top_p)
         generator = torch.Generator(device=self.pair.device).manual_seed(seed)
@@ -258,7 +258,7 @@ class _Runner:
         return lambda: decode_hf(target, draft, prompt_ids, gamma, max_new_tokens, sampling, seed)
 
     def _run(self, task: Task) -> dict:
-        from specplan.timing import timed
+        from specplan.measure.timing import timed
 
         prompt_ids = self.prompt_ids[task.prompt_index]
         seed = self.config.seed + 1009 * task.prompt_index + 7919 * task.repeat  # per prompt and repeat
@@ -297,7 +297,7 @@ class _Runner:
                             p90_s=latency.p90_s, samples=latency.samples)
 
     def _measure_latencies(self) -> None:
-        from specplan.timing import step_latencies
+        from specplan.measure.timing import step_latencies
 
         tasks = self.latency_tasks
         base = self.prompt_ids[0][0]  # the first prompt, tiled to the context length
@@ -309,7 +309,7 @@ class _Runner:
         self.latencies.update({t.key: m for t, m in zip(tasks, measured)})
 
     def _perplexity(self, task: Task) -> dict:
-        from specplan.engines.perplexity import perplexity
+        from specplan.measure.engines.perplexity import perplexity
 
         model = self.pair.target if task.model == "target" else self.pair.draft
         text, name = self.text
@@ -330,7 +330,7 @@ def top2_margin(target, prompt_ids, prefix: list, vocab_tokens: int) -> float:
     """The target's top-1 minus top-2 logit after prompt + ``prefix`` (one uncached forward pass)."""
     import torch
 
-    from specplan.engines.step import forward, new_cache
+    from specplan.measure.engines.step import forward, new_cache
 
     ids = torch.cat([prompt_ids[0], torch.tensor(prefix, dtype=torch.long, device=prompt_ids.device)]).view(1, -1)
     top = forward(target, ids, new_cache(target), 1, vocab_tokens)[-1].float().topk(2).values

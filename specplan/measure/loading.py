@@ -118,7 +118,7 @@ def load_pair(target: ModelSource, draft: ModelSource, device: str, dtype: str |
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging
 
-    from specplan.devices import resolve_dtype
+    from specplan.measure.devices import resolve_dtype
 
     logging.set_verbosity_error()  # transformers' chatter and its own bars would break our progress bar
     logging.disable_progress_bar()

@@ -3,7 +3,7 @@
 Step latency does not depend on trained weights, so a random model of the right shape times a decode step
 faithfully, offline, with nothing downloaded. torch and transformers are imported inside the functions.
 
-The ladder models (``build_random_llama``) follow the shape rule of :mod:`specplan.shapes`:
+The ladder models (``build_random_llama``) follow the shape rule of :mod:`specplan.plan.shapes`:
 
 - layers and width from ``shape_for_params(params)``; heads = width // 64; grouped-query attention with
   ``KV_HEAD_FRACTION`` of the heads as KV heads (at least one), as in plan's KV-cache model;
@@ -19,8 +19,8 @@ The ladder models (``build_random_llama``) follow the shape rule of :mod:`specpl
 from dataclasses import dataclass
 
 from specplan.errors import SpecplanError
-from specplan.hardware import KV_HEAD_FRACTION
-from specplan.shapes import DEFAULT_ASPECT_RATIO, HEAD_DIM, shape_for_params
+from specplan.plan.hardware import KV_HEAD_FRACTION
+from specplan.plan.shapes import DEFAULT_ASPECT_RATIO, HEAD_DIM, shape_for_params
 
 LADDER_VOCAB_SIZE = 4096
 _INTERMEDIATE_MULTIPLE = 32

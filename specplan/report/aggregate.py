@@ -8,8 +8,8 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from statistics import median
 
-from specplan import metrics
-from specplan.metrics import Interval
+from specplan.report import metrics
+from specplan.report.metrics import Interval
 
 
 @dataclass(frozen=True)

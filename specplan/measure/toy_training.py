@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from specplan.errors import SpecplanError
-from specplan.shapes import HEAD_DIM, shape_for_params
+from specplan.plan.shapes import HEAD_DIM, shape_for_params
 
 BYTE_VOCAB = 256
 EOS_ID = 256  # separates source files; the only token that is not a byte

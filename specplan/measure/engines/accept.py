@@ -2,7 +2,7 @@
 
 import torch
 
-from specplan.engines.probs import sample
+from specplan.measure.engines.probs import sample
 
 
 def accept(p: torch.Tensor, q: torch.Tensor, draft_tokens: torch.Tensor,

@@ -10,8 +10,8 @@ import io
 import json
 from dataclasses import dataclass
 
-from specplan.aggregate import Row
-from specplan.metrics import FORMULAS
+from specplan.report.aggregate import Row
+from specplan.report.metrics import FORMULAS
 
 
 @dataclass(frozen=True)
