@@ -70,7 +70,7 @@ def plan(
         aspect_ratio=aspect_ratio,
         draft_params=tuple(draft_params or ()),
         alpha=alpha,
-        alpha_law=parse_alpha_law(alpha_law) if alpha_law else AlphaLaw(),
+        alpha_law=parse_alpha_law(alpha_law) if alpha_law is not None else AlphaLaw(),
         gamma_max=gamma_max,
     )
     result = planner.make_plan(inputs)
@@ -89,7 +89,7 @@ def render(result: planner.Plan, console: Console) -> None:
     rows = [
         ("draft size N*", f"{format_count(rec.draft_params)} parameters"),
         ("target / draft M/N*", f"{inputs.target_params / rec.draft_params:.0f}"),
-        ("acceptance α", f"{rec.alpha:.3f}" + (" (given)" if inputs.alpha is not None else " (SDSL law)")),
+        ("acceptance α", f"{rec.alpha:.3f} ({alpha_source(inputs)})"),
         ("lookahead γ", f"{rec.gamma}" + (f" (real-valued γ* {rec.gamma_real:.2f})" if rec.gamma_real else "")),
         ("tokens per round E", f"{rec.expected_tokens_per_round:.2f}"),
         ("cost ratio c", f"{rec.cost_ratio:.4f} (draft step / target step)"),
@@ -118,6 +118,16 @@ def render(result: planner.Plan, console: Console) -> None:
     for note in result.notes:
         console.print(f"[dim]note: {note}[/dim]")
     console.print(verdict(result))
+
+
+def alpha_source(inputs: planner.PlanInputs) -> str:
+    """Where α came from, as the table labels it: measured (--alpha), the SDSL law, given coefficients or a file."""
+    if inputs.alpha is not None:
+        return "measured, --alpha"
+    source = inputs.alpha_law.source
+    if source == AlphaLaw.source:
+        return "SDSL law"
+    return "law --alpha-law A,B,C" if source == "--alpha-law" else f"calibrated law {source}"
 
 
 def verdict(result: planner.Plan) -> str:

@@ -80,15 +80,34 @@ def _position_panel(ax, rows: list) -> None:
     ax.legend(fontsize=7)
 
 
+PLOT_FORMATS = ("png", "svg", "pdf")
+
+
+def plot_path(path: str) -> tuple:
+    """(path, format): the file is written exactly at ``path`` (matplotlib would add ``.png`` to a name without
+    an extension, writing somewhere else than said), so the extension must name a format."""
+    name = str(path).rpartition("/")[2]
+    extension = name.rpartition(".")[2].lower() if "." in name else ""
+    if extension not in PLOT_FORMATS:
+        raise SpecplanError(f"--plot {path!r}: the file name must end in .png, .svg or .pdf")
+    return path, extension
+
+
 def plot_report(rows: list, predictions: list, path: str) -> None:
     """Write the two panels side by side to ``path`` (PNG, SVG or PDF by its extension)."""
+    from pathlib import Path
+
+    path, extension = plot_path(path)
+    if Path(path).is_dir():
+        raise SpecplanError(f"--plot {path!r} is a folder; give a FILE.png")
     plt = _pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), constrained_layout=True)
     fig.suptitle(heading(rows))
     _speedup_panel(left, rows, predictions)
     _position_panel(right, rows)
     try:
-        fig.savefig(path, dpi=120)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120, format=extension)
     except (OSError, ValueError) as exc:
         raise SpecplanError(f"--plot {path!r} could not be written: {exc}") from None
     finally:
