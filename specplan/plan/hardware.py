@@ -297,8 +297,8 @@ def _measured_from_dict(data: dict, where: str) -> MeasuredProfile:
     for key, value in coefficients.items():
         for item in value if isinstance(value, list) else [value]:
             if not (is_finite_number(item) and 0 <= item < MAX_COEFFICIENT_S):
-                raise SpecplanError(f"{where}: coefficients.{key} must be a finite number ≥ 0 (seconds, below "
-                                    f"{MAX_COEFFICIENT_S:g}), got {shown(item)}")
+                raise SpecplanError(f"{where}: coefficients.{key} must be a finite number ≥ 0, got {shown(item)} "
+                                    f"(seconds, below {MAX_COEFFICIENT_S:g})")
     if not any(coefficients.get(k) for k in ("step_overhead_s", "layer_overhead_s", "per_param_s")):
         raise SpecplanError(f"{where}: coefficients step_overhead_s, layer_overhead_s and per_param_s are all zero: "
                             "a decode step would take no time; re-run `specplan profile`")
