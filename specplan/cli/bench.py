@@ -30,7 +30,7 @@ def bench(
     draft: Annotated[str | None, typer.Option(
         help="Draft model, sharing the target's tokenizer (default: the embedded toy draft).")] = None,
     engines: Annotated[str, typer.Option(
-        help="Comma-separated: ar (target alone), sd (specplan's speculative loop), hf (transformers assisted "
+        "--engines", "--engine", help="Comma-separated: ar (target alone), sd (specplan's speculative loop), hf (transformers assisted "
              "generation).")] = "ar,sd,hf",
     gamma: Annotated[str, typer.Option(
         help="Lookahead γ values to sweep: draft tokens proposed per round, each ≥ 1.")] = "1,2,4,8",

@@ -1,6 +1,7 @@
 """``specplan plan``: recommend a draft size, γ and the expected speedup for a target model."""
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 from enum import Enum
@@ -37,11 +38,11 @@ def plan(
         help="hardware: latencies from the profile's roofline and overheads; flops: the paper's c = N/M with "
              "verification charged as one target step.")] = CostModel.hardware,
     dtype: Annotated[str | None, typer.Option(
-        help="Weight dtype (fp32, bf16, fp16, fp8, int8, int4) (default: the profile's).")] = None,
+        help="Weight dtype: auto (the profile's, the default), fp32, bf16, fp16, fp8, int8 or int4.")] = None,
     batch_size: Annotated[int, typer.Option(
         help="Sequences decoded together. Larger batches make verification compute-bound (hardware model).")] = 1,
     context_tokens: Annotated[int, typer.Option(
-        help="Tokens in the KV cache at each step, in the hardware model.")] = planner.DEFAULT_CONTEXT_TOKENS,
+        "--context-tokens", "--context", metavar="TOKENS", help="Tokens in the KV cache at each step, in the hardware model.")] = planner.DEFAULT_CONTEXT_TOKENS,
     aspect_ratio: Annotated[float, typer.Option(
         help="Shape rule: model width / layer count, used for per-layer overhead and KV bytes.")] = 100.0,
     draft_params: Annotated[list[float] | None, typer.Option(
@@ -64,7 +65,7 @@ def plan(
         draft_tokens=draft_tokens,
         cost_model=cost_model.value,
         profile=profile,
-        dtype=dtype,
+        dtype=None if dtype == "auto" else dtype,
         batch_size=batch_size,
         context_tokens=context_tokens,
         aspect_ratio=aspect_ratio,
@@ -127,7 +128,7 @@ def alpha_source(inputs: planner.PlanInputs) -> str:
     source = inputs.alpha_law.source
     if source == AlphaLaw.source:
         return "SDSL law"
-    return "law --alpha-law A,B,C" if source == "--alpha-law" else f"calibrated law {source}"
+    return "law --alpha-law A,B,C" if source == "--alpha-law" else f"calibrated law {Path(source).name}"
 
 
 def verdict(result: planner.Plan) -> str:

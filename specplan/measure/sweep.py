@@ -153,6 +153,7 @@ def effective_settings(config: BenchConfig, device: str, dtype: str, num_prompts
         "prompts": config.prompts_file or BUILTIN, "num_prompts": num_prompts, "repeats": config.repeats,
         "gammas": list(config.gammas), "engines": list(config.engines), "stop_at_eos": False, "threads": threads,
         "latency_context_tokens": config.latency_context_tokens, "latency_samples": config.latency_samples,
+        "perplexity_text": (config.perplexity_text or BUILTIN) if config.perplexity else None,
         "hf": {**assistant_settings(0), "num_assistant_tokens": "gamma"} if "hf" in config.engines else None,
     }
 
