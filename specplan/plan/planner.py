@@ -204,7 +204,21 @@ def _speedup_table(alpha: np.ndarray, c: np.ndarray, verify_ratio: np.ndarray) -
 def _evaluate(inputs: PlanInputs, costs: _Costs, draft_params) -> list:
     """Candidates at their best integer γ (γ = 0 and speedup 1 where no γ pays)."""
     n = np.asarray(draft_params, dtype=float)
-    alpha, c = _acceptance(inputs, n), costs.cost_ratio(n)
+    return _candidates(n, _acceptance(inputs, n), costs.cost_ratio(n), costs)
+
+
+def evaluate_architectures(inputs: PlanInputs, drafts: list, draft_tokens: list) -> list:
+    """Candidates for real draft architectures under resolved inputs (``Plan.inputs``: tensor_parallel set). Each
+    draft's acceptance comes from the law with its own parameter count and training tokens."""
+    profile = load_profile(inputs.profile) if inputs.cost_model == "hardware" else None
+    costs = _Costs(inputs, profile)
+    n = np.array([d.params_total for d in drafts], dtype=float)
+    alpha = np.array([_acceptance(replace(inputs, alpha=None, draft_tokens=t), n[i:i + 1])[0]
+                      for i, t in enumerate(draft_tokens)])
+    return _candidates(n, alpha, costs.cost_ratios(drafts), costs)
+
+
+def _candidates(n: np.ndarray, alpha: np.ndarray, c: np.ndarray, costs: _Costs) -> list:
     table = _speedup_table(alpha, c, costs.verify_ratio)
     result = []
     for i in range(n.size):
