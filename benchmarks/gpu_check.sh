@@ -16,7 +16,12 @@ DEVICE=${DEVICE:-cuda}
 PROFILE_ARGS=${PROFILE_ARGS:-}
 BENCH_ARGS=${BENCH_ARGS:-}
 mkdir -p "$OUT_DIR"
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+# Install this copy (no dependencies, no network) into a folder of its own: the bundled profiles only exist as the
+# package specplan.profiles once installed.
+SITE=$(mktemp -d)
+python3 -m pip install -q --no-deps --no-build-isolation --no-compile --target "$SITE" . >"$OUT_DIR/install.log" 2>&1 \
+    || { echo "install failed: see $OUT_DIR/install.log"; exit 1; }
+export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 SP="python3 -m specplan"
 SUMMARY="$OUT_DIR/summary.txt"
 : >"$SUMMARY"

@@ -7,14 +7,11 @@ with each profile side by side. Used by benchmarks/gpu_check.sh; runs anywhere (
 import argparse
 import json
 import statistics
-import sys
 from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from specplan.plan.hardware import load_profile  # noqa: E402
+from specplan.plan.hardware import load_profile
 
 
 def step_table(measured_file: str, bundled_name: str) -> list[dict]:
@@ -47,6 +44,9 @@ def print_plans(plan_dir: Path) -> None:
     print(f"\n{'target':>8} {'profile':>9} {'draft N*':>10} {'γ':>3} {'c':>7} {'verify':>7} {'α':>6} {'speedup':>8}")
     for path in sorted(plan_dir.glob("plan__*__*.json"), key=lambda p: (float(p.stem.split("__")[2]), p.stem)):
         _, profile, target = path.stem.split("__")
+        if not path.read_text().strip():
+            print(f"{target:>8} {profile:>9}  (plan wrote nothing: see summary.txt)")
+            continue
         r = json.loads(path.read_text())["recommendation"]
         print(f"{target:>8} {profile:>9} {r['draft_params'] / 1e6:>9.1f}M {r['gamma']:>3} {r['cost_ratio']:>7.4f} "
               f"{r['verify_cost_ratio']:>7.3f} {r['alpha']:>6.3f} {r['speedup']:>7.2f}×")
