@@ -142,3 +142,29 @@ def test_vllm_refuses_a_draft_tp_it_does_not_take():
     result = CliRunner().invoke(app, ["plan", "--target", "meta-llama/Llama-3.1-70B-Instruct", "--tensor-parallel", "4",
                                       "--draft-tensor-parallel", "2", "--emit", "vllm"])
     assert result.exit_code == 2 and "vLLM takes a draft tensor parallelism of 1 or the target's 4" in result.stderr
+
+
+def test_json_keeps_every_old_key_and_adds_the_new_ones():
+    data = emitted("--target-params", "70e9")
+    assert {"inputs", "recommendation", "pays", "flat_band", "pooled_rule_draft_params", "candidates",
+            "notes"} <= set(data)
+    assert data["target_model"] is None and data["checkpoints"] == [] and data["emit"] is None
+    assert data["tensor_parallel"]["target"] == 2 and data["tensor_parallel"]["draft"] == 1
+    assert {"draft_params", "gamma", "gamma_real", "alpha", "expected_tokens_per_round", "speedup",
+            "target_draft_ratio", "cost_ratio", "verify_cost_ratio"} == set(data["recommendation"])
+
+
+def test_an_incompatible_given_pair_is_refused(tmp_path):
+    target, draft = tmp_path / "target", tmp_path / "draft"
+    for folder, rows, layers in ((target, 152064, 32), (draft, 151936, 4)):
+        folder.mkdir()
+        (folder / "config.json").write_text(json.dumps({
+            "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_size": 4096, "intermediate_size":
+            11008, "num_hidden_layers": layers, "num_attention_heads": 32, "num_key_value_heads": 8,
+            "vocab_size": rows}))
+    args = ["plan", "--target", str(target), "--draft", str(draft), "--emit"]
+    vllm = CliRunner().invoke(app, args + ["vllm"])
+    assert vllm.exit_code == 2 and "151,936 vs 152,064 embedding rows" in vllm.stderr
+    assert vllm.stderr.count("\n") == 1
+    llamacpp = CliRunner().invoke(app, args + ["llamacpp"])  # 128 rows apart: llama.cpp takes it
+    assert llamacpp.exit_code == 0, llamacpp.output

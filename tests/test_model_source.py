@@ -157,3 +157,50 @@ def test_broken_json_is_one_line(tmp_path):
     (folder / "config.json").write_text("{not json")
     with pytest.raises(SpecplanError, match="config.json could not be read"):
         model_source.resolve(str(folder), "--draft")
+
+
+def test_a_quantized_checkpoint_is_planned_in_its_dtype(tmp_path):
+    folder = write_folder(tmp_path / "fp8", {**LLAMA_8B, "num_hidden_layers": 33,
+                                             "quantization_config": {"quant_method": "fp8"}})
+    data = json.loads(CliRunner().invoke(app, ["plan", "--target", folder, "--json"]).stdout)
+    assert data["inputs"]["dtype"] == "fp8" and any("quantization_config" in n for n in data["notes"])
+    awq = write_folder(tmp_path / "awq", {**LLAMA_8B, "quantization_config": {"quant_method": "awq", "bits": 4}})
+    data = json.loads(CliRunner().invoke(app, ["plan", "--target", awq, "--json"]).stdout)
+    assert data["inputs"]["dtype"] is None and any("has no int4 figures" in n for n in data["notes"])
+
+
+def test_a_draft_with_another_tokenizer_is_ranked_last_and_never_recommended():
+    result = CliRunner().invoke(app, ["plan", "--target", "meta-llama/Llama-3.1-8B-Instruct", "--profile", "l40s",
+                                      "--draft", "Qwen/Qwen3-0.6B", "--json"])
+    data = json.loads(result.stdout)
+    last = data["checkpoints"][-1]
+    assert last["name"] == "Qwen/Qwen3-0.6B" and last["shares_tokenizer"] is False
+    assert not any(v["accepted"] for v in last["engines"].values())
+    assert last["speedup"] > data["checkpoints"][0]["speedup"]  # faster on paper, still last
+    assert data["checkpoints"][0]["name"] == "meta-llama/Llama-3.2-1B-Instruct"
+
+
+def test_the_hub_is_asked_for_config_json_only_when_online(tmp_path, monkeypatch):
+    """The hub path with a stand-in client: the probe said online, huggingface_hub returns a downloaded file."""
+    import sys
+    import types
+
+    downloaded = write_folder(tmp_path / "downloaded", LLAMA_8B)
+    calls = []
+
+    def hf_hub_download(repo_id, filename, etag_timeout):
+        calls.append((repo_id, filename))
+        return f"{downloaded}/config.json"
+
+    monkeypatch.setitem(sys.modules, "huggingface_hub", types.SimpleNamespace(hf_hub_download=hf_hub_download))
+    monkeypatch.setattr(model_source, "_offline_reason", lambda: None)
+    info = model_source.resolve("acme/Online-8B", "--target")
+    assert calls == [("acme/Online-8B", "config.json")] and info.origin == "hub"
+    assert info.architecture.params_total == 8030261248
+
+    def refused(repo_id, filename, etag_timeout):
+        raise PermissionError("401 gated repo\nmore lines")
+
+    monkeypatch.setitem(sys.modules, "huggingface_hub", types.SimpleNamespace(hf_hub_download=refused))
+    with pytest.raises(SpecplanError, match=r"the hub did not give config.json \(PermissionError: 401 gated repo\)$"):
+        model_source.resolve("acme/Gated-8B", "--target")

@@ -161,7 +161,7 @@ def render(result: planner.Plan, console: Console, deployment: checkpoints.Deplo
         console.print(_checkpoint_table(deployment))
     for note in result.notes + (deployment.notes if deployment else []):
         console.print(f"[dim]note: {note}[/dim]")
-    console.print(checkpoint_verdict(deployment) if deployment and deployment.checkpoints else verdict(result))
+    console.print(checkpoint_verdict(deployment) if deployment and deployment.best else verdict(result))
 
 
 _MARKS = {"ok": "✓", "rejected": "✗", "universal path": "~", "unchecked": "?", "unknown": "–"}

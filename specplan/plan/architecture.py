@@ -167,6 +167,23 @@ def count_params(config: dict, where: str = "config") -> tuple:
     return total, layers * (dense + active_experts) + embeddings, layers * experts
 
 
+def weight_dtype(cfg: dict) -> str | None:
+    """The weights' dtype as a --dtype name: a quantization_config's (fp8; AWQ/GPTQ/bitsandbytes 4 or 8 bits),
+    else torch_dtype's; None when the config states neither or an unknown scheme."""
+    quant = cfg.get("quantization_config")
+    if isinstance(quant, dict):
+        method = str(quant.get("quant_method", "")).lower()
+        bits = quant.get("bits") or quant.get("w_bit") or (4 if quant.get("load_in_4bit") else
+                                                           8 if quant.get("load_in_8bit") else None)
+        if method in ("fp8", "fbgemm_fp8"):
+            return "fp8"
+        if method in ("awq", "gptq", "bitsandbytes") and bits in (4, 8):
+            return f"int{bits}"
+        return None
+    dtype = cfg.get("torch_dtype") or cfg.get("dtype")
+    return _DTYPES.get(str(dtype)) if dtype else None
+
+
 def from_config(config, where: str) -> Architecture:
     """The architecture a config.json (already parsed) describes; bad or missing keys are one-line errors."""
     if not isinstance(config, dict):
@@ -177,7 +194,6 @@ def from_config(config, where: str) -> Architecture:
     h, nh = cfg["hidden_size"], cfg["num_attention_heads"]
     nkv = cfg.get("num_key_value_heads") or nh
     hd = cfg.get("head_dim") or h // nh
-    dtype = cfg.get("torch_dtype") or cfg.get("dtype")
     model_type = str(cfg.get("model_type", ""))
     return Architecture(
         model_type=model_type, layers=cfg["num_hidden_layers"], hidden=h, heads=nh, kv_dim=nkv * hd,
@@ -186,7 +202,7 @@ def from_config(config, where: str) -> Architecture:
         params_total=float(total), params_active=float(active), expert_params=float(experts),
         experts=cfg.get("num_experts") or cfg.get("num_local_experts") or 0,
         experts_per_token=cfg.get("num_experts_per_tok", 0) if experts else 0,
-        dtype=_DTYPES.get(str(dtype)) if dtype else None,
+        dtype=weight_dtype(cfg),
     )
 
 

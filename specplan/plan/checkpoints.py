@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 
 from specplan.plan import catalog, engine_rules, parallel, planner
 from specplan.plan.catalog import ModelInfo
+from specplan.plan.hardware import RooflineProfile, load_profile
 
 SCHEDULE_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
@@ -22,6 +23,8 @@ class Checkpoint:
     engines: dict  # engine -> engine_rules.Compatibility
     given: bool  # named with --draft
     notes: tuple = ()
+    shares_tokenizer: bool | None = None  # None: a tokenizer specplan does not know
+
 
     def to_json(self, target_params: float) -> dict:
         c = self.candidate
@@ -33,6 +36,7 @@ class Checkpoint:
             "expected_tokens_per_round": c.expected_tokens_per_round, "verify_cost_ratio": c.verify_cost_ratio,
             "target_draft_ratio": target_params / c.draft_params,
             "engines": {name: verdict.to_json() for name, verdict in self.engines.items()},
+            "shares_tokenizer": self.shares_tokenizer,
             "notes": list(self.notes),
         }
 
@@ -48,7 +52,8 @@ class Deployment:
 
     @property
     def best(self) -> Checkpoint | None:
-        return self.checkpoints[0] if self.checkpoints else None
+        """The fastest checkpoint not known to have another tokenizer than the target's."""
+        return next((c for c in self.checkpoints if c.shares_tokenizer is not False), None)
 
     def best_for(self, engine: str) -> Checkpoint | None:
         return next((c for c in self.checkpoints if c.engines[engine].accepted and c.candidate.gamma), None)
@@ -97,16 +102,21 @@ def rank(inputs: planner.PlanInputs, target: ModelInfo | None, drafts: list, giv
     for draft, candidate in zip(usable, candidates):
         own = () if draft.training_tokens else (f"training tokens unknown: --draft-tokens {inputs.draft_tokens:g} "
                                                 "used",)
+        shares = engine_rules.same_tokenizer(target, draft) if target is not None else None
+        if shares is False:
+            notes.append(f"--draft {draft.name}: another tokenizer than the target's ({draft.tokenizer} vs "
+                         f"{target.tokenizer}); its tokens would not be accepted, ranked last")
         verdicts = engine_rules.compatibility(target, draft) if target is not None else {
             e: engine_rules.Compatibility(False, "unknown", "no target model (--target) to compare with")
             for e in engine_rules.ENGINES}
-        result.append(Checkpoint(draft, candidate, verdicts, draft.name in given, own))
-    result.sort(key=lambda c: (-c.candidate.speedup, c.model.architecture.params_total))
+        result.append(Checkpoint(draft, candidate, verdicts, draft.name in given, own, shares))
+    result.sort(key=lambda c: (c.shares_tokenizer is False, -c.candidate.speedup, c.model.architecture.params_total))
     return result, notes
 
 
 def plan_deployment(inputs: planner.PlanInputs, target: ModelInfo | None = None, drafts: tuple = ()) -> Deployment:
     """``make_plan`` for the target, then its family's checkpoints and the given drafts ranked by speedup."""
+    inputs, dtype_notes = checkpoint_dtype(inputs, target)
     plan = planner.make_plan(inputs)
     candidates = {d.name: d for d in (family_drafts(target) if target else [])}
     candidates.update({d.name: d for d in drafts})
@@ -114,7 +124,22 @@ def plan_deployment(inputs: planner.PlanInputs, target: ModelInfo | None = None,
     if target is not None and target.architecture.experts:
         notes.append("mixture-of-experts target: the acceptance law (fitted on dense models) takes its total "
                      "parameters; the latency model streams the experts a step's tokens route to")
-    return Deployment(plan=plan, target=target, checkpoints=checkpoints, notes=notes)
+    return Deployment(plan=plan, target=target, checkpoints=checkpoints, notes=dtype_notes + notes)
+
+
+def checkpoint_dtype(inputs: planner.PlanInputs, target: ModelInfo | None) -> tuple:
+    """(inputs, notes): a quantized target (fp8, int8, int4 in its config) is planned in that dtype when --dtype is
+    not given and the profile has figures for it. 16-bit and fp32 checkpoints are served in 16 bits: the profile's
+    dtype stands."""
+    dtype = target.architecture.dtype if target else None
+    if inputs.dtype is not None or dtype not in ("fp8", "int8", "int4") or inputs.cost_model != "hardware":
+        return inputs, []
+    profile = load_profile(inputs.profile)
+    if isinstance(profile, RooflineProfile) and dtype in profile.peak_tflops:
+        return replace(inputs, dtype=dtype), [f"weights in {dtype}, as the checkpoint's quantization_config says "
+                                              "(--dtype to override)"]
+    return inputs, [f"the checkpoint's weights are {dtype}, but profile {profile.name!r} has no {dtype} figures: "
+                    f"planned in {profile.dtype}"]
 
 
 def gamma_schedule(inputs: planner.PlanInputs, checkpoint: Checkpoint, batches=SCHEDULE_BATCHES) -> list:
