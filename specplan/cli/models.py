@@ -29,7 +29,8 @@ def models(
         typer.echo(json.dumps([_entry_json(e) for e in entries], indent=2))
         return
     table = Table(title="Bundled model catalog (parameters include embeddings; * = a figure not confirmed from a "
-                        "primary source; act. = active per token; shapes, variants and sources with --json)", title_justify="left", box=box.SIMPLE,
+                        "primary source; act. = active per token; shapes, variants and sources with --json)",
+                  title_justify="left", box=box.SIMPLE,
                   pad_edge=False)
     table.add_column("hub id", no_wrap=True, min_width=34, overflow="fold")
     for column in ("params", "rows", "tokens"):

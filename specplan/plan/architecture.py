@@ -131,7 +131,8 @@ def _gated_layer(cfg: dict, h: int, nh: int, nkv: int, hd: int, model_type: str)
         k = _int(cfg, "num_experts_per_tok", "config")
         inter = cfg.get("moe_intermediate_size") or cfg.get("intermediate_size")
         expert = 3 * h * inter
-        shared = 3 * h * cfg.get("shared_expert_intermediate_size", 0) + (h if cfg.get("shared_expert_intermediate_size") else 0)
+        shared_inter = cfg.get("shared_expert_intermediate_size", 0)  # Qwen2-MoE: a shared expert and its gate
+        shared = 3 * h * shared_inter + (h if shared_inter else 0)
         return attention + norms + h * experts + shared, experts * expert, k * expert
     return attention + norms + 3 * h * cfg["intermediate_size"], 0, 0
 

@@ -60,7 +60,8 @@ def choose(deployment: checkpoints.Deployment, engine: str) -> tuple:
         why = best.engines[engine].reason if not best.engines[engine].accepted else "speculation does not pay"
         raise SpecplanError(f"--emit {engine}: {name} accepts no ranked checkpoint that pays for "
                             f"{deployment.target.name} (best: {best.model.name}: {why})")
-    passed = [c for c in deployment.checkpoints[:deployment.checkpoints.index(chosen)] if not c.engines[engine].accepted]
+    ahead = deployment.checkpoints[:deployment.checkpoints.index(chosen)]
+    passed = [c for c in ahead if not c.engines[engine].accepted]
     notes = [f"{name} rejects faster checkpoints: "
              + ", ".join(f"{c.model.name} ({c.candidate.speedup:.2f}×)" for c in passed)
              + f" ({passed[0].engines[engine].reason})"] if passed else []

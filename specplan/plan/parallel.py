@@ -66,7 +66,8 @@ def all_reduce_s(profile: RooflineProfile, arch: Architecture, new_tokens: int, 
     if tp == 1:
         return 0.0
     payload = new_tokens * arch.hidden * activation_bytes(dtype)
-    one = profile.interconnect_latency_us * 1e-6 + 2.0 * (tp - 1) / tp * payload / (profile.interconnect_bandwidth_gb_s * 1e9)
+    bandwidth = profile.interconnect_bandwidth_gb_s * 1e9
+    one = profile.interconnect_latency_us * 1e-6 + 2.0 * (tp - 1) / tp * payload / bandwidth
     return 2.0 * arch.layers * one
 
 
@@ -88,7 +89,8 @@ def step_time_s(profile: Profile, arch: Architecture, tokens: int, batch: int, d
     weights = arch.streamed_params(new_tokens) * BYTES_PER_PARAM[dtype] / tp
     kv = arch.kv_bytes_per_token(activation_bytes(dtype)) * context_tokens * batch * kv_share(arch, tp)
     flops = 2.0 * arch.matmul_params * new_tokens / tp
-    return profile.roofline_s(weights + kv, flops, arch.layers, dtype) + all_reduce_s(profile, arch, new_tokens, tp, dtype)
+    compute_and_memory = profile.roofline_s(weights + kv, flops, arch.layers, dtype)
+    return compute_and_memory + all_reduce_s(profile, arch, new_tokens, tp, dtype)
 
 
 def memory_per_gpu_gb(arch: Architecture, tp: int, dtype: str, context_tokens: int, batch: int) -> float:
@@ -114,3 +116,34 @@ def describe_fit(profile: RooflineProfile, arch: Architecture, tp: int, dtype: s
                  batch: int) -> str:
     used = memory_per_gpu_gb(arch, tp, dtype, context_tokens, batch)
     return f"{used:.1f} GB per GPU of {profile.memory_gb:g} GB ({math.floor(100 * used / profile.memory_gb)}%)"
+
+
+def choose_tensor_parallel(profile: RooflineProfile, arch: Architecture, given: int | None, dtype: str,
+                           context_tokens: int, batch: int) -> tuple:
+    """(TP, notes). A given TP stands (noted when the target's share still does not fit). Else 1 when the target
+    fits one device, or the smallest TP that fits, said in a note (TP 1 and a note when the profile has no
+    interconnect figures to model more)."""
+    fit = (dtype, context_tokens, batch)
+    budget = MEMORY_UTILIZATION * profile.memory_gb
+    if given is not None:
+        if memory_per_gpu_gb(arch, given, *fit) <= budget:
+            return given, []
+        return given, [f"the target does not fit {given} × {profile.name} at tensor parallelism {given} "
+                       f"({describe_fit(profile, arch, given, *fit)}): latencies assume it did"]
+    tp, fits = smallest_fitting_tp(profile, arch, *fit)
+    if tp == 1:
+        return 1, []
+    if not profile.interconnect_bandwidth_gb_s:
+        return 1, [f"the target does not fit one {profile.name} ({describe_fit(profile, arch, 1, *fit)}) and the "
+                   "profile has no interconnect figures: latencies are those of one device streaming all weights"]
+    how = "the smallest tensor parallelism that fits" if fits else "and it does not fit even there"
+    return tp, [f"the target does not fit one {profile.name}: planned on {tp} GPUs, {how} "
+                f"({describe_fit(profile, arch, tp, *fit)}); set --tensor-parallel to choose"]
+
+
+def summary(profile: RooflineProfile, arch: Architecture, tp: int, dtype: str, context_tokens: int,
+            batch: int) -> dict:
+    """Interconnect, the all-reduce seconds of a one-token-per-sequence step, and the memory each GPU holds."""
+    return {"interconnect": profile.interconnect or None,
+            "all_reduce_s": all_reduce_s(profile, arch, batch, tp, dtype),
+            "memory_per_gpu_gb": memory_per_gpu_gb(arch, tp, dtype, context_tokens, batch)}

@@ -296,41 +296,23 @@ def make_plan(inputs: PlanInputs) -> Plan:
 
 
 def resolve_tensor_parallel(inputs: PlanInputs, profile: Profile | None) -> tuple:
-    """(inputs with tensor_parallel set, notes). No TP given: 1 unless the target's weights and KV cache do not fit
-    one device of a roofline profile; then the smallest TP that fits (parallel.smallest_fitting_tp), said in a note."""
+    """(inputs with tensor_parallel set, notes): see :func:`parallel.choose_tensor_parallel`."""
     if not isinstance(profile, RooflineProfile):
         return replace(inputs, tensor_parallel=inputs.tensor_parallel or 1), []
-    dtype, target = profile.check_dtype(inputs.dtype), inputs.target
-    fit = (dtype, inputs.context_tokens, inputs.batch_size)
-    if inputs.tensor_parallel is not None:
-        tp, notes = inputs.tensor_parallel, []
-        if parallel.memory_per_gpu_gb(target, tp, *fit) > parallel.MEMORY_UTILIZATION * profile.memory_gb:
-            notes.append(f"the target does not fit {tp} × {profile.name} at tensor parallelism {tp} "
-                         f"({parallel.describe_fit(profile, target, tp, *fit)}): latencies assume it did")
-        return replace(inputs, tensor_parallel=tp), notes
-    tp, fits = parallel.smallest_fitting_tp(profile, target, *fit)
-    if tp == 1:
-        return replace(inputs, tensor_parallel=1), []
-    if tp > 1 and not profile.interconnect_bandwidth_gb_s:
-        return replace(inputs, tensor_parallel=1), [
-            f"the target does not fit one {profile.name} ({parallel.describe_fit(profile, target, 1, *fit)}) and the "
-            "profile has no interconnect figures: latencies are those of one device streaming all weights"]
-    how = "the smallest tensor parallelism that fits" if fits else "and it does not fit even there"
-    return replace(inputs, tensor_parallel=tp), [
-        f"the target does not fit one {profile.name}: planned on {tp} GPUs, {how} "
-        f"({parallel.describe_fit(profile, target, tp, *fit)}); set --tensor-parallel to choose"]
+    tp, notes = parallel.choose_tensor_parallel(profile, inputs.target, inputs.tensor_parallel,
+                                                profile.check_dtype(inputs.dtype), inputs.context_tokens,
+                                                inputs.batch_size)
+    return replace(inputs, tensor_parallel=tp), notes
 
 
 def tensor_parallel_summary(inputs: PlanInputs, profile: Profile | None, costs: "_Costs") -> dict:
-    """The ``tensor_parallel`` JSON object: TPs, interconnect, and the all-reduce share of a target step."""
+    """The ``tensor_parallel`` JSON object: TPs, and on a roofline profile the interconnect, the target step, its
+    all-reduce part and the memory each GPU holds."""
     summary = {"target": inputs.tensor_parallel, "draft": inputs.draft_tensor_parallel}
     if isinstance(profile, RooflineProfile):
         dtype = profile.check_dtype(inputs.dtype)
-        all_reduce = parallel.all_reduce_s(profile, inputs.target, inputs.batch_size, inputs.tensor_parallel, dtype)
-        summary.update(interconnect=profile.interconnect or None, target_step_s=costs.target_step_s,
-                       all_reduce_s=all_reduce,
-                       memory_per_gpu_gb=parallel.memory_per_gpu_gb(inputs.target, inputs.tensor_parallel, dtype,
-                                                                    inputs.context_tokens, inputs.batch_size))
+        summary.update(parallel.summary(profile, inputs.target, inputs.tensor_parallel, dtype, inputs.context_tokens,
+                                        inputs.batch_size), target_step_s=costs.target_step_s)
     return summary
 
 
