@@ -46,7 +46,8 @@ def plan(
         help="hardware: latencies from the profile's roofline and overheads; flops: the paper's c = N/M with "
              "verification charged as one target step.")] = CostModel.hardware,
     dtype: Annotated[str | None, typer.Option(
-        help="Weight dtype (fp32, bf16, fp16, fp8, int8, int4) (default: the profile's).")] = None,
+        help="Weight dtype (fp32, bf16, fp16, fp8, int8, int4) (default: a quantized --target's, else the "
+             "profile's).")] = None,
     batch_size: Annotated[int, typer.Option(
         help="Sequences decoded together. Larger batches make verification compute-bound (hardware model).")] = 1,
     context_tokens: Annotated[int, typer.Option(

@@ -121,6 +121,9 @@ def plan_deployment(inputs: planner.PlanInputs, target: ModelInfo | None = None,
     candidates = {d.name: d for d in (family_drafts(target) if target else [])}
     candidates.update({d.name: d for d in drafts})
     checkpoints, notes = rank(plan.inputs, target, list(candidates.values()), {d.name for d in drafts})
+    if target is not None and not target.training_tokens:
+        notes.append(f"{target.name}'s training tokens are not known to specplan: --target-tokens "
+                     f"{inputs.target_tokens:g} used")
     if target is not None and target.architecture.experts:
         notes.append("mixture-of-experts target: the acceptance law (fitted on dense models) takes its total "
                      "parameters; the latency model streams the experts a step's tokens route to")
