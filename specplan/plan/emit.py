@@ -194,6 +194,9 @@ def _hf(target, draft, tp, draft_tp, gamma, chosen, notes) -> Emission:
         notes = notes + [chosen.engines["hf"].reason]
     lines.append(f"out = target.generate(**inputs, assistant_model=draft,{extra} do_sample=False, max_new_tokens=256)")
     notes = notes + ["transformers' assisted generation decodes one sequence at a time (batch 1)"]
+    if tp > 1:
+        notes.append(f"device_map='auto' spreads layers over the GPUs (no tensor parallelism {tp}): its latencies "
+                     "differ from this plan's")
     return Emission("hf", draft, gamma, "\n".join(lines), "python", tuple(notes))
 
 

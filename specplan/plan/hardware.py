@@ -90,6 +90,7 @@ class RooflineProfile:
             "peak_tflops": self.peak_tflops[self.dtype],
             "step_overhead_us": self.step_overhead_us,
             "layer_overhead_us": self.layer_overhead_us,
+            "interconnect_gb_s": self.interconnect_bandwidth_gb_s,
         }
 
 
