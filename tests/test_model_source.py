@@ -204,3 +204,12 @@ def test_the_hub_is_asked_for_config_json_only_when_online(tmp_path, monkeypatch
     monkeypatch.setitem(sys.modules, "huggingface_hub", types.SimpleNamespace(hf_hub_download=refused))
     with pytest.raises(SpecplanError, match=r"the hub did not give config.json \(PermissionError: 401 gated repo\)$"):
         model_source.resolve("acme/Gated-8B", "--target")
+
+
+def test_a_draft_checkpoint_for_a_size_only_target():
+    result = CliRunner().invoke(app, ["plan", "--target-params", "70e9", "--draft", "meta-llama/Llama-3.2-1B-Instruct",
+                                      "--draft", "meta-llama/Llama-3.1-70B-Instruct"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "Verdict: use meta-llama/Llama-3.2-1B-Instruct with γ" in result.stdout
+    assert "reject" not in result.stdout.split("Verdict")[1]  # no target model: no engine verdict to report
+    assert "--draft meta-llama/Llama-3.1-70B-Instruct: not smaller than the target per token" in result.stdout

@@ -200,7 +200,7 @@ def checkpoint_verdict(deployment: checkpoints.Deployment) -> str:
         return (f"Verdict: speculation does not pay with any checkpoint here (best {best.model.name}: "
                 f"c = {best.candidate.cost_ratio:.3f} against α = {best.candidate.alpha:.3f}); decode with the "
                 "target alone.")
-    rejected = [engine_rules.ENGINE_NAMES[e] for e in ("vllm", "sglang") if not best.engines[e].accepted]
+    rejected = [engine_rules.ENGINE_NAMES[e] for e in ("vllm", "sglang") if best.engines[e].status == "rejected"]
     text = (f"Verdict: use {best.model.name} with γ = {best.candidate.gamma} for about {best.candidate.speedup:.2f}× "
             f"(size optimum N* ≈ {format_count(plan.recommendation.draft_params)}, "
             f"{plan.recommendation.speedup:.2f}× if such a draft existed).")

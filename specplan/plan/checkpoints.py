@@ -87,7 +87,7 @@ def rank(inputs: planner.PlanInputs, target: ModelInfo | None, drafts: list, giv
     """(checkpoints best first, notes). ``inputs`` are a plan's resolved inputs (tensor_parallel set)."""
     notes, usable = [], []
     for draft in drafts:
-        if target is not None and draft.architecture.params_active >= target.architecture.params_active:
+        if draft.architecture.params_active >= inputs.target.params_active:
             notes.append(f"--draft {draft.name}: not smaller than the target per token, left out")
         elif not parallel.tensor_parallel_fits(inputs.draft_tensor_parallel, draft.architecture):
             notes.append(f"{draft.name}: --draft-tensor-parallel {inputs.draft_tensor_parallel} does not divide its "
