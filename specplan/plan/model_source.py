@@ -9,9 +9,7 @@ import importlib.util
 import json
 import os
 import re
-import socket
 from pathlib import Path
-from urllib.parse import urlparse
 
 from specplan.errors import SpecplanError
 from specplan.plan import catalog
@@ -101,6 +99,9 @@ def _offline_reason() -> str | None:
         return "HF_HUB_OFFLINE is set"
     if importlib.util.find_spec("huggingface_hub") is None:
         return "huggingface_hub is not installed"
+    import socket  # only on the way to the hub: plan's start-up stays lean
+    from urllib.parse import urlparse
+
     url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
     try:
         socket.create_connection((url.hostname, url.port or 443), timeout=_PROBE_TIMEOUT_S).close()
