@@ -9,6 +9,18 @@ from typer.core import TyperGroup
 from specplan.errors import SpecplanError
 
 
+INTERRUPTED = 130  # exit code after Ctrl-C (128 + SIGINT), as shells report it
+_interrupt_reported = False
+
+
+def interrupted(message: str) -> typer.Exit:
+    """For a command that handled Ctrl-C itself: print its one line (what was kept) and return the Exit to raise."""
+    global _interrupt_reported
+    _interrupt_reported = True
+    click.echo(message, err=True)
+    return typer.Exit(INTERRUPTED)
+
+
 class _OneLineErrors(TyperGroup):
     """Bad input ends with one line on stderr and exit code 2, never a traceback or a usage box."""
 
@@ -25,8 +37,9 @@ class _OneLineErrors(TyperGroup):
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
         except (click.Abort, KeyboardInterrupt):
+            code = INTERRUPTED
+        if code == INTERRUPTED and not _interrupt_reported:  # typer turns Ctrl-C into a silent exit 130
             click.echo("interrupted", err=True)
-            sys.exit(130)
         sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -7,7 +7,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from specplan.cli import app
+from specplan.cli import app, interrupted
 from specplan.cli.options import require_measuring_extra
 from specplan.cli.progress import ProgressLines
 from specplan.errors import SpecplanError
@@ -130,8 +130,7 @@ def _run_with_progress(config, existing: list, output: str | None, console: Cons
             return sweep.run_bench(config, existing, on_start, on_record)
     except KeyboardInterrupt:
         kept = f"; finished records are in {output}, rerun with --resume to complete" if output else ""
-        console.print(f"interrupted{kept}")
-        raise typer.Exit(130) from None
+        raise interrupted(f"interrupted{kept}") from None
     finally:
         if writer:
             writer.close()

@@ -9,7 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from specplan.measure import latency_profile
-from specplan.cli import app
+from specplan.cli import app, interrupted
 from specplan.cli.options import require_measuring_extra
 from specplan.cli.progress import ProgressLines
 from specplan.errors import SpecplanError
@@ -84,8 +84,7 @@ def profile(
         for line in measurement.skipped:
             console.print(f"skipped {line}")
         if measurement.partial:
-            console.print("interrupted before any step was timed: no profile written")
-            raise typer.Exit(130)
+            raise interrupted("interrupted before any step was timed: no profile written")
         raise SpecplanError("no model could be measured (see the skipped lines above)")
     fit = latency_profile.fit_latency(measurement.timings, settings.aspect_ratio)
     document = latency_profile.profile_document(measurement, fit, name)
@@ -94,7 +93,7 @@ def profile(
         typer.echo(json.dumps(document, indent=2))
     render(document, str(path), console)
     if measurement.partial:
-        raise typer.Exit(130)
+        raise interrupted(f"interrupted: {path} holds the models measured so far (partial: true)")
 
 
 def _measure_with_progress(jobs, settings, console: Console):
@@ -150,6 +149,4 @@ def render(document: dict, path: str, console: Console) -> None:
                       "moment, more --repeats, or on a shared cpu --threads 1[/yellow]")
     for line in document["skipped"]:
         console.print(f"[yellow]skipped {line}[/yellow]")
-    if document["partial"]:
-        console.print("[yellow]interrupted: the profile holds the models measured so far (partial: true)[/yellow]")
     console.print(f"wrote {path}: use it with `specplan plan --target-params COUNT --profile {path}`")
