@@ -174,6 +174,18 @@ def make_files(folder: Path) -> Path:
     (folder / "empty.txt").write_text("")
     (folder / "blank.txt").write_text("   \n\n")
     (folder / "dir").mkdir(exist_ok=True)
+    llama = {"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+             "vocab_size": 100, "intermediate_size": 10}
+    for name, text in (("cfg_garbage", "{nope"), ("cfg_list", "[1, 2]"),
+                       ("cfg_nan", json.dumps({**llama, "hidden_size": float("nan")})),
+                       ("cfg_negative", json.dumps({**llama, "num_hidden_layers": -2})),
+                       ("cfg_t5", json.dumps({"model_type": "t5", "is_encoder_decoder": True, "d_model": 32,
+                                              "num_layers": 1, "num_heads": 2, "vocab_size": 100, "d_ff": 64,
+                                              "d_kv": 16}))):
+        (folder / name).mkdir(exist_ok=True)
+        (folder / name / "config.json").write_text(text)
+    (folder / "cfg_nonutf8").mkdir(exist_ok=True)
+    (folder / "cfg_nonutf8" / "config.json").write_bytes(b'{"model_type": "\xff"}')
     for name, plan in (("plan_nan", {"alpha": "__NAN__", "cost_ratio": 0.1, "gamma": 3, "speedup": 2.0}),
                        ("plan_negative", {"alpha": 0.7, "cost_ratio": -0.1, "gamma": 3, "speedup": 2.0}),
                        ("plan_alpha_one", {"alpha": 1.0, "cost_ratio": 0.1, "gamma": 3, "speedup": 2.0}),

@@ -120,6 +120,19 @@ PLAN = [
     ([*P, "--profile", "{d}/measured_one_size.yaml"], "one model size"),
     ([*P, "--profile", "{d}/measured_ok.yaml", "--dtype", "bf16"], "bf16"),
     ([*P, "--unknown-option"], "--unknown-option"),
+    ([*P, "--tensor-parallel", "0"], "0"),
+    ([*P, "--tensor-parallel", "1000"], "1000"),
+    ([*P, "--draft-tensor-parallel", "-1"], "-1"),
+    ([*P, "--emit", "xx"], "xx"),
+    ([*P, "--draft", "{d}/missing"], "missing"),
+    (["plan", "--target", "{d}/missing"], "missing"),
+    (["plan", "--target", "{d}/cfg_garbage"], "cfg_garbage"),
+    (["plan", "--target", "{d}/cfg_list"], "cfg_list"),
+    (["plan", "--target", "{d}/cfg_nan"], "nan"),
+    (["plan", "--target", "{d}/cfg_negative"], "-2"),
+    (["plan", "--target", "{d}/cfg_t5"], "encoder-decoder"),
+    (["plan", "--target", "{d}/cfg_nonutf8"], "cfg_nonutf8"),
+    (["plan", "--target", "{d}/cfg_garbage", "--target-params", "7B"], "one of them"),
 ]
 
 REPORT = [
