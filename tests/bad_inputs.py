@@ -166,6 +166,8 @@ def make_files(folder: Path) -> Path:
     (folder / "truncated.jsonl").write_text((folder / "rec_ok.jsonl").read_text()[:-40])
     (folder / "config.json").write_text('{"model_type": "llama"}\n')
     (folder / "prompts.txt").write_text("def main():\n")
+    (folder / "prompts_long.txt").write_text("x" * 40_000 + "\n")  # beyond a 1024-position context (×32)
+    (folder / "prompts_huge.txt").write_text("x" * 1_000_001 + "\n")  # beyond any context: refused before loading
     (folder / "prompts_empty.txt").write_text("\n\n")
     (folder / "prompts.csv").write_text("prompt\nhello\n")
     (folder / "prompts_bad.jsonl").write_text('{"text": "no prompt key"}\n')

@@ -13,6 +13,9 @@ BUILTIN = "builtin"
 # 24 GB, and no model's context holds it (a token is rarely under one character).
 MAX_PROMPT_CHARS = 1_000_000
 MAX_PROMPTS_FILE_BYTES = 200_000_000
+# No tokenizer packs more characters than this into one token on ordinary text (long whitespace runs in code
+# tokenizers reach ~16): a prompt longer than this many characters per position is beyond the model's context.
+MAX_CHARS_PER_TOKEN = 32
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,18 @@ def load_prompts(path: str | None, num_prompts: int) -> list[Prompt]:
             raise SpecplanError(f"--prompts {path!r}: prompt {number} has {len(prompt.text)} characters, more than "
                                 f"the {MAX_PROMPT_CHARS} a model context can hold; shorten it")
     return prompts[:num_prompts]
+
+
+def check_prompts_fit(prompts: list[Prompt], positions: int | None, where: str | None) -> None:
+    """Refuse, before tokenising, a prompt whose length in characters cannot fit in ``positions`` tokens
+    (tokenising a multi-megabyte prompt only to find it too long costs seconds and gigabytes)."""
+    if not positions:
+        return
+    for number, prompt in enumerate(prompts):
+        if len(prompt.text) > MAX_CHARS_PER_TOKEN * positions:
+            raise SpecplanError(f"--prompts {where or BUILTIN!r}: prompt {number} has {len(prompt.text)} characters, "
+                                f"beyond the target's context of {positions} positions (×{MAX_CHARS_PER_TOKEN} "
+                                "characters a token at most); shorten it")
 
 
 def builtin_prompts() -> list[Prompt]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from specplan.checks import count_in, number_in, read_text_file
 from specplan.errors import SpecplanError
 from specplan.measure.loading import ModelSource
-from specplan.measure.prompts import BUILTIN, load_prompts
+from specplan.measure.prompts import BUILTIN, check_prompts_fit, load_prompts
 
 ENGINES = ("ar", "sd", "hf")
 WARMUP_TOKENS = 8
@@ -215,6 +215,8 @@ def run_bench(config: BenchConfig, existing: tuple = (), on_start=None, on_recor
     text = perplexity_text(config.perplexity_text) if config.perplexity else None
     pair = load_pair(config.target, config.draft, device, dtype, config.device_map, config.trust_remote_code)
     check_latency_context(pair, config)
+    check_prompts_fit(prompts, getattr(pair.target.config.get_text_config(), "max_position_embeddings", None),
+                      config.prompts_file)
     header = {"pair": {"target": config.target.name, "draft": config.draft.name},
               "settings": effective_settings(config, pair.device, dtype, len(prompts), torch.get_num_threads()),
               "environment": environment(pair.device)}
