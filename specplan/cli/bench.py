@@ -103,7 +103,7 @@ def bench(
     render_summary(result, console)
     if output:
         console.print(f"wrote {result.produced} record(s) to {output}"
-                      + (f" ({len(existing)} kept from the interrupted run)" if existing else ""), soft_wrap=True)
+                      + (f" ({len(existing)} from the earlier run kept)" if existing else ""), soft_wrap=True)
 
 
 def _run_with_progress(config, existing: list, output: str | None, console: Console):
