@@ -41,14 +41,20 @@ def test_theory_llama3_70b_check_values_are_what_plan_prints():
 
 
 def test_theory_hardware_check_values_are_what_plan_prints():
-    plan = planner.make_plan(planner.PlanInputs(target_params=70e9))
-    rec, h100 = plan.recommendation, hardware.load_profile("h100-sxm")
-    assert (f"N* = {format_count(rec.draft_params)}, γ = {rec.gamma} (γ* {rec.gamma_real:.2f}), α = {rec.alpha:.3f}, "
-            f"speedup {rec.speedup:.2f}×, band {format_count(plan.flat_band[0])} – {format_count(plan.flat_band[1])}"
-            ) in THEORY
+    h100 = hardware.load_profile("h100-sxm")
+    for tp, command in ((1, "70e9 --tensor-parallel 1` recommends"), (None, "70e9` recommends")):
+        plan = planner.make_plan(planner.PlanInputs(target_params=70e9, tensor_parallel=tp))
+        rec = plan.recommendation
+        assert f"`specplan plan --target-params {command}" in THEORY.replace("\n", " ")
+        assert (f"N* = {format_count(rec.draft_params)}, γ = {rec.gamma} (γ* {rec.gamma_real:.2f}), α = {rec.alpha:.3f}, "
+                f"speedup {rec.speedup:.2f}×, band {format_count(plan.flat_band[0])} – {format_count(plan.flat_band[1])}"
+                ) in THEORY.replace("\n", " ")
+    assert plan.tensor_parallel["target"] == 2 and "planned on 2 GPUs" in THEORY
+    assert f"t(70e9, 1) = {plan.tensor_parallel['target_step_s'] * 1e3:.2f} ms of which all-reduces " \
+           f"{plan.tensor_parallel['all_reduce_s'] * 1e3:.2f} ms" in THEORY
     target_s, draft_s = h100.step_time_s(70e9, 1), h100.step_time_s(323.5e6, 1)
     assert f"t(70e9, 1) = {target_s * 1e3:.2f} ms, t(323.5M, 1) = {draft_s * 1e3:.3f} ms" in THEORY
-    assert f"c = {rec.cost_ratio:.5f}" in THEORY
+    assert f"c = {draft_s / target_s:.5f}" in THEORY
     for params in (70e9, 323.5e6):
         shape = shapes.shape_for_params(params)
         assert f"L = {shapes.layers_exact(params):.2f}, built as {shape.layers} × {shape.width}" in THEORY
