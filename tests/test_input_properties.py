@@ -46,7 +46,8 @@ def _one_line_or_valid_json(result) -> None:
 
 
 PLAN_OPTIONS = ["--target-params", "--target-tokens", "--draft-tokens", "--draft-params", "--aspect-ratio",
-                "--gamma-max", "--batch-size", "--context-tokens", "--alpha"]
+                "--gamma-max", "--batch-size", "--context-tokens", "--alpha", "--tensor-parallel",
+                "--draft-tensor-parallel"]
 
 
 @SETTINGS
@@ -122,7 +123,7 @@ def test_measured_profile_reader(tmp_path, key, value):
 
 RECORD_FIELDS = ["kind", "pair", "settings", "engine", "gamma", "prompt_index", "repeat", "new_tokens",
                  "wall_time_s", "rounds", "exact", "first_divergence", "divergence_margin", "prompt_category",
-                 "schema_version", "run_id"]
+                 "schema_version", "run_id", "model", "median_s", "p10_s", "context_tokens", "samples", "output_ids"]
 
 
 @SETTINGS
