@@ -44,9 +44,10 @@ def bad_model_folders() -> str:
     with (root / "evilpickle" / "pytorch_model.bin").open("wb") as file:  # unpickling it would run a command
         pickle.dump(RunsCommand(f"touch {root / 'PWNED'}"), file)
     (root / "brokenconfig" / "config.json").write_text("{not json")
-    tokenizer = byte_tokenizer()
-    tokenizer.eos_token = None
-    save_tiny_llama(root / "noeos", seed=3, hidden=32, layers=1, tokenizer=tokenizer)
+    for name, special in (("noeos", "eos_token"), ("nopad", "pad_token")):
+        tokenizer = byte_tokenizer()
+        setattr(tokenizer, special, None)
+        save_tiny_llama(root / name, seed=3, hidden=32, layers=1, tokenizer=tokenizer)
     config = json.loads((good / "config.json").read_text())
     (root / "encdec").mkdir()
     (root / "encdec" / "config.json").write_text(json.dumps(

@@ -252,3 +252,17 @@ def test_a_bench_without_resume_or_append_leaves_an_existing_file_alone(tmp_path
     copy = tmp_path / "copy.jsonl"
     shutil.copy(runs, copy)
     assert invoke("bench", "--output", copy, "--resume", "--append").exit_code == 2
+
+
+@pytest.mark.parametrize("folder", ["noeos", "nopad"])
+def test_hf_engine_runs_a_model_without_eos_or_pad_token(folder, tmp_path):
+    pytest.importorskip("torch")
+    from model_folders import bad_model_folders
+
+    model = f"{bad_model_folders()}/{folder}"
+    result = invoke("bench", "--target", model, "--draft", model, "--engines", "ar,hf", "--num-prompts", "1",
+                    "--max-new-tokens", "4", "--gamma", "2", "--latency-samples", "2", "--context-tokens", "8",
+                    "--threads", "1", "-o", tmp_path / "runs.jsonl")
+    assert result.exit_code == 0, result.output
+    runs = [r for r in read_records([tmp_path / "runs.jsonl"]).records if r.get("engine") == "hf"]
+    assert runs and runs[0]["new_tokens"] == 4 and runs[0]["exact"] is True
