@@ -112,7 +112,7 @@ def _bad_inputs():
         "unknown dtype": ([*pair, "--dtype", "fp64"], "--dtype 'fp64'"),
         "resume without output": ([*pair, "--resume"], "--output"),
         "only one model": (["--target", folders["target"]], "--draft"),
-        "unknown engine": ([*pair, "--engines", "ar,vllm"], "--engines"),
+        "unknown engine": ([*pair, "--engines", "ar,tgi"], "--engines"),
     }
     import torch
 

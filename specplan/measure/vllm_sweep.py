@@ -1,8 +1,8 @@
 """``bench --engines vllm``: vLLM without speculation (the baseline) and with the draft for each γ, at each batch
 size, one engine per configuration started once, warmed up untimed, then every (repeat, batch size, wave).
 
-A *wave* is B requests submitted together and timed until the last finishes; at batch size B there are
-B·⌈N/B⌉ requests (the N prompts, cycled), so every batch size decodes every prompt at least once. Records follow
+A *wave* is B requests submitted together and timed until the last finishes; at batch size B there are lcm(N, B)
+requests (the N prompts, cycled), so every batch size decodes the same mix of prompts, each equally often. Records follow
 docs/records.md; vLLM is imported inside functions (:mod:`specplan.measure.engines.vllm`).
 """
 
@@ -36,7 +36,7 @@ def requests(num_prompts: int, batch_sizes: tuple, repeats: int) -> list[Request
     out = []
     for repeat in range(repeats):
         for size in batch_sizes:
-            count = size * math.ceil(num_prompts / size)
+            count = math.lcm(num_prompts, size)
             out += [Request(size, repeat, r, r % num_prompts) for r in range(count)]
     return out
 

@@ -28,7 +28,8 @@ def _integer_ticks():
 
 def _family(row, several: bool) -> str:
     """Legend name of a pair × engine [× category]; the pair only when there are several (else it is the title)."""
-    return " · ".join(filter(None, (row.pair if several else None, row.engine, row.category)))
+    batch = f"B={row.batch_size}" if row.batch_size is not None else None
+    return " · ".join(filter(None, (row.pair if several else None, row.engine, row.category, batch)))
 
 
 def _speedup_panel(ax, rows: list, predictions: list) -> None:
@@ -80,13 +81,48 @@ def _position_panel(ax, rows: list) -> None:
     ax.legend(fontsize=7)
 
 
-def plot_report(rows: list, predictions: list, path: str) -> None:
-    """Write the two panels side by side to ``path`` (PNG, SVG or PDF by its extension)."""
+def _batch_panel(ax, families: list) -> None:
+    """Measured speedup vs batch size per γ (95% interval), the plan's a-priori speedup dashed, 1× the line where
+    speculation stops paying; acceptance per batch size on a second axis (dotted)."""
+    acceptance = ax.twinx()
+    for index, family in enumerate(families):
+        color = f"C{index % 10}"
+        points = [p for p in family.points if p.speedup is not None]
+        sizes = [p.row.batch_size for p in points]
+        interval = [p.row.speedup for p in points]
+        ax.errorbar(sizes, [s.value for s in interval], color=color, marker="o", capsize=3,
+                    yerr=[[s.value - (s.low or s.value) for s in interval],
+                          [(s.high or s.value) - s.value for s in interval]],
+                    label=f"{family.engine} γ={family.gamma} measured")
+        planned = [p for p in family.points if p.plan_speedup is not None]
+        if planned:
+            ax.plot([p.row.batch_size for p in planned], [p.plan_speedup for p in planned], color=color,
+                    linestyle="--", marker="x", label=f"{family.engine} γ={family.gamma} plan")
+        rates = [(p.row.batch_size, p.row.draft_acceptance_rate) for p in family.points
+                 if p.row.draft_acceptance_rate is not None]
+        if rates:
+            acceptance.plot(*zip(*rates), color=color, linestyle=":", alpha=0.6)
+    ax.axhline(1.0, color="grey", linewidth=0.8)
+    ax.set_xscale("log", base=2)
+    sizes = sorted({p.row.batch_size for f in families for p in f.points})
+    ax.set_xticks(sizes, [str(b) for b in sizes])
+    ax.set(xlabel="batch size B (requests in flight)", ylabel="speedup over the engine alone (×)",
+           title="Speedup vs batch size (dotted, right axis: DAR)")
+    acceptance.set(ylabel="draft acceptance rate", ylim=(0, 1.05))
+    ax.legend(fontsize=7)
+
+
+def plot_report(rows: list, predictions: list, path: str, families: list = ()) -> None:
+    """Write the panels side by side to ``path`` (PNG, SVG or PDF by its extension): speedup vs γ, per-position
+    acceptance and, with batch sizes (``report.batches``), speedup vs batch size."""
     plt = _pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), constrained_layout=True)
+    panels = 3 if families else 2
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.8), constrained_layout=True)
     fig.suptitle(heading(rows))
-    _speedup_panel(left, rows, predictions)
-    _position_panel(right, rows)
+    _speedup_panel(axes[0], rows, predictions)
+    _position_panel(axes[1], rows)
+    if families:
+        _batch_panel(axes[2], families)
     try:
         fig.savefig(path, dpi=120)
     except (OSError, ValueError) as exc:
