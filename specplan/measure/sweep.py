@@ -123,7 +123,8 @@ def plan_tasks(config: BenchConfig, num_prompts: int) -> list[Task]:
                 tasks.append(Task("run", "ar", None, index, repeat))
             tasks += [Task("run", e, g, index, repeat) for g in config.gammas for e in speculative]
     steps = sorted({1} | ({g + 1 for g in config.gammas} if speculative else set()))
-    tasks += [Task("latency", model="target", new_tokens=k) for k in steps]
+    if any(e in TRANSFORMERS_ENGINES for e in config.engines):  # step latencies of the transformers models
+        tasks += [Task("latency", model="target", new_tokens=k) for k in steps]
     if speculative:
         tasks.append(Task("latency", model="draft", new_tokens=1))
     if config.perplexity:

@@ -177,9 +177,9 @@ class VllmEngine:
         start = time.perf_counter()
         try:
             self.llm = LLM(**args)
-        except (ValueError, TypeError) as exc:  # a bad --vllm-arg or setting: vLLM names it
+        except (ValueError, TypeError, RuntimeError) as exc:  # a bad --vllm-arg, setting or model: vLLM names it
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SpecplanError(f"vLLM refused the engine settings: {first}") from None
+            raise SpecplanError(f"vLLM refused the engine settings or model: {first}") from None
         self.startup_s = time.perf_counter() - start
 
     def generate(self, prompts: list, max_new_tokens: int, temperature: float, top_p: float, seeds: list) -> Wave:

