@@ -86,3 +86,22 @@ def one_thread():
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def invoke(args: list):
+    """``specplan ARGS`` in-process, one torch thread."""
+    from typer.testing import CliRunner
+
+    from specplan.cli import app
+
+    with one_thread():
+        return CliRunner().invoke(app, args)
+
+
+def cli_text(result) -> str:
+    """stdout and stderr once each (click 8.5's CliRunner already mixes stderr into ``output``)."""
+    try:
+        stderr = result.stderr
+    except ValueError:  # older click: stderr not captured separately
+        stderr = ""
+    return result.output if stderr in result.output else result.output + stderr

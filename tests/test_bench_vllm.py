@@ -8,32 +8,20 @@ import json
 import math
 
 import pytest
-from typer.testing import CliRunner
-
-from bench_fixtures import one_thread
-from specplan.cli import app
+from bench_fixtures import cli_text as _text
+from bench_fixtures import invoke
 from specplan.records import read_records
 
 GAMMA, BATCHES, PROMPTS, TOKENS = 3, (1, 2), 3, 16
 KV = ["--vllm-arg", f"kv_cache_memory_bytes={256 * 2**20}"]  # the machine is shared: a small KV cache
 
 
-def _text(result) -> str:
-    try:
-        stderr = result.stderr
-    except ValueError:
-        stderr = ""
-    return result.output if stderr in result.output else result.output + stderr
-
-
 @pytest.fixture(scope="module")
 def bench_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("vllm") / "runs.jsonl"
-    with one_thread():
-        result = CliRunner().invoke(app, [
-            "bench", "--engines", "ar,vllm", "--gamma", str(GAMMA), "--batch-size", ",".join(map(str, BATCHES)),
-            "--num-prompts", str(PROMPTS), "--max-new-tokens", str(TOKENS), "--threads", "1", "--output", str(out),
-            *KV])
+    result = invoke([
+        "bench", "--engines", "ar,vllm", "--gamma", str(GAMMA), "--batch-size", ",".join(map(str, BATCHES)),
+        "--num-prompts", str(PROMPTS), "--max-new-tokens", str(TOKENS), "--threads", "1", "--output", str(out), *KV])
     assert result.exit_code == 0, _text(result)
     return out, result, read_records([out]).records
 
@@ -116,7 +104,7 @@ def test_bench_summary_shows_batch_sizes_and_says_ar_does_not_batch(bench_run):
 
 def test_records_go_through_report_with_one_row_per_batch_size(bench_run, tmp_path):
     out, _, records = bench_run
-    result = CliRunner().invoke(app, ["report", str(out), "--format", "json", "--output", str(tmp_path / "r.json")])
+    result = invoke(["report", str(out), "--format", "json", "--output", str(tmp_path / "r.json")])
     assert result.exit_code == 0, _text(result)
     report = json.loads((tmp_path / "r.json").read_text())
     rows = [r for r in report["rows"] if r["engine"] == "vllm"]
@@ -131,5 +119,5 @@ def test_records_go_through_report_with_one_row_per_batch_size(bench_run, tmp_pa
     (family,) = report["by_batch"]
     assert [p["batch_size"] for p in family["points"]] == list(BATCHES)
     plot = tmp_path / "report.png"
-    assert CliRunner().invoke(app, ["report", str(out), "--plot", str(plot)]).exit_code == 0
+    assert invoke(["report", str(out), "--plot", str(plot)]).exit_code == 0
     assert plot.stat().st_size > 10_000

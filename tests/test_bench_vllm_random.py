@@ -6,27 +6,13 @@ import subprocess
 import sys
 
 import pytest
-from typer.testing import CliRunner
-
-from bench_fixtures import one_thread, vllm_folders
-from specplan.cli import app
+from bench_fixtures import cli_text as _text
+from bench_fixtures import invoke as _invoke
+from bench_fixtures import vllm_folders
 from specplan.records import read_records
 
 SMALL = ["--num-prompts", "4", "--max-new-tokens", "12", "--threads", "1",
          "--vllm-arg", f"kv_cache_memory_bytes={128 * 2**20}"]
-
-
-def _invoke(args: list):
-    with one_thread():
-        return CliRunner().invoke(app, args)
-
-
-def _text(result) -> str:
-    try:
-        stderr = result.stderr
-    except ValueError:
-        stderr = ""
-    return result.output if stderr in result.output else result.output + stderr
 
 
 def _pair() -> list:

@@ -27,9 +27,13 @@ class PlanPrior:
     gamma: int
     speedup: float
     batch_size: int = 1  # the plan's --batch-size
+    speedup_by_gamma: tuple = ()  # the plan's speedup at γ = 1..γmax, where its file has them
 
     def speedup_at(self, gamma: int) -> float:
-        """The plan's a-priori speedup at ``gamma`` (verification cost as the plan's at its own γ)."""
+        """The plan's a-priori speedup at ``gamma``: from its own table where the file has one, else from its α and c
+        with the verification cost of its own γ."""
+        if 1 <= gamma <= len(self.speedup_by_gamma):
+            return self.speedup_by_gamma[gamma - 1]
         return theory.speedup_latency(self.alpha, gamma, 1.0, self.cost_ratio, self.verify_cost_ratio)
 
 
@@ -141,7 +145,8 @@ def load_plan(path: str) -> PlanPrior:
         rec = data["recommendation"]
         return PlanPrior(alpha=float(rec["alpha"]), cost_ratio=float(rec["cost_ratio"]),
                          verify_cost_ratio=float(rec.get("verify_cost_ratio") or 1.0), gamma=int(rec["gamma"]),
-                         speedup=float(rec["speedup"]), batch_size=int((data.get("inputs") or {}).get("batch_size") or 1))
+                         speedup=float(rec["speedup"]), batch_size=int((data.get("inputs") or {}).get("batch_size") or 1),
+                         speedup_by_gamma=tuple(float(s) for s in rec.get("speedup_by_gamma") or ()))
     except FileNotFoundError:
         raise SpecplanError(f"--plan {path!r} does not exist") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
