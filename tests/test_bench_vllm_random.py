@@ -1,6 +1,10 @@
 """``bench --engines vllm`` on a tiny random-weight pair (acceptance near 0: almost every round rejects, the hard
 case for exactness), and bad input. Two vLLM engines start in this module (the shared run); the bad-input cases
-fail before any engine starts."""
+fail before any engine starts.
+
+The shared run plants one divergence: the baseline output the speculative run of one request is compared with is
+changed at one position, so the divergence path (first position, the target's top-2 margin read from vLLM's
+logprobs) runs on the real engine and its margin can be checked against transformers' forward pass."""
 
 import subprocess
 import sys
@@ -9,8 +13,10 @@ import pytest
 from bench_fixtures import cli_text as _text
 from bench_fixtures import invoke as _invoke
 from bench_fixtures import vllm_folders
+from specplan.measure.vllm_sweep import VllmSweep
 from specplan.records import read_records
 
+PLANTED_SLOT, PLANTED_AT = (4, 0, 3), 5  # (batch size, repeat, request), position in new tokens
 SMALL = ["--num-prompts", "4", "--max-new-tokens", "12", "--threads", "1",
          "--vllm-arg", f"kv_cache_memory_bytes={128 * 2**20}"]
 
@@ -23,8 +29,19 @@ def _pair() -> list:
 @pytest.fixture(scope="module")
 def random_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("vllm-random") / "runs.jsonl"
-    result = _invoke(["bench", *_pair(), "--engines", "vllm", "--gamma", "2", "--batch-size", "1,4",
-                      "--output", str(out), *SMALL])
+    original = VllmSweep._exactness
+
+    def with_a_planted_divergence(self, engine, request, output_ids):
+        if (request.batch_size, request.repeat, request.request_index) == PLANTED_SLOT:
+            reference = list(self.baseline[PLANTED_SLOT])
+            reference[PLANTED_AT] = (reference[PLANTED_AT] + 1) % 256
+            self.baseline[PLANTED_SLOT] = reference
+        return original(self, engine, request, output_ids)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(VllmSweep, "_exactness", with_a_planted_divergence)
+        result = _invoke(["bench", *_pair(), "--engines", "vllm", "--gamma", "2", "--batch-size", "1,4",
+                          "--output", str(out), *SMALL])
     assert result.exit_code == 0, _text(result)
     return out, read_records([out]).records
 
@@ -36,12 +53,31 @@ def test_random_pair_greedy_speculation_equals_vllm_alone_at_every_batch_size(ra
     speculative = [r for r in runs if r["gamma"] == 2]
     assert {r["batch_size"] for r in speculative} == {1, 4} and len(speculative) == len(baseline) == 8
     for r in speculative:
-        assert r["output_ids"] == baseline[(r["batch_size"], r["request_index"])] and r["exact"] is True
+        assert r["output_ids"] == baseline[(r["batch_size"], r["request_index"])]
+        assert r["exact"] is ((r["batch_size"], r["repeat"], r["request_index"]) != PLANTED_SLOT)
         accepted = r["rounds"]["accepted"]
         assert 0 <= 1 + sum(j + 1 for j in accepted) - r["new_tokens"] <= accepted[-1]
     rejected = sum(k - j for r in speculative for k, j in zip(r["rounds"]["drafted"], r["rounds"]["accepted"]))
     assert rejected > 0  # a random draft: the rejection path ran
     assert not any("cross_engine" in r for r in runs)  # no ar in this run: nothing to compare across engines
+
+
+def test_a_divergence_reports_its_position_and_the_targets_top2_margin_as_transformers_computes_it(random_run):
+    import torch
+
+    from bench_fixtures import load
+    from specplan.measure.prompts import load_prompts
+    from specplan.measure.sweep import top2_margin
+
+    _, records = random_run
+    (planted,) = [r for r in records if r["kind"] == "run" and r["gamma"] == 2 and r["exact"] is False]
+    assert (planted["batch_size"], planted["repeat"], planted["request_index"]) == PLANTED_SLOT
+    assert planted["first_divergence"] == PLANTED_AT
+    pair = load(*_pair()[1::2])
+    prompt = pair.tokenizer(load_prompts(None, 4)[planted["prompt_index"]].text, return_tensors="pt").input_ids
+    with torch.inference_mode():
+        expected = top2_margin(pair.target, prompt, planted["output_ids"][:PLANTED_AT], pair.vocab_tokens)
+    assert planted["divergence_margin"] == pytest.approx(expected, abs=1e-3) and expected > 0
 
 
 def test_resume_of_a_finished_vllm_run_starts_no_engine_and_adds_nothing(random_run):

