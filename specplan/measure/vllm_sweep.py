@@ -123,9 +123,9 @@ class VllmSweep:
                 delta, totals = counter_delta(before, engine.counters()), round_totals(ran)
                 fields.update(engine_counters=delta, request_counts=totals,
                               counters_match=all(delta[k] == totals[k] for k in totals))
-            record = self.record("engine", **fields)
-            out.append(record)
-            on_record(record, f"vllm{f' γ={gamma}' if gamma else ''} engine")
+            if engine_key(gamma) not in self.done:
+                out.append(self.record("engine", **fields))
+                on_record(out[-1], f"vllm{f' γ={gamma}' if gamma else ''} engine")
             return out
         finally:
             engine.close()
