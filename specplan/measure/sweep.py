@@ -241,7 +241,7 @@ def run_bench(config: BenchConfig, existing: tuple = (), on_start=None, on_recor
             if on_record:
                 on_record(records[-1], task.label)
         ar_outputs = runner.ar_outputs
-    if vllm:
+    if vllm:  # last: an in-process vLLM CPU engine binds this process's threads (torch.set_num_threads no-ops)
         from specplan.measure.vllm_sweep import VllmSweep
 
         prompt_ids = [tokenizer(p.text).input_ids for p in prompts]
