@@ -169,7 +169,9 @@ def render_rich(rows: list, console, extra: tuple = ()) -> None:
     for section in sections(rows, extra):
         table = Table(title=escape(section.title), title_justify="left", title_style="bold")
         for i, header in enumerate(section.headers):
-            table.add_column(escape(header), justify="left" if i < section.labels else "right", no_wrap=True)
+            label = i < section.labels  # never squeezed away on a narrow terminal: they name the row
+            width = max([len(header)] + [len(cells[i]) for cells in section.cells]) if label else None
+            table.add_column(escape(header), justify="left" if label else "right", no_wrap=True, min_width=width)
         for cells in section.cells:
             table.add_row(*map(escape, cells))
         console.print(table)
