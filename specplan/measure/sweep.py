@@ -241,7 +241,10 @@ def run_bench(config: BenchConfig, existing: tuple = (), on_start=None, on_recor
             if on_record:
                 on_record(records[-1], task.label)
         ar_outputs = runner.ar_outputs
-    if vllm:  # last: an in-process vLLM CPU engine binds this process's threads (torch.set_num_threads no-ops)
+        del runner
+    if vllm:
+        del pair  # free the transformers models before vLLM sizes its memory (its share of each GPU)
+        _free_device_memory(device)  # last: an in-process vLLM CPU engine binds this process's threads (torch.set_num_threads no-ops)
         from specplan.measure.vllm_sweep import VllmSweep
 
         prompt_ids = [tokenizer(p.text).input_ids for p in prompts]
@@ -249,6 +252,16 @@ def run_bench(config: BenchConfig, existing: tuple = (), on_start=None, on_recor
         sweep = VllmSweep(config, prompt_ids, prompts, dtype, device == "cpu", record, list(existing), ar_outputs)
         records += sweep.run(on_record or (lambda record, label: None))
     return BenchResult(list(existing) + records, notes + batch_notes(config), total)
+
+
+def _free_device_memory(device: str) -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
 
 
 def _vllm_preflight(config: BenchConfig, device: str):
