@@ -18,7 +18,7 @@ def flops_plan(**kw):
 
 def test_flops_cost_model_reproduces_the_papers_llama3_70b_numbers():
     rec = flops_plan().recommendation
-    # sdsl.md §3: N* ≈ 290.18M, α ≈ 0.657, γ* ≈ 10, speedup ≈ 2.76×, T* ≈ 1.957e-11 tokens/FLOP.
+    # docs/theory.md §4: N* ≈ 290.18M, α ≈ 0.657, γ* ≈ 10, speedup ≈ 2.76×, T* ≈ 1.957e-11 tokens/FLOP.
     assert rec.draft_params == pytest.approx(290.18e6, rel=0.005)
     assert rec.alpha == pytest.approx(0.657, abs=0.002)
     assert rec.gamma == 10 and rec.gamma_real == pytest.approx(10, abs=0.2)
@@ -31,7 +31,7 @@ def test_flops_cost_model_reproduces_the_papers_llama3_70b_numbers():
 def test_flat_band_is_wide_and_an_8b_draft_loses_about_a_third():
     plan = flops_plan(draft_params=(8e9,))
     low, high = plan.flat_band
-    # sdsl.md §3: every draft from ~100M to ~1B is within ~5%; the 3% band is a bit narrower.
+    # docs/theory.md §4: every draft from ~100M to ~1B is within ~5%; the 3% band is a bit narrower.
     assert 80e6 < low < 150e6 and 600e6 < high < 1.2e9
     assert low <= plan.recommendation.draft_params <= high
     eight_b = next(c for c in plan.candidates if c.draft_params == 8e9)
@@ -47,8 +47,9 @@ def test_pooled_rule_and_perplexity_law():
 
 def test_hardware_overheads_move_n_star_up_for_a_70b_target():
     flops = planner.make_plan(planner.PlanInputs(target_params=70e9, cost_model="flops")).recommendation
-    hardware = planner.make_plan(planner.PlanInputs(target_params=70e9, profile="h100-sxm")).recommendation
-    # Fixed per-step overheads make tiny drafts relatively expensive: N* grows by ≥ 5%, c exceeds N/M by ≥ 2x,
+    hardware = planner.make_plan(planner.PlanInputs(target_params=70e9, profile="h100-sxm",
+                                                    tensor_parallel=1)).recommendation
+    # One device streaming the whole target (TP 1, as the paper's c = N/M assumes). Fixed per-step overheads make tiny drafts relatively expensive: N* grows by ≥ 5%, c exceeds N/M by ≥ 2x,
     # and the predicted speedup falls.
     assert hardware.draft_params > 1.05 * flops.draft_params
     assert hardware.cost_ratio > 2 * hardware.draft_params / 70e9
@@ -56,12 +57,12 @@ def test_hardware_overheads_move_n_star_up_for_a_70b_target():
 
 
 def test_large_batch_makes_verification_compute_bound_and_speculation_pay_much_less():
-    single = planner.make_plan(planner.PlanInputs(target_params=70e9)).recommendation
-    batched = planner.make_plan(planner.PlanInputs(target_params=70e9, batch_size=256)).recommendation
+    single = planner.make_plan(planner.PlanInputs(target_params=70e9, tensor_parallel=1)).recommendation
+    batched = planner.make_plan(planner.PlanInputs(target_params=70e9, batch_size=256, tensor_parallel=1)).recommendation
     assert single.verify_cost_ratio == pytest.approx(1.0)
     assert batched.verify_cost_ratio > 1.2  # verifying γ+1 tokens costs more than a decode step
     assert batched.speedup < 0.5 * single.speedup
-    huge = planner.make_plan(planner.PlanInputs(target_params=70e9, batch_size=4096))
+    huge = planner.make_plan(planner.PlanInputs(target_params=70e9, batch_size=4096, tensor_parallel=1))
     assert not huge.pays and huge.recommendation.gamma == 0
 
 
