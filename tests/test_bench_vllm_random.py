@@ -1,6 +1,6 @@
 """``bench --engines vllm`` on a tiny random-weight pair (acceptance near 0: almost every round rejects, the hard
-case for exactness), and bad input. Two vLLM engines start in this module (the shared run); the bad-input cases
-fail before any engine starts.
+case for exactness), resume, and bad input. Two vLLM engines start for the shared run and one for the resume; the
+bad-input cases fail before any engine starts.
 
 The shared run plants one divergence: the baseline output the speculative run of one request is compared with is
 changed at one position, so the divergence path (first position, the target's top-2 margin read from vLLM's
@@ -80,12 +80,29 @@ def test_a_divergence_reports_its_position_and_the_targets_top2_margin_as_transf
     assert planted["divergence_margin"] == pytest.approx(expected, abs=1e-3) and expected > 0
 
 
-def test_resume_of_a_finished_vllm_run_starts_no_engine_and_adds_nothing(random_run):
+def test_resume_after_an_interruption_reruns_only_the_missing_wave(random_run, tmp_path):
+    """Cut the file as Ctrl-C would have left it in the speculative configuration's last wave (batch 4): resume
+    starts that configuration alone, runs that wave alone and completes the file (a third engine start here)."""
+    import json
+
     out, records = random_run
+    lines = out.read_text().splitlines()
+    missing = [i for i, line in enumerate(lines) if json.loads(line)["kind"] == "engine" and json.loads(line)["gamma"]
+               or (json.loads(line).get("gamma") == 2 and json.loads(line).get("batch_size") == 4)]
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text("".join(line + "\n" for i, line in enumerate(lines) if i not in missing))
     result = _invoke(["bench", *_pair(), "--engines", "vllm", "--gamma", "2", "--batch-size", "1,4",
-                      "--output", str(out), "--resume", *SMALL])
+                      "--output", str(cut), "--resume", *SMALL])
     assert result.exit_code == 0, _text(result)
-    assert len(read_records([out]).records) == len(records)
+    resumed = read_records([cut]).records
+    assert len(resumed) == len(records) and len({r["run_id"] for r in resumed}) == 1
+    redone = {r["request_index"]: r for r in resumed[len(lines) - len(missing):] if r["kind"] == "run"}
+    old = {r["request_index"]: r for r in records if r["kind"] == "run" and r["gamma"] == 2 and r["batch_size"] == 4}
+    assert set(redone) == set(old) == {0, 1, 2, 3}  # the one wave of batch 4, nothing else
+    assert all(redone[i]["output_ids"] == old[i]["output_ids"] and redone[i]["exact"] is True for i in old)
+    (engine,) = [r for r in resumed[len(lines) - len(missing):] if r["kind"] == "engine"]
+    assert engine["gamma"] == 2 and engine["counters_match"] is True
+    assert engine["request_counts"]["rounds"] == sum(len(r["rounds"]["drafted"]) for r in redone.values())
 
 
 @pytest.mark.parametrize("args, expected", [
