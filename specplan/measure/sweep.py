@@ -273,8 +273,13 @@ def _vllm_preflight(config: BenchConfig, device: str):
     prepare_environment(device == "cpu")
     import_llm()
     check_parallel(config.vllm, device == "cpu")
-    limit = config.vllm.max_model_len or model_max_len(config.target.location, config.trust_remote_code)
-    return lambda prompt_ids: check_lengths(prompt_ids, config.max_new_tokens, limit) if limit else None
+
+    def check(prompt_ids: list) -> None:  # after the pair's pre-flight: the target's config is known to load
+        limit = config.vllm.max_model_len or model_max_len(config.target.location, config.trust_remote_code)
+        if limit:
+            check_lengths(prompt_ids, config.max_new_tokens, limit)
+
+    return check
 
 
 def batch_notes(config: BenchConfig) -> tuple:

@@ -2,8 +2,8 @@
 size, one engine per configuration started once, warmed up untimed, then every (repeat, batch size, wave).
 
 A *wave* is B requests submitted together and timed until the last finishes; at batch size B there are lcm(N, B)
-requests (the N prompts, cycled), so every batch size decodes the same mix of prompts, each equally often. Records follow
-docs/records.md; vLLM is imported inside functions (:mod:`specplan.measure.engines.vllm`).
+requests (the N prompts, cycled), so every batch size decodes the same mix of prompts, each equally often.
+Records follow docs/records.md; vLLM is imported inside functions (:mod:`specplan.measure.engines.vllm`).
 """
 
 import math
