@@ -208,13 +208,16 @@ def run_bench(config: BenchConfig, existing: tuple = (), on_start=None, on_recor
     dtype, _ = resolve_dtype(None if config.dtype == "auto" else config.dtype, device)
     prompts = load_prompts(config.prompts_file, config.num_prompts)  # bad files fail before the heavy load
     text = perplexity_text(config.perplexity_text) if config.perplexity else None
-    vllm = _vllm_preflight(config, device) if "vllm" in config.engines else None
+    fits_vllm = _vllm_preflight(config, device) if "vllm" in config.engines else None
     if any(e in TRANSFORMERS_ENGINES for e in config.engines) or config.perplexity:
         pair = load_pair(config.target, config.draft, device, dtype, config.device_map, config.trust_remote_code)
         tokenizer, notes = pair.tokenizer, pair.notes
     else:  # vllm alone: its engines load the weights; the tokenizer pre-flight still checks the pair
         pair, (tokenizer, checked) = None, preflight(config.target, config.draft, config.trust_remote_code)
         notes = checked.notes
+    if fits_vllm:
+        prompt_ids = [tokenizer(p.text).input_ids for p in prompts]
+        fits_vllm(prompt_ids)  # every prompt fits vLLM's max model length, before any decoding
     header = {"pair": {"target": config.target.name, "draft": config.draft.name},
               "settings": effective_settings(config, pair.device if pair else device, dtype, len(prompts),
                                              torch.get_num_threads()),
@@ -223,7 +226,7 @@ def run_bench(config: BenchConfig, existing: tuple = (), on_start=None, on_recor
     done = {task_key(r) for r in existing}
     tasks = [t for t in plan_tasks(config, len(prompts)) if t.key not in done]
     total = len(tasks)
-    if vllm:
+    if fits_vllm:
         from specplan.measure.vllm_sweep import pending_count
 
         total += pending_count(config, len(prompts), done)
@@ -242,13 +245,11 @@ def run_bench(config: BenchConfig, existing: tuple = (), on_start=None, on_recor
                 on_record(records[-1], task.label)
         ar_outputs = runner.ar_outputs
         del runner
-    if vllm:
-        del pair  # free the transformers models before vLLM sizes its memory (its share of each GPU)
-        _free_device_memory(device)  # last: an in-process vLLM CPU engine binds this process's threads (torch.set_num_threads no-ops)
+    if fits_vllm:  # last: an in-process vLLM CPU engine binds this process's threads (torch.set_num_threads no-ops)
         from specplan.measure.vllm_sweep import VllmSweep
 
-        prompt_ids = [tokenizer(p.text).input_ids for p in prompts]
-        vllm(prompt_ids)
+        del pair  # free the transformers models before vLLM sizes its memory (its share of each GPU)
+        _free_device_memory(device)
         sweep = VllmSweep(config, prompt_ids, prompts, dtype, device == "cpu", record, list(existing), ar_outputs)
         records += sweep.run(on_record or (lambda record, label: None))
     return BenchResult(list(existing) + records, notes + batch_notes(config), total)
