@@ -50,6 +50,7 @@ def _speedup_panel(ax, rows: list, predictions: list) -> None:
         if with_prediction:
             ax.plot([r.gamma + dodge for r in with_prediction], [predicted[r.key] for r in with_prediction], color=color,
                     linestyle="--", marker="x", label=f"{name} predicted")
+    _clip_to_values(ax, [r.speedup.value for r in rows if r.gamma and r.speedup is not None] + list(predicted.values()))
     ax.axhline(1.0, color="grey", linewidth=0.8)  # below this line speculation is slower than the target alone
     ax.set(xlabel="γ (draft tokens per round)", ylabel="speedup over AR (×)",
            title="Speedup vs γ (bars: 95% interval over paired runs)")
@@ -58,9 +59,16 @@ def _speedup_panel(ax, rows: list, predictions: list) -> None:
 
 
 def _position_panel(ax, rows: list) -> None:
-    """For each family, the row with the largest γ (it covers the most positions)."""
+    """For each family, the row with the largest γ (it covers the most positions); of an engine measured at several
+    batch sizes, the smallest (acceptance per batch size is in the batch panel)."""
+    smallest = {}
+    for row in rows:
+        if row.batch_size is not None:
+            smallest[row.engine] = min(smallest.get(row.engine, row.batch_size), row.batch_size)
     deepest = {}
     for row in rows:
+        if row.batch_size is not None and row.batch_size != smallest[row.engine]:
+            continue
         name = _family(row, several_pairs(rows))
         if row.per_position_unconditional and (name not in deepest or (row.gamma or 0) > (deepest[name].gamma or 0)):
             deepest[name] = row
@@ -79,6 +87,13 @@ def _position_panel(ax, rows: list) -> None:
     ax.set(xlabel="draft position i", ylabel="acceptance rate", title="Per-position acceptance", ylim=(0, 1.05))
     ax.xaxis.set_major_locator(_integer_ticks())
     ax.legend(fontsize=7)
+
+
+def _clip_to_values(ax, values: list) -> None:
+    """Scale the y axis to the points, not to intervals from two or three pairs, which can span 10×: such bars run
+    off the panel (the tables give their ends)."""
+    if values:
+        ax.set_ylim(0, max(max(values), 1.0) * 1.35)
 
 
 def _batch_panel(ax, families: list) -> None:
@@ -102,6 +117,8 @@ def _batch_panel(ax, families: list) -> None:
                  if p.row.draft_acceptance_rate is not None]
         if rates:
             acceptance.plot(*zip(*rates), color=color, linestyle=":", alpha=0.6)
+    _clip_to_values(ax, [p.speedup for f in families for p in f.points if p.speedup is not None]
+                    + [p.plan_speedup for f in families for p in f.points if p.plan_speedup is not None])
     ax.axhline(1.0, color="grey", linewidth=0.8)
     ax.set_xscale("log", base=2)
     sizes = sorted({p.row.batch_size for f in families for p in f.points})
