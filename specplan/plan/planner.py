@@ -107,6 +107,7 @@ class Candidate:
     expected_tokens_per_round: float
     verify_cost_ratio: float  # t_target(γ+1) / t_target(1)
     speedup: float
+    speedup_by_gamma: tuple = ()  # index γ-1: the speedup at γ = 1..γmax (cost model and α as above)
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,7 @@ class Plan:
                 "target_draft_ratio": self.inputs.target_params / rec.draft_params,
                 "cost_ratio": rec.cost_ratio,
                 "verify_cost_ratio": rec.verify_cost_ratio,
+                "speedup_by_gamma": list(rec.speedup_by_gamma),
             },
             "pays": self.pays,
             "flat_band": {
@@ -250,6 +252,7 @@ def _candidates(n: np.ndarray, alpha: np.ndarray, c: np.ndarray, costs: _Costs) 
             draft_params=float(n[i]), alpha=float(alpha[i]), cost_ratio=float(c[i]), gamma=gamma,
             gamma_real=gamma_real, expected_tokens_per_round=float(theory.expected_tokens_per_round(alpha[i], gamma)),
             verify_cost_ratio=float(costs.verify_ratio[gamma - 1]) if gamma else 1.0, speedup=speedup,
+            speedup_by_gamma=tuple(float(x) for x in table[i]),
         ))
     return result
 
