@@ -64,6 +64,7 @@ MAX_NEW_TOKENS = 1 << 20
 MAX_LATENCY_SAMPLES = 100_000
 MAX_CONTEXT_TOKENS = 1 << 24
 MAX_SEED = (1 << 63) - 1
+MAX_BATCH_SIZE = 4096  # requests in flight at once (vLLM's own default max_num_seqs is 256-1024)
 
 
 def _validate(config: BenchConfig) -> None:
@@ -82,6 +83,7 @@ def _validate(config: BenchConfig) -> None:
         count_in(value, name, low, high)
     if not config.batch_sizes or any(b < 1 for b in config.batch_sizes):
         raise SpecplanError(f"--batch-size {','.join(map(str, config.batch_sizes))!r}: every batch size must be ≥ 1")
+    count_in(max(config.batch_sizes), "--batch-size", 1, MAX_BATCH_SIZE)
     number_in(config.temperature, "--temperature", 0.0, 1e6)
     number_in(config.top_p, "--top-p", 0.0, 1.0, low_open=True)
     if config.device_map not in (None, "auto"):
