@@ -119,6 +119,7 @@ def render(document: dict, path: str, console: Console) -> None:
                         f"context {document['context_tokens']} tokens", title_justify="left")
     for column in ("model", "params", "layers × width", "k=1 ms (p10–p90)", f"k={k_max} ms", "fit worst error"):
         table.add_column(column, justify="right")
+    one_size = one_size_measured(rows)
     for label in dict.fromkeys(r["model"] for r in rows):
         mine = [r for r in rows if r["model"] == label]
         one = next(r for r in mine if r["new_tokens"] == 1)
@@ -127,12 +128,11 @@ def render(document: dict, path: str, console: Console) -> None:
         table.add_row(label, format_count(one["params"]), f"{one['layers']} × {one['width']}",
                       f"{one['median_s'] * 1e3:.3g} ({one['p10_s'] * 1e3:.3g}–{one['p90_s'] * 1e3:.3g})",
                       f"{top['median_s'] * 1e3:.3g}",
-                      "— (one size)" if one_size_measured(rows) else f"{worst['error']:+.1%} (k={worst['new_tokens']})")
+                      "— (one size)" if one_size else f"{worst['error']:+.1%} (k={worst['new_tokens']})")
     console.print(table)
     c = document["coefficients"]
     table = c["multi_token_per_param_s"]
     extras = ", ".join(f"{m * 1e12:.3g}" for m in (table if isinstance(table, list) else [table]))
-    one_size = one_size_measured(rows)
     errors = ("no error to judge: a fit to one model size passes through its own points" if one_size else
               f"worst error {document['fit']['max_abs_error']:.1%}, rms {document['fit']['rms_error']:.1%} over "
               f"{document['fit']['points']} points")
