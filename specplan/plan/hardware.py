@@ -362,7 +362,7 @@ def load_profile(name_or_path: str) -> Profile:
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
         text = read_text_file(path, "profile file")
-        profile = profile_from_dict(_read_yaml(text, name_or_path), name_or_path)
+        profile = profile_from_dict(_read_yaml(text, f"profile file {name_or_path!r}"), name_or_path)
         if isinstance(profile, MeasuredProfile):
             _check_sizes_measured(profile.extra.get("measurements"), name_or_path)
         return profile
