@@ -65,6 +65,7 @@ def build(paths, by_category: bool = False, plan_path: str | None = None, baseli
 def extra_sections(report: Report) -> tuple:
     several = formats.several_pairs(report.rows)
     return (formats.prediction_section(report.predictions, several),
+            formats.decomposition_section(report.predictions, several),
             formats.gamma_section(report.comparisons, several),
             formats.gate_section(report.failures, report.gate_checked))
 
