@@ -167,6 +167,23 @@ class MeasuredProfile:
         table = self.coefficients.multi_token_per_param_s
         return len(table) + 1 if isinstance(table, (tuple, list)) else None
 
+    @property
+    def measured_params(self) -> tuple | None:
+        """(smallest, largest) model size in the profile's measured table; None when the file has no table."""
+        sizes = [row.get("params") for row in self.extra.get("measurements") or [] if isinstance(row, dict)]
+        sizes = [float(p) for p in sizes if isinstance(p, (int, float)) and not isinstance(p, bool) and p > 0]
+        return (min(sizes), max(sizes)) if sizes else None
+
+    def leave_one_out_error(self, params: float) -> float | None:
+        """The fit's largest relative error on the size ``params`` when that size was left out of the fit
+        (``fit.leave_one_out`` written by ``specplan profile``); None where unknown."""
+        entries = (self.extra.get("fit") or {}).get("leave_one_out") or []
+        for entry in entries:
+            if isinstance(entry, dict) and entry.get("params") == params:
+                error = entry.get("max_abs_error")
+                return float(error) if isinstance(error, (int, float)) and not isinstance(error, bool) else None
+        return None
+
     def check_dtype(self, dtype: str | None) -> str:
         if dtype not in (None, self.dtype):
             raise SpecplanError(f"--dtype {dtype!r}: profile {self.name!r} was measured in {self.dtype}")

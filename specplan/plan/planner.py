@@ -14,6 +14,7 @@ from specplan.errors import SpecplanError
 from specplan.plan.hardware import BYTES_PER_PARAM, DEFAULT_CONTEXT_TOKENS, Profile, load_profile
 from specplan.plan.scaling import ALPHA_CEIL, ALPHA_FLOOR, AlphaLaw, perplexity, pooled_rule_draft_params
 from specplan.plan.shapes import DEFAULT_ASPECT_RATIO
+from specplan.units import format_count
 
 COST_MODELS = ("hardware", "flops")
 # Training tokens of the SDSL paper's LLaMA-3 example: the target saw 15T tokens, the draft 2.4T.
@@ -22,6 +23,11 @@ DEFAULT_DRAFT_TOKENS = 2.4e12
 DEFAULT_PROFILE = "h100-sxm"
 DEFAULT_GAMMA_MAX = 32
 FLAT_BAND_TOLERANCE = 0.03
+# A plan "pays" only from this speedup on: below it the model's own error (a measured profile's fit, the α law)
+# is as large as the gain. --min-speedup changes it.
+DEFAULT_MIN_SPEEDUP = 1.05
+# A measured profile is trusted within this factor of the sizes it measured; beyond it plan says how far it went.
+EXTRAPOLATION_FACTOR = 2.0
 SENSITIVITY_SIZES = (50e6, 100e6, 200e6, 500e6, 1e9, 2e9, 4e9, 8e9)
 _GRID_POINTS = 1200
 _SMALLEST_DRAFT = 1e6
@@ -41,9 +47,21 @@ class PlanInputs:
     context_tokens: int = DEFAULT_CONTEXT_TOKENS
     aspect_ratio: float = DEFAULT_ASPECT_RATIO
     draft_params: tuple = ()
-    alpha: float | None = None
+    alpha: float | tuple | None = None  # measured α, one per --draft-params in their order (a number: the first)
     alpha_law: AlphaLaw = field(default_factory=AlphaLaw)
     gamma_max: int = DEFAULT_GAMMA_MAX
+    min_speedup: float = DEFAULT_MIN_SPEEDUP
+
+    @property
+    def alphas(self) -> tuple:
+        """The given α values in --alpha order (paired with --draft-params by position)."""
+        if self.alpha is None:
+            return ()
+        return tuple(self.alpha) if isinstance(self.alpha, (tuple, list)) else (self.alpha,)
+
+    def given_alpha(self) -> dict:
+        """{draft size: its given α}: the i-th --alpha belongs to the i-th --draft-params, and to no other draft."""
+        return dict(zip(self.draft_params, self.alphas))
 
     def validate(self) -> None:
         if self.cost_model not in COST_MODELS:
@@ -57,11 +75,20 @@ class PlanInputs:
                 raise SpecplanError(
                     f"--draft-params {draft:g} must be positive and smaller than --target-params {self.target_params:g}"
                 )
-        if self.alpha is not None:
-            if not 0 < self.alpha < 1:
-                raise SpecplanError(f"--alpha {self.alpha!r} must be in (0, 1)")
-            if not self.draft_params:
-                raise SpecplanError("--alpha needs --draft-params: a measured acceptance belongs to one draft")
+        for alpha in self.alphas:
+            if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
+                raise SpecplanError(f"--alpha {alpha!r} must be in (0, 1)")
+        if self.alphas and not self.draft_params:
+            raise SpecplanError("--alpha needs --draft-params: a measured acceptance belongs to one draft")
+        if len(self.alphas) > len(self.draft_params):
+            raise SpecplanError(f"--alpha is given {len(self.alphas)} times for {len(self.draft_params)} "
+                                "--draft-params: give at most one per draft, in the same order")
+        pairs = list(zip(self.draft_params, self.alphas))
+        for draft, alpha in pairs:
+            if any(d == draft and a != alpha for d, a in pairs):
+                raise SpecplanError(f"--draft-params {draft:g} is given twice with different --alpha values")
+        if not (math.isfinite(self.min_speedup) and self.min_speedup >= 1):
+            raise SpecplanError(f"--min-speedup {self.min_speedup!r} must be a number ≥ 1")
         if self.gamma_max < 1:
             raise SpecplanError(f"--gamma-max {self.gamma_max!r} must be at least 1")
         if self.batch_size < 1:
@@ -96,7 +123,9 @@ class Plan:
 
     @property
     def pays(self) -> bool:
-        return self.recommendation.gamma >= 1 and self.recommendation.speedup > 1.0
+        """Speculate: a γ ≥ 1 whose speedup reaches the margin ``min_speedup`` (default 1.05×)."""
+        rec = self.recommendation
+        return rec.gamma >= 1 and rec.speedup > 1.0 and rec.speedup >= self.inputs.min_speedup
 
     def to_json(self) -> dict:
         inputs = asdict(self.inputs)
@@ -159,12 +188,13 @@ class _Costs:
 
 
 def _acceptance(inputs: PlanInputs, draft_params: np.ndarray) -> np.ndarray:
-    if inputs.alpha is not None:
-        return np.full_like(draft_params, inputs.alpha, dtype=float)
+    """α per draft: the one given for it with --alpha, else the SDSL law (sdsl.md §2, Eq. for α(ppl))."""
     target_ppl = perplexity(inputs.target_params, inputs.target_tokens)
     law = inputs.alpha_law
     alpha = law.a * np.array([perplexity(n, inputs.draft_tokens) for n in draft_params]) + law.b * target_ppl + law.c
-    return np.clip(alpha, ALPHA_FLOOR, ALPHA_CEIL)
+    alpha = np.clip(alpha, ALPHA_FLOOR, ALPHA_CEIL)
+    given = inputs.given_alpha()
+    return np.array([given.get(float(n), a) for n, a in zip(draft_params, alpha)], dtype=float)
 
 
 def _speedup_table(alpha: np.ndarray, c: np.ndarray, verify_ratio: np.ndarray) -> np.ndarray:
@@ -232,7 +262,7 @@ def make_plan(inputs: PlanInputs) -> Plan:
         profile.check_dtype(inputs.dtype)
     costs = _Costs(inputs, profile)
     user = tuple(sorted(set(inputs.draft_params)))
-    if inputs.alpha is not None:  # a measured α belongs to the given drafts: choose among them only
+    if inputs.alphas:  # a measured α belongs to the given drafts: choose among them only
         candidates = _evaluate(inputs, costs, user)
         recommendation = max(candidates, key=lambda c: c.speedup)
         best = recommendation.speedup
@@ -272,6 +302,40 @@ def _notes(inputs: PlanInputs, profile: Profile | None, recommendation: Candidat
                 "latencies are those of one device streaming all weights (tensor parallelism divides both "
                 "target and draft time)"
             )
-    if inputs.alpha is not None:
-        notes.append("acceptance fixed by --alpha: the plan chooses among the given --draft-params only")
+    if inputs.alphas:
+        given = inputs.given_alpha()
+        lawful = [format_count(n) for n in inputs.draft_params if n not in given]
+        notes.append("acceptance given by --alpha for " + ", ".join(f"{format_count(n)} (α {a:g})"
+                                                                    for n, a in given.items())
+                     + (f"; the SDSL law for {', '.join(lawful)}" if lawful else "")
+                     + ": the plan chooses among the given --draft-params only")
+    notes += extrapolation_notes(inputs, profile, recommendation)
+    if recommendation.gamma and 1.0 < recommendation.speedup < inputs.min_speedup:
+        notes.append(f"the best speedup, {recommendation.speedup:.3f}×, is below the {inputs.min_speedup:g}× margin "
+                     "(--min-speedup): within the model's error, so the verdict is not to speculate")
+    return notes
+
+
+def extrapolation_notes(inputs: PlanInputs, profile: Profile | None, recommendation: Candidate) -> list:
+    """A note for each planned size (target, recommended draft) more than ``EXTRAPOLATION_FACTOR`` outside the
+    sizes a measured profile measured, with the distance and, where the profile knows it, the fit's leave-one-out
+    error at its extreme sizes (how far off a fitted size was when it was left out)."""
+    measured = getattr(profile, "measured_params", None)
+    if not measured:
+        return []
+    low, high = measured
+    notes = []
+    for role, size in (("target", inputs.target_params), ("draft", recommendation.draft_params)):
+        if size > EXTRAPOLATION_FACTOR * high:
+            where, factor, edge = "above the largest", size / high, high
+        elif size < low / EXTRAPOLATION_FACTOR:
+            where, factor, edge = "below the smallest", low / size, low
+        else:
+            continue
+        loo = profile.leave_one_out_error(edge)
+        notes.append(f"{role} {format_count(size)} is {factor:.3g}× {where} size profile {profile.name!r} measured "
+                     f"({format_count(edge)}): its step times are extrapolated"
+                     + (f"; leaving {format_count(edge)} out of the fit missed it by up to {loo:.0%}"
+                        if loo is not None else "")
+                     + " — profile sizes nearer the plan (--sizes) to measure instead")
     return notes
