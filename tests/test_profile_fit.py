@@ -329,3 +329,25 @@ def test_extrapolation_notes_appear_exactly_beyond_a_factor_of_two(tmp_path, tar
 def test_a_profile_without_its_table_gives_no_extrapolation_note(tmp_path):
     plan = planner.make_plan(planner.PlanInputs(target_params=8e9, profile=_synthetic(tmp_path, "bare")))
     assert not [n for n in plan.notes if "size profile" in n]
+
+
+def test_plan_charges_the_loop_terms_of_a_measured_profile(tmp_path):
+    """S = E·(t(M,1) + ℓ) / (γ·(t(N,1) + ℓ) + t(M,γ+1) + ℓ + o), with the profile's ℓ and o."""
+    path = tmp_path / "loop.yaml"
+    coefficients = {"step_overhead_s": 1e-3, "layer_overhead_s": 0.0, "per_param_s": 1e-12, "per_param_token_s": 0.0}
+    body = {"name": "loop", "kind": "measured", "dtype": "fp32", "coefficients": coefficients,
+            "loop": {"step_overhead_s": 2e-4, "round_overhead_s": 5e-4}}
+    path.write_text(yaml.safe_dump(body))
+    profile = load_profile(str(path))
+    assert (profile.loop_step_overhead_s, profile.round_overhead_s) == (2e-4, 5e-4)
+    rec = planner.make_plan(planner.PlanInputs(target_params=7e9, profile=str(path), draft_params=(100e6,),
+                                               alpha=0.8)).recommendation
+    t = lambda params: 1e-3 + 1e-12 * params + 2e-4  # noqa: E731 - a step in the loop
+    g = rec.gamma
+    expected = (1 - 0.8 ** (g + 1)) / 0.2 * t(7e9) / (g * t(100e6) + t(7e9) + 5e-4)
+    assert rec.speedup == pytest.approx(expected, rel=1e-12)
+    assert rec.cost_ratio == pytest.approx(t(100e6) / t(7e9)) and rec.round_cost_ratio == pytest.approx(5e-4 / t(7e9))
+    body["loop"]["round_overhead_s"] = -1
+    path.write_text(yaml.safe_dump(body))
+    with pytest.raises(SpecplanError, match="loop.round_overhead_s must be a finite number ≥ 0"):
+        load_profile(str(path))

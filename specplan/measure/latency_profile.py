@@ -406,7 +406,7 @@ def default_name(settings: ProfileSettings) -> str:
     return f"measured-{settings.device.replace(':', '')}-{settings.dtype}"
 
 
-def profile_document(measurement: Measurement, fit: Fit, name: str) -> dict:
+def profile_document(measurement: Measurement, fit: Fit, name: str, loop: dict | None = None) -> dict:
     """The ``kind: measured`` profile: what ``plan`` reads (name, dtype, coefficients, aspect ratio) first, then
     for people the device, settings, the measured table with each point's fitted value and error, and the
     environment. Checked by plan's own loader before it is returned, so a written file always loads."""
@@ -433,6 +433,8 @@ def profile_document(measurement: Measurement, fit: Fit, name: str) -> dict:
         "measurements": [_row(t, p, e) for t, p, e in zip(measurement.timings, fit.predicted_s, fit.errors)],
         "environment": measurement.environment,
     }
+    if loop is not None:  # the decode loop's own terms (measure.loop_profile); plan adds them to the fit
+        document["loop"] = loop
     profile_from_dict(document, f"profile {name!r}")  # the reading side's schema check
     return document
 

@@ -143,6 +143,10 @@ class MeasuredProfile:
     description: str = ""
     extra: dict = field(default_factory=dict)  # measurements, errors, environment: kept, not used by plan
     kind: str = "measured"
+    # The decode loop's own terms (``loop`` in the file, from profile's synthetic speculative round): ℓ per
+    # forward step inside a loop, o per speculative round beyond its forward steps. 0 where not measured.
+    loop_step_overhead_s: float = 0.0
+    round_overhead_s: float = 0.0
 
     def step_time_s(
         self,
@@ -233,6 +237,7 @@ _MEASURED_SCHEMA = {
     "fit": (dict, False),
     "environment": (dict, False),
     "created": (str, False),
+    "loop": (dict, False),  # step_overhead_s, round_overhead_s: the decode loop's own terms (plan uses them)
 }
 
 
@@ -313,6 +318,13 @@ def _measured_from_dict(data: dict, where: str) -> MeasuredProfile:
             if isinstance(item, bool) or not isinstance(item, _NUMBER) or not 0 <= item < float("inf"):
                 raise SpecplanError(f"{where}: coefficients.{key} must be a finite number ≥ 0, got {item!r}")
     known = {"name", "kind", "dtype", "coefficients", "aspect_ratio", "description"}
+    loop = data.get("loop") or {}
+    loop_terms = {}
+    for key in ("step_overhead_s", "round_overhead_s"):
+        value = _yaml11_number(loop.get(key, 0.0))
+        if isinstance(value, bool) or not isinstance(value, _NUMBER) or not 0 <= value < float("inf"):
+            raise SpecplanError(f"{where}: loop.{key} must be a finite number ≥ 0, got {value!r}")
+        loop_terms[key] = float(value)
     return MeasuredProfile(
         name=data["name"],
         dtype=data["dtype"],
@@ -321,6 +333,8 @@ def _measured_from_dict(data: dict, where: str) -> MeasuredProfile:
         aspect_ratio=_positive(data.get("aspect_ratio", DEFAULT_ASPECT_RATIO), where, "aspect_ratio"),
         description=data.get("description", ""),
         extra={k: v for k, v in data.items() if k not in known},
+        loop_step_overhead_s=loop_terms["step_overhead_s"],
+        round_overhead_s=loop_terms["round_overhead_s"],
     )
 
 

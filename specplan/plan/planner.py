@@ -109,6 +109,7 @@ class Candidate:
     expected_tokens_per_round: float
     verify_cost_ratio: float  # t_target(γ+1) / t_target(1)
     speedup: float
+    round_cost_ratio: float = 0.0  # o: a round's overhead beyond its forward steps / t_target(1) (measured loop)
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,7 @@ class Plan:
                 "target_draft_ratio": self.inputs.target_params / rec.draft_params,
                 "cost_ratio": rec.cost_ratio,
                 "verify_cost_ratio": rec.verify_cost_ratio,
+                "round_cost_ratio": rec.round_cost_ratio,
             },
             "pays": self.pays,
             "flat_band": {
@@ -164,27 +166,39 @@ class Plan:
 
 
 class _Costs:
-    """c(N) and the verification cost ratio v(k) = t_target(k) / t_target(1) under one cost model."""
+    """c(N), the verification cost ratio v(k) = t_target(k) / t_target(1) and the round overhead ratio o under one
+    cost model. A measured profile's loop terms (ℓ per step in a decode loop, o per round) are charged as a
+    decode loop pays them: t_target(1) + ℓ per AR token, t_draft(1) + ℓ per draft step, t_target(γ+1) + ℓ + o per
+    verification round (measure.loop_profile)."""
 
     def __init__(self, inputs: PlanInputs, profile: Profile | None):
         self.inputs = inputs
         self.profile = profile
+        self.loop_step_s = getattr(profile, "loop_step_overhead_s", 0.0)
         gammas = np.arange(1, inputs.gamma_max + 1)
         if profile is None:  # flops: c = N/M, verification charged as one target pass (SDSL §3)
             self.target_step_s = None
             self.verify_ratio = np.ones_like(gammas, dtype=float)
+            self.round_ratio = 0.0
         else:
             self.target_step_s = self._step(inputs.target_params, 1)
             self.verify_ratio = np.array([self._step(inputs.target_params, g + 1) for g in gammas]) / self.target_step_s
+            self.round_ratio = getattr(profile, "round_overhead_s", 0.0) / self.target_step_s
 
     def _step(self, params: float, tokens: int) -> float:
         i = self.inputs
-        return self.profile.step_time_s(params, tokens, i.batch_size, i.dtype, i.context_tokens, i.aspect_ratio)
+        isolated = self.profile.step_time_s(params, tokens, i.batch_size, i.dtype, i.context_tokens, i.aspect_ratio)
+        return isolated + self.loop_step_s
 
     def cost_ratio(self, draft_params: np.ndarray) -> np.ndarray:
         if self.profile is None:
             return draft_params / self.inputs.target_params
         return np.array([self._step(n, 1) for n in draft_params]) / self.target_step_s
+
+    @property
+    def round_cost(self) -> np.ndarray:
+        """v(γ+1) + o per γ: what a round costs besides its draft steps, in target steps."""
+        return self.verify_ratio + self.round_ratio
 
 
 def _acceptance(inputs: PlanInputs, draft_params: np.ndarray) -> np.ndarray:
@@ -197,20 +211,21 @@ def _acceptance(inputs: PlanInputs, draft_params: np.ndarray) -> np.ndarray:
     return np.array([given.get(float(n), a) for n, a in zip(draft_params, alpha)], dtype=float)
 
 
-def _speedup_table(alpha: np.ndarray, c: np.ndarray, verify_ratio: np.ndarray) -> np.ndarray:
-    """Speedup for every draft (rows) and γ = 1..γmax (columns): E(α, γ) / (γc + v(γ+1)) (sdsl.md §1,
-    latency form divided through by t_target(1))."""
-    gammas = np.arange(1, verify_ratio.size + 1)[None, :]
+def _speedup_table(alpha: np.ndarray, c: np.ndarray, round_cost: np.ndarray) -> np.ndarray:
+    """Speedup for every draft (rows) and γ = 1..γmax (columns): E(α, γ) / (γc + v(γ+1) + o) (sdsl.md §1,
+    latency form divided through by t_target(1); o, the loop's round overhead, is 0 unless a measured profile
+    holds it)."""
+    gammas = np.arange(1, round_cost.size + 1)[None, :]
     a = alpha[:, None]
     tokens = (1.0 - a ** (gammas + 1)) / (1.0 - a)  # (drafts, γmax)
-    return tokens / (gammas * c[:, None] + verify_ratio[None, :])
+    return tokens / (gammas * c[:, None] + round_cost[None, :])
 
 
 def _evaluate(inputs: PlanInputs, costs: _Costs, draft_params) -> list:
     """Candidates at their best integer γ (γ = 0 and speedup 1 where no γ pays)."""
     n = np.asarray(draft_params, dtype=float)
     alpha, c = _acceptance(inputs, n), costs.cost_ratio(n)
-    table = _speedup_table(alpha, c, costs.verify_ratio)
+    table = _speedup_table(alpha, c, costs.round_cost)
     result = []
     for i in range(n.size):
         best = int(np.argmax(table[i]))
@@ -220,6 +235,7 @@ def _evaluate(inputs: PlanInputs, costs: _Costs, draft_params) -> list:
             draft_params=float(n[i]), alpha=float(alpha[i]), cost_ratio=float(c[i]), gamma=gamma,
             gamma_real=gamma_real, expected_tokens_per_round=float(theory.expected_tokens_per_round(alpha[i], gamma)),
             verify_cost_ratio=float(costs.verify_ratio[gamma - 1]) if gamma else 1.0, speedup=speedup,
+            round_cost_ratio=float(costs.round_ratio),
         ))
     return result
 
@@ -233,7 +249,7 @@ def _objective(inputs: PlanInputs, costs: _Costs, draft_params: np.ndarray) -> n
         w = theory.lambertw_m1_from_log((1.0 / c - 1.0) * log_alpha - 1.0)
         gamma = np.clip((1.0 + w) / log_alpha - 1.0 / c, 0.0, inputs.gamma_max)
         return (1.0 - alpha ** (gamma + 1.0)) / ((1.0 - alpha) * (gamma * c + 1.0))
-    return np.maximum(_speedup_table(alpha, c, costs.verify_ratio).max(axis=1), 1.0)
+    return np.maximum(_speedup_table(alpha, c, costs.round_cost).max(axis=1), 1.0)
 
 
 def _search(inputs: PlanInputs, costs: _Costs):
