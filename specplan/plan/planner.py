@@ -5,7 +5,7 @@ Data flow: inputs ─► cost model (c(N), verification cost) ─► acceptance 
 """
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -238,6 +238,27 @@ def _evaluate(inputs: PlanInputs, costs: _Costs, draft_params) -> list:
             round_cost_ratio=float(costs.round_ratio),
         ))
     return result
+
+
+def evaluate_draft(inputs: PlanInputs, draft_params: float, gamma: int | None = None) -> Candidate:
+    """One draft under ``inputs``' cost model and acceptance, at ``gamma`` (1..gamma_max) or, when None, at its
+    best γ: what plan predicts for a pair whose γ is already chosen (e.g. a published result)."""
+    inputs.validate()
+    profile = load_profile(inputs.profile) if inputs.cost_model == "hardware" else None
+    if profile is not None:
+        profile.check_dtype(inputs.dtype)
+    costs = _Costs(inputs, profile)
+    best = _evaluate(inputs, costs, [draft_params])[0]
+    if gamma is None:
+        return best
+    if not 1 <= gamma <= inputs.gamma_max:
+        raise SpecplanError(f"γ {gamma!r} must be in 1..{inputs.gamma_max}")
+    n = np.array([float(draft_params)])
+    alpha, c = _acceptance(inputs, n), costs.cost_ratio(n)
+    speedup = float(_speedup_table(alpha, c, costs.round_cost)[0, gamma - 1])
+    return replace(best, gamma=gamma, speedup=speedup,
+                   expected_tokens_per_round=float(theory.expected_tokens_per_round(alpha[0], gamma)),
+                   verify_cost_ratio=float(costs.verify_ratio[gamma - 1]))
 
 
 def _objective(inputs: PlanInputs, costs: _Costs, draft_params: np.ndarray) -> np.ndarray:
