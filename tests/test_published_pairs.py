@@ -1,23 +1,17 @@
 """benchmarks/published_pairs.py: the table of published draft-model results loads, every row runs through plan,
 and the acceptance conversions invert the formulas they come from."""
 
-import importlib.util
 import math
-from pathlib import Path
 
 import pytest
 
+from benchmark_scripts import load_benchmark
 from specplan.plan.theory import expected_tokens_per_round
-
-PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "published_pairs.py"
 
 
 @pytest.fixture(scope="module")
 def published():
-    spec = importlib.util.spec_from_file_location("published_pairs", PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("published_pairs")
 
 
 def test_the_table_has_at_least_twelve_sourced_rows(published):
