@@ -7,7 +7,7 @@ speedup, side by side in one run.
         --prompts specplan/assets/toy-prompts.jsonl --threads 1
 
 Goals: sd tokens/s ≥ 1.3 × hf tokens/s at every γ; measured speedup within 5% of the speedup predicted with the
-loop's own terms, S_loop = E(α̂, γ) / (γ·c_loop + v_loop + o_round) (report's "Where the time goes",
+loop's own terms, S_loop = E(α̂, γ) / (γ·c_loop + v_loop + o_round + f_round) (report's "Where the time goes",
 specplan.report.decompose), beside the isolated-latency prediction S = E·t_target(1) / (γ·t_draft(1) +
 t_verify(γ+1)) (sdsl.md §1).
 Without --target/--draft it builds tiny random LLaMAs (tests/bench_fixtures.py): the random draft accepts almost
@@ -55,7 +55,7 @@ def table(label: str, rows: list) -> Table:
     by = {(r.engine, r.gamma): r for r in rows}
     out = Table(title=f"{label}", title_justify="left")
     for column in ("γ", "sd tok/s", "hf tok/s", "sd/hf", "α̂ (sd)", "AL", "c", "c_loop", "verify", "v_loop",
-                   "o_round", "predicted S", "with loop terms", "measured S [95% CI]", "measured/predicted",
+                   "o_round", "f_round", "predicted S", "with loop terms", "measured S [95% CI]", "measured/predicted",
                    "measured/loop"):
         out.add_column(column, justify="right")
     for gamma in sorted({r.gamma for r in rows if r.gamma}):
@@ -67,7 +67,8 @@ def table(label: str, rows: list) -> Table:
         out.add_row(str(gamma), f"{sd.tokens_per_s:.1f}", f"{hf.tokens_per_s:.1f}",
                     f"{sd.tokens_per_s / hf.tokens_per_s:.2f}", f"{sd.alpha_iid:.3f}", f"{sd.acceptance_length:.2f}",
                     f"{sd.cost_ratio:.3f}", f"{sd.loop.c_loop:.3f}", f"{sd.verify_cost_ratio:.2f}",
-                    f"{sd.loop.v_loop:.2f}", f"{sd.loop.o_round:.3f}", f"{predicted:.2f}×", f"{loop:.2f}×",
+                    f"{sd.loop.v_loop:.2f}", f"{sd.loop.o_round:.3f}",
+                    f"{sd.loop.f_round:.3f}", f"{predicted:.2f}×", f"{loop:.2f}×",
                     f"{s.value:.2f}×{interval}", f"{s.value / predicted - 1:+.1%}", f"{s.value / loop - 1:+.1%}")
     return out
 
@@ -95,7 +96,7 @@ def main() -> None:
     for label, target, draft in pairs(args):
         console.print(table(label, measure(args, target, draft)))
     console.print("predicted S = E·t_target(1) / (γ·t_draft(1) + t_verify(γ+1)), E = (1 − α̂^(γ+1))/(1 − α̂); "
-                  "with loop terms = E / (γ·c_loop + v_loop + o_round), in units of the AR loop's s/token "
+                  "with loop terms = E / (γ·c_loop + v_loop + o_round + f_round), in units of the AR loop's s/token "
                   "(specplan.report.decompose); measured S = paired geometric mean of AR/SD time per token "
                   "(specplan.report.metrics).")
 

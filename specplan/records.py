@@ -107,7 +107,9 @@ def _valid_round_times(clock) -> bool:
     columns = [clock.get(key) for key in ("rounds", "drafted", "draft_s", "verify_s", "round_s")]
     if not all(isinstance(c, list) and len(c) == len(columns[0]) for c in columns):
         return False
-    return all(map(_is_count, columns[0] + columns[1])) and all(map(_is_seconds, columns[2] + columns[3] + columns[4]))
+    prefill = clock.get("prefill_s")
+    return (all(map(_is_count, columns[0] + columns[1])) and all(map(_is_seconds, columns[2] + columns[3] + columns[4]))
+            and (prefill is None or _is_seconds(prefill)))
 
 
 def _field_problem(record: dict) -> str | None:

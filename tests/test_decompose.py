@@ -14,10 +14,11 @@ from specplan.report.decompose import loop_terms
 from specplan.report.predict import predict
 
 
-def _timed(sd: dict, draft_s: float, verify_s: float, round_s: float) -> dict:
+def _timed(sd: dict, draft_s: float, verify_s: float, round_s: float, prefill_s: float = 0.05) -> dict:
     """``sd`` with every round timed: each round's draft steps take draft_s per drafted token."""
     drafted = sd["rounds"]["drafted"]
-    return {**sd, "round_times": {"every": 1, "rounds": list(range(len(drafted))), "drafted": drafted,
+    return {**sd, "round_times": {"every": 1, "prefill_s": prefill_s, "rounds": list(range(len(drafted))),
+                                  "drafted": drafted,
                                   "draft_s": [draft_s * k for k in drafted], "verify_s": [verify_s] * len(drafted),
                                   "round_s": [draft_s * k + verify_s + round_s for k in drafted]}}
 
@@ -32,13 +33,15 @@ def test_terms_by_hand():
     assert terms.ar_s_per_token == pytest.approx(t_ar)
     assert (terms.rounds, terms.drafted, terms.tokens, terms.seconds) == (6, 18, 18, 1.5)
     assert terms.c_loop == pytest.approx(0.02 / t_ar) and terms.v_loop == pytest.approx(0.1 / t_ar)
-    assert terms.overhead_s == pytest.approx((1.5 - 0.02 * 18 - 0.1 * 6) / 6)  # the rest of the wall time
+    assert terms.prefill_s == pytest.approx(0.1)  # two runs, 0.05 s each
+    assert terms.overhead_s == pytest.approx((1.5 - 0.1 - 0.02 * 18 - 0.1 * 6) / 6)  # the rest of the wall time
     assert terms.o_round == pytest.approx(terms.overhead_s / t_ar)
+    assert terms.f_round == pytest.approx(0.1 / 6 / t_ar)
     assert terms.pooled_speedup == pytest.approx(t_ar / (1.5 / 18))
     assert terms.measured_terms_speedup() == pytest.approx(terms.pooled_speedup, rel=1e-12)
     alpha = 0.8
     assert terms.predicted_speedup(alpha, 3) == pytest.approx(
-        theory.expected_tokens_per_round(alpha, 3) * t_ar / (3 * 0.02 + 0.1 + terms.overhead_s))
+        theory.expected_tokens_per_round(alpha, 3) * t_ar / (3 * 0.02 + 0.1 + terms.overhead_s + 0.1 / 6))
 
 
 def test_runs_without_round_times_have_no_terms():
@@ -69,7 +72,9 @@ def test_real_run_adds_up(bench_records):
         measured = ar_s / (sum(r["wall_time_s"] for r in sd) / sum(r["new_tokens"] for r in sd))
         assert row.loop.pooled_speedup == pytest.approx(measured, rel=1e-12)
         assert row.loop.measured_terms_speedup() == pytest.approx(measured, rel=1e-9)
-        assert row.loop.overhead_s > 0 and row.loop.c_loop > 0 and row.loop.v_loop > 0
+        assert row.loop.overhead_s > 0 and row.loop.c_loop > 0 and row.loop.v_loop > 0 and row.loop.prefill_s > 0
+        timed = sum(sum(r["round_times"]["round_s"]) + r["round_times"]["prefill_s"] for r in sd)
+        assert timed <= row.loop.seconds  # the clock's parts lie within the decodes' wall time
         prediction = predict([row])[0]
         # identical draft: α̂ = 1, so E(α̂, γ) = γ + 1, and only the shortened last round differs from γ
         assert prediction.loop_speedup == pytest.approx(row.loop.speedup(row.gamma + 1, row.gamma))

@@ -11,7 +11,7 @@ SAMPLE_EVERY = 4
 
 
 class RoundClock:
-    """Times rounds of one decode: call :meth:`start` before the draft steps, :meth:`lap` after them and after
+    """Times rounds of one decode: call :meth:`begin` when the decode starts, :meth:`start` before the draft steps, :meth:`lap` after them and after
     the verification pass, :meth:`end` when the round is complete.
 
     On cpu every round is timed and nothing is synchronised (kernels run when called, so the clock reads finished
@@ -24,17 +24,25 @@ class RoundClock:
         self.sync = not device.startswith("cpu")
         self.every = every or (SAMPLE_EVERY if self.sync else 1)
         self.index, self.timing, self.marks = -1, False, []
-        self.record = {"every": self.every, "rounds": [], "drafted": [], "draft_s": [], "verify_s": [], "round_s": []}
+        self.record = {"every": self.every, "prefill_s": None, "rounds": [], "drafted": [], "draft_s": [],
+                       "verify_s": [], "round_s": []}
+        self.began = None
 
     def _now(self) -> float:
         if self.sync:
             devices.synchronize(self.device)
         return time.perf_counter()
 
+    def begin(self) -> None:
+        """The decode starts: the time until the first round is the prefills and the first token."""
+        self.began = self._now()
+
     def start(self) -> None:
         self.index += 1
-        self.timing = self.index % self.every == 0
+        self.timing = self.index % self.every == 0  # the first round always
         self.marks = [self._now()] if self.timing else []
+        if self.index == 0 and self.began is not None:
+            self.record["prefill_s"] = self.marks[0] - self.began
 
     def lap(self) -> None:
         if self.timing:
@@ -54,6 +62,9 @@ class RoundClock:
 
 class NoClock:
     """The clock of a decode nobody times."""
+
+    def begin(self) -> None:
+        pass
 
     def start(self) -> None:
         pass

@@ -21,6 +21,7 @@ def decode_sd(target, draft, prompt_ids: torch.Tensor, gamma: int, max_new_token
     accepted round (it proposed x_γ but never ran on it), so it gets both in its next first step.
     """
     clock = clock or NoClock()
+    clock.begin()
     target_cache, draft_cache = new_cache(target), new_cache(draft)
     first = choose(forward(target, prompt_ids, target_cache, 1, vocab_tokens)[-1], sampling, generator)
     forward(draft, prompt_ids, draft_cache, 1, vocab_tokens)  # draft prefill (its logits are not needed)
