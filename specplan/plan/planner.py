@@ -374,5 +374,5 @@ def extrapolation_notes(inputs: PlanInputs, profile: Profile | None, recommendat
                      f"({format_count(edge)}): its step times are extrapolated"
                      + (f"; leaving {format_count(edge)} out of the fit missed it by up to {loo:.0%}"
                         if loo is not None else "")
-                     + " — profile sizes nearer the plan (--sizes) to measure instead")
+                     + "; profile sizes nearer the plan (--sizes) to measure them")
     return notes
