@@ -9,8 +9,9 @@ plan's prediction uses the reported acceptance where there is one (converted to 
 length through AL(γ) = (1 − α^(γ+1))/(1 − α), a draft acceptance rate through E[j]/γ), else the SDSL law; the
 reported γ where there is one, else plan's own best γ; the bundled profile of the hardware, else a roofline
 profile written here from the device's datasheet with the bundled GPU profiles' overhead estimates
-(``INLINE_PROFILES``). Tensor parallelism (``tp``) is charged as each device streaming 1/tp of both models (the
-draft runs at the target's TP in these engines); communication is not modelled.
+(``INLINE_PROFILES``). Tensor parallelism (``tp``; the draft runs at the target's TP in these engines) is plan's
+own (``--tensor-parallel``, all-reduce included) on a bundled profile; on an inline profile, which has no
+interconnect figures, each device streams 1/tp of both models and communication is not modelled.
 
 Rows of kind ``paper`` are held out: nothing in specplan was tuned on them. Rows of kind ``engine`` (engine PR
 benchmarks, vendor blogs) are the ones the bundled GPU profiles' overheads are checked against (see each
@@ -205,10 +206,13 @@ def check(row: Published, folder: Path) -> Checked:
         law = planner.PlanInputs(target_params=row.target_params, target_tokens=row.target_tokens,
                                  draft_tokens=row.draft_tokens, cost_model="flops")
         alpha = planner.evaluate_draft(law, row.draft_params).alpha
-    inputs = planner.PlanInputs(target_params=row.target_params / row.tp, profile=profile_path(row.profile, folder),
-                                dtype=row.dtype, batch_size=row.batch, draft_params=(row.draft_params / row.tp,),
-                                alpha=alpha, min_speedup=1.0)
-    candidate = planner.evaluate_draft(inputs, row.draft_params / row.tp, row.gamma)
+    native = row.tp > 1 and row.profile not in INLINE_PROFILES  # plan's own tensor parallelism (all-reduce too)
+    share = 1 if native else row.tp  # else each device streams 1/tp of both models, no communication
+    inputs = planner.PlanInputs(target_params=row.target_params / share, profile=profile_path(row.profile, folder),
+                                dtype=row.dtype, batch_size=row.batch, draft_params=(row.draft_params / share,),
+                                alpha=alpha, min_speedup=1.0, tensor_parallel=row.tp if native else None,
+                                draft_tensor_parallel=row.tp if native else 1)
+    candidate = planner.evaluate_draft(inputs, row.draft_params / share, row.gamma)
     return Checked(row, alpha, source, candidate.gamma, candidate.speedup)
 
 
