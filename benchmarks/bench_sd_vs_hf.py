@@ -9,7 +9,7 @@ speedup, side by side in one run.
 Goals: sd tokens/s ≥ 1.3 × hf tokens/s at every γ; measured speedup within 5% of the speedup predicted with the
 loop's own terms, S_loop = E(α̂, γ) / (γ·c_loop + v_loop + o_round + f_round) (report's "Where the time goes",
 specplan.report.decompose), beside the isolated-latency prediction S = E·t_target(1) / (γ·t_draft(1) +
-t_verify(γ+1)) (sdsl.md §1).
+t_verify(γ+1)) (docs/theory.md §1).
 Without --target/--draft it builds tiny random LLaMAs (tests/bench_fixtures.py): the random draft accepts almost
 nothing, so the identical draft (α = 1) is the case where the prediction is sharp.
 """

@@ -1,7 +1,8 @@
 """The planner: from a target's size and a cost model to the best draft size N*, lookahead γ* and speedup.
 
 Data flow: inputs ─► cost model (c(N), verification cost) ─► acceptance α(N) from the SDSL laws (or measured)
-─► γ and speedup per draft size ─► N* by search over draft sizes, the flat band, a sensitivity table.
+─► γ and speedup per draft size ─► N* by search over draft sizes, the flat band, a sensitivity table
+(docs/theory.md §4).
 """
 
 import math
@@ -195,7 +196,7 @@ class _Costs:
         self.loop_step_s = getattr(profile, "loop_step_overhead_s", 0.0)
         gammas = np.arange(1, inputs.gamma_max + 1)
         target, tp = inputs.target, inputs.tensor_parallel or 1
-        if profile is None:  # flops: c = N/M, verification charged as one target pass (SDSL §3)
+        if profile is None:  # flops: c = N/M, verification charged as one target pass (docs/theory.md §5)
             self.target_step_s = None
             self.verify_ratio = np.ones_like(gammas, dtype=float)
             self.round_ratio = 0.0
@@ -227,7 +228,7 @@ class _Costs:
 
 
 def _acceptance(inputs: PlanInputs, draft_params: np.ndarray) -> np.ndarray:
-    """α per draft: the one given for it with --alpha, else the SDSL law (sdsl.md §2, Eq. for α(ppl))."""
+    """α per draft: the one given for it with --alpha, else the SDSL law (docs/theory.md §3)."""
     target_ppl = perplexity(inputs.target_params, inputs.target_tokens)
     law = inputs.alpha_law
     alpha = law.a * np.array([perplexity(n, inputs.draft_tokens) for n in draft_params]) + law.b * target_ppl + law.c
@@ -237,7 +238,7 @@ def _acceptance(inputs: PlanInputs, draft_params: np.ndarray) -> np.ndarray:
 
 
 def _speedup_table(alpha: np.ndarray, c: np.ndarray, round_cost: np.ndarray) -> np.ndarray:
-    """Speedup for every draft (rows) and γ = 1..γmax (columns): E(α, γ) / (γc + v(γ+1) + o) (sdsl.md §1,
+    """Speedup for every draft (rows) and γ = 1..γmax (columns): E(α, γ) / (γc + v(γ+1) + o) (docs/theory.md §1,
     latency form divided through by t_target(1); o, the loop's round overhead, is 0 unless a measured profile
     holds it)."""
     gammas = np.arange(1, round_cost.size + 1)[None, :]
@@ -302,7 +303,7 @@ def evaluate_draft(inputs: PlanInputs, draft_params: float, gamma: int | None = 
 
 def _objective(inputs: PlanInputs, costs: _Costs, draft_params: np.ndarray) -> np.ndarray:
     """Speedup to maximise over draft size. Under ``flops`` it is the paper's: the ratio form at the real-valued
-    γ* (equivalently T*, tokens per FLOP, SDSL §3). Under ``hardware`` it is the best integer γ's speedup."""
+    γ* (equivalently T*, tokens per FLOP; docs/theory.md §4). Under ``hardware`` it is the best integer γ's speedup."""
     alpha, c = _acceptance(inputs, draft_params), costs.cost_ratio(draft_params)
     if costs.profile is None:
         log_alpha = np.log(alpha)

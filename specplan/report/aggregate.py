@@ -1,7 +1,7 @@
 """From run records to one row of metrics per pair × engine × γ [× prompt category].
 
-Every number is derived from raw counts and times with the one formula of ``specplan/metrics.py``
-(``shared/docs/metrics.md``). Pure Python, no torch: ``report`` and ``bench``'s end-of-run summary call this.
+Every number is derived from raw counts and times with the one formula of ``specplan/report/metrics.py``
+(``docs/metrics.md``). Pure Python, no torch: ``report`` and ``bench``'s end-of-run summary call this.
 """
 
 from collections import defaultdict
@@ -126,7 +126,7 @@ def _row(key: tuple, group: list, ar_index: dict, latency: dict) -> Row:
 
 
 def _tokens_per_s(runs: list) -> float | None:
-    """Σ new tokens / Σ wall time (metrics.md: tokens_per_s)."""
+    """Σ new tokens / Σ wall time (docs/metrics.md: tokens_per_s)."""
     seconds = sum(r.get("wall_time_s", 0.0) for r in runs)
     return sum(r.get("new_tokens", 0) for r in runs) / seconds if seconds > 0 else None
 

@@ -8,7 +8,7 @@ host sync). Divided by the AR loop's seconds per token t_AR (the paired ``ar`` r
     c_loop = d / t_AR,   v_loop = v_s / t_AR,   o_round = (T − F − d·K − R·v_s) / (R·t_AR),   f_round = F / (R·t_AR)
 
 and the speedup is, exactly, S = t_AR / (T/N) = (N/R) / ((K/R)·c_loop + v_loop + o_round + f_round). The
-loop-term prediction replaces the measured tokens per round N/R by E(α̂, γ) and K/R by γ (sdsl.md §1):
+loop-term prediction replaces the measured tokens per round N/R by E(α̂, γ) and K/R by γ (docs/theory.md §1):
 S_loop = E(α̂, γ) / (γ·c_loop + v_loop + o_round + f_round). Beside c and v measured in isolation (latency
 records) these terms say which part of a gap is the draft step in the loop, the verification in the loop, the
 round's own overhead or the prefills (f_round shrinks as runs get longer; plan leaves it out). Pure Python, no torch.

@@ -264,7 +264,7 @@ def prediction_section(predictions: list, several: bool) -> Section | None:
         for p in predictions)
     caption = ("predicted S = E(α̂, γ) / (γ·c + v), E = (1 − α̂^(γ+1))/(1 − α̂), "
                "v = t_target(γ+1)/t_target(1) "
-               "(sdsl.md §1, the formulas `plan` uses); gap = measured / predicted − 1.")
+               "(docs/theory.md §1, the formulas `plan` uses); gap = measured / predicted − 1.")
     return Section("Predicted vs measured", caption, headers, cells, labels=len(labels))
 
 

@@ -1,7 +1,7 @@
 """Predicted vs measured: the speedup ``plan``'s formulas give from the *measured* α̂, c and verification cost,
 beside the measured speedup, and the γ ``plan`` would choose beside the γ that measured best.
 
-Formulas of ``shared/docs/sdsl.md`` §1 via :mod:`specplan.plan.theory`; latencies are divided through by t_target(1),
+Formulas of ``docs/theory.md`` §1 via :mod:`specplan.plan.theory`; latencies are divided through by t_target(1),
 so S(γ) = E(α, γ) / (γ·c + v(γ)) with v(γ) = t_target(γ+1)/t_target(1). No torch here.
 """
 
