@@ -191,3 +191,14 @@ def test_ctrl_c_before_any_timed_step_writes_nothing(tmp_path, monkeypatch):
 def test_measure_rejects_bad_settings_before_building_anything():
     with pytest.raises(SpecplanError, match="--repeats 0"):
         latency_profile.jobs_for([3e5], [], latency_profile.ProfileSettings(device="cpu", dtype="fp32", repeats=0))
+
+
+def test_loop_terms_are_skipped_when_two_models_do_not_fit(tmp_path, monkeypatch):
+    """One "300K" ladder model (721K parameters with its embeddings, 2.9 MB in fp32) fits a 6 MB device; a draft and
+    a target of it do not fit in half of it: the profile is written without loop terms and says why (on a real
+    machine the OOM killer would end the run instead)."""
+    monkeypatch.setattr(devices, "memory_bytes", lambda device: 6_000_000)
+    result, path = _profile(tmp_path, "--sizes", "0.3M", loop=True)
+    assert result.exit_code == 0, result.output
+    assert "no loop terms: two 300K models do not fit" in " ".join(result.output.split())
+    assert "loop" not in yaml.safe_load(path.read_text())

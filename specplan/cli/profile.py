@@ -100,14 +100,26 @@ def _loop_terms(jobs, measurement, settings, console: Console) -> dict | None:
     """The loop terms on the smallest measured model (measure.loop_profile); None if interrupted."""
     from specplan.measure.loop_profile import measure_loop
 
+    from specplan.measure import devices
+    from specplan.plan.hardware import BYTES_PER_PARAM
+
     measured = {t.model.label for t in measurement.timings}
     job = min((j for j in jobs if j.label in measured), key=lambda j: j.params)
+    need = 2 * job.params * BYTES_PER_PARAM[settings.dtype]  # a draft and a target of this size at once
+    if need > latency_profile.LADDER_MEMORY_SHARE * devices.memory_bytes(settings.device):
+        console.print(f"[yellow]no loop terms: two {job.label} models do not fit in half the device memory[/yellow]")
+        return None
     console.print(f"timing a synthetic speculative round on {job.label} (loop costs beyond the forward steps)")
     try:
         return measure_loop(job, settings)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: the profile is written without loop terms[/yellow]")
-        return None
+    except (RuntimeError, MemoryError) as exc:
+        if not devices.is_out_of_memory(exc):
+            raise
+        devices.free_memory(settings.device)
+        console.print(f"[yellow]no loop terms: out of memory on {settings.device} for two {job.label} models[/yellow]")
+    return None
 
 
 def _measure_with_progress(jobs, settings, console: Console):
