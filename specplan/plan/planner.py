@@ -126,6 +126,7 @@ class Candidate:
     verify_cost_ratio: float  # t_target(γ+1) / t_target(1)
     speedup: float
     round_cost_ratio: float = 0.0  # o: a round's overhead beyond its forward steps / t_target(1) (measured loop)
+    speedup_by_gamma: tuple = ()  # index γ-1: the speedup at γ = 1..γmax (cost model and α as above)
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,7 @@ class Plan:
                 "cost_ratio": rec.cost_ratio,
                 "verify_cost_ratio": rec.verify_cost_ratio,
                 "round_cost_ratio": rec.round_cost_ratio,
+                "speedup_by_gamma": list(rec.speedup_by_gamma),
             },
             "pays": self.pays,
             "flat_band": {
@@ -276,6 +278,7 @@ def _candidates(n: np.ndarray, alpha: np.ndarray, c: np.ndarray, costs: _Costs) 
             gamma_real=gamma_real, expected_tokens_per_round=float(theory.expected_tokens_per_round(alpha[i], gamma)),
             verify_cost_ratio=float(costs.verify_ratio[gamma - 1]) if gamma else 1.0, speedup=speedup,
             round_cost_ratio=float(costs.round_ratio),
+            speedup_by_gamma=tuple(float(x) for x in table[i]),
         ))
     return result
 
