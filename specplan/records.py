@@ -196,6 +196,18 @@ _REQUIRED = {"run": ("engine", "new_tokens", "wall_time_s"), "latency": ("model"
              "perplexity": ("model", "perplexity")}
 
 
+def _valid_round_times(clock) -> bool:
+    if not isinstance(clock, dict):
+        return False
+    columns = [clock.get(key) for key in ("rounds", "drafted", "draft_s", "verify_s", "round_s")]
+    if not all(isinstance(c, list) and len(c) == len(columns[0]) for c in columns):
+        return False
+    prefill = clock.get("prefill_s")
+    return (all(map(is_count, columns[0] + columns[1]))
+            and all(map(_is_seconds, columns[2] + columns[3] + columns[4]))
+            and (prefill is None or _is_seconds(prefill)))
+
+
 def _field_problem(record: dict) -> str | None:
     """Every known field present has its documented type and a finite value (docs/records.md); each kind has
     the fields its metrics are computed from."""
@@ -209,6 +221,9 @@ def _field_problem(record: dict) -> str | None:
     for key in _REQUIRED.get(record["kind"], ()):
         if key not in record:
             return f"a {record['kind']} record needs {key!r}"
+    if "round_times" in record and not _valid_round_times(record["round_times"]):
+        return ("round_times must hold equally long lists 'rounds' and 'drafted' (counts) and 'draft_s', "
+                "'verify_s', 'round_s' (seconds)")
     rounds = record.get("rounds")
     if rounds is None:
         return None

@@ -148,6 +148,7 @@ def unusable_run_notes(records: list) -> list:
 def extra_sections(report: Report) -> tuple:
     several = formats.several_pairs(report.rows)
     return (formats.prediction_section(report.predictions, several),
+            formats.decomposition_section(report.predictions, several),
             formats.gamma_section(report.comparisons, several),
             batches.batch_section(report.batches, several),
             formats.gate_section(report.failures, report.gate_checked))
