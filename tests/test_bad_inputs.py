@@ -18,7 +18,7 @@ R = ["report", "{d}/rec_ok.jsonl"]
 C = ["calibrate"]
 B = ["bench", "--num-prompts", "1", "--max-new-tokens", "2", "--gamma", "1", "--latency-samples", "2"]
 F = ["profile", "--device", "cpu", "--sizes", "0.3M", "--repeats", "1", "--warmup", "0", "--max-tokens", "1",
-     "--context", "8", "-o", "{d}/out/p.yaml"]
+     "--no-loop", "--context", "8", "-o", "{d}/out/p.yaml"]
 
 PROGRESS = re.compile(r"^\[\d+/[\d?]+\] ")  # progress lines (stderr is not a terminal here), not error output
 

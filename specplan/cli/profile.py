@@ -33,7 +33,7 @@ def profile(
         help="auto, fp32, bf16 or fp16 (auto, the default: bf16 on cuda, fp16 on mps, fp32 on cpu).")] = None,
     context: Annotated[int, typer.Option(
         "--context-tokens", "--context", metavar="TOKENS",
-        help="Tokens in the KV cache at every timed step.")] = latency_profile.DEFAULT_CONTEXT_TOKENS,
+        help="KV cache length (tokens) at every timed step.")] = latency_profile.DEFAULT_CONTEXT_TOKENS,
     max_tokens: Annotated[int, typer.Option(
         "--max-tokens", metavar="K",
         help="Time steps of k = 1..K new tokens (k = 1: a decode step; k = γ+1: a verification pass). Plan holds "
