@@ -13,6 +13,8 @@ from specplan.checks import is_count, is_finite_number, shown
 from specplan.errors import SpecplanError
 
 SCHEMA_VERSION = 1
+# A uniform guess over the largest vocabularies (~256K tokens) scores about that; far above is not a perplexity.
+MAX_PERPLEXITY = 1e7
 
 
 class RecordWriter:
@@ -181,7 +183,8 @@ _FIELDS = {
     "p10_s": (_is_seconds, "a finite non-negative number"),
     "p90_s": (_is_seconds, "a finite non-negative number"),
     "samples": (is_count, "an integer ≥ 0"),
-    "perplexity": (lambda v: is_finite_number(v) and v >= 1, "a finite number ≥ 1 (exp of a mean NLL)"),
+    "perplexity": (lambda v: is_finite_number(v) and 1 <= v <= MAX_PERPLEXITY,
+                   f"a number from 1 to {MAX_PERPLEXITY:g} (exp of a mean NLL)"),
     "tokens": (is_count, "an integer ≥ 0"),
     "text": (lambda v: isinstance(v, str), "a string"),
 }
