@@ -9,9 +9,12 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from specplan.checks import is_count, is_finite_number, shown
 from specplan.errors import SpecplanError
 
 SCHEMA_VERSION = 1
+# A uniform guess over the largest vocabularies (~256K tokens) scores about that; far above is not a perplexity.
+MAX_PERPLEXITY = 1e7
 
 
 class RecordWriter:
@@ -19,6 +22,7 @@ class RecordWriter:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self.written = 0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("a", encoding="utf-8")
@@ -27,11 +31,18 @@ class RecordWriter:
 
     def write(self, record: dict) -> None:
         record = {"schema_version": SCHEMA_VERSION, **record}
-        self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
-        self._file.flush()
+        try:
+            self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+            self._file.flush()
+        except OSError as exc:  # disk full, quota, a removed mount
+            raise SpecplanError(f"cannot write records to {str(self.path)!r}: {exc.strerror}") from None
+        self.written += 1
 
     def close(self) -> None:
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError:  # the write that failed already said why
+            pass
 
     def __enter__(self):
         return self
@@ -40,22 +51,52 @@ class RecordWriter:
         self.close()
 
 
+def check_output(path: str | Path, resume: bool = False, append: bool = False) -> None:
+    """Before any work: ``--output`` must be a records file or new. An existing file that is not one (a prompts
+    file, a config.json) is never appended to; an existing records file needs ``--resume`` (complete its last
+    run) or ``--append`` (add a new run), so a second run never mixes into the first by accident."""
+    path = Path(path)
+    if path.is_dir():
+        raise SpecplanError(f"--output {str(path)!r} is a folder; give a FILE.jsonl")
+    if not path.exists() or path.stat().st_size == 0 or not path.is_file():
+        return
+    try:
+        with path.open(encoding="utf-8") as file:
+            first = file.readline(1 << 20).strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecplanError(f"--output {str(path)!r} exists and could not be read as records: {exc}") from None
+    if _problem(first) is not None:
+        raise SpecplanError(f"--output {str(path)!r} exists and is not a records file (its first line is not a "
+                            "record); choose another file")
+    if not (resume or append):
+        raise SpecplanError(f"--output {str(path)!r} already holds records: pass --resume to complete its last run, "
+                            "--append to add a new run to it, or choose another file")
+
+
 @dataclass
 class RecordSet:
-    """Records read from one or more files, and the lines skipped with ``skip_bad_lines``."""
+    """Records read from one or more files, the lines skipped with ``skip_bad_lines``, and notes on duplicates."""
 
     records: list = field(default_factory=list)
     skipped: list = field(default_factory=list)  # "file:line: reason"
+    duplicates: list = field(default_factory=list)  # "file:line: ..." or "file: given twice", each read once
 
     def of_kind(self, kind: str) -> list:
         return [r for r in self.records if r.get("kind") == kind]
 
 
 def read_records(paths, skip_bad_lines: bool = False) -> RecordSet:
-    """Read JSONL record files. A missing file, a malformed or truncated line, or a record from a newer schema is a
-    :class:`SpecplanError` naming the file and line; with ``skip_bad_lines`` bad lines are skipped and listed."""
-    result = RecordSet()
+    """Read JSONL record files. A missing file, a malformed or truncated line, a field of the wrong type or a
+    non-finite number, or a record from a newer schema is a :class:`SpecplanError` naming the file, line and
+    value; with ``skip_bad_lines`` bad lines are skipped and listed. A file given twice and a record that repeats
+    an earlier one (the same run, kind and step: a duplicated line or a file concatenated twice) are read once
+    and listed in ``duplicates``, so nothing is counted twice."""
+    result, seen_files, seen_records = RecordSet(), set(), {}
     for path in map(Path, paths):
+        if path.resolve() in seen_files:
+            result.duplicates.append(f"{path}: given twice, read once")
+            continue
+        seen_files.add(path.resolve())
         if not path.is_file():
             raise SpecplanError(f"records file {str(path)!r} does not exist")
         try:
@@ -67,7 +108,13 @@ def read_records(paths, skip_bad_lines: bool = False) -> RecordSet:
                 continue
             problem = _problem(line)
             if problem is None:
-                result.records.append(json.loads(line))
+                record = json.loads(line)
+                identity = record_identity(record)
+                if identity in seen_records:
+                    result.duplicates.append(f"{path}:{number}: repeats {seen_records[identity]}, read once")
+                    continue
+                seen_records[identity] = f"{path}:{number}"
+                result.records.append(record)
             elif skip_bad_lines and not problem.startswith("schema_version"):
                 result.skipped.append(f"{path}:{number}: {problem}")
             else:
@@ -75,16 +122,22 @@ def read_records(paths, skip_bad_lines: bool = False) -> RecordSet:
     return result
 
 
+def record_identity(record: dict) -> str:
+    """A record's whole content, canonical: a line repeated (a file concatenated twice, a copy appended) is the
+    same record; records of two runs never are (their run_id and created time differ)."""
+    return json.dumps(record, sort_keys=True)
+
+
 def _problem(line: str) -> str | None:
     try:
         record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        return f"not a valid JSON record (malformed or truncated line: {exc.msg})"
+    except (json.JSONDecodeError, RecursionError) as exc:
+        return f"not a valid JSON record (malformed or truncated line: {getattr(exc, 'msg', 'nested too deep')})"
     if not isinstance(record, dict):
         return "not a JSON object"
     version = record.get("schema_version")
     if not isinstance(version, int) or isinstance(version, bool):
-        return f"missing or non-integer schema_version ({version!r})"
+        return f"missing or non-integer schema_version ({shown(version)})"
     if version > SCHEMA_VERSION:
         return (f"schema_version {version} is newer than this specplan reads ({SCHEMA_VERSION}); "
                 "upgrade specplan to read it")
@@ -93,12 +146,57 @@ def _problem(line: str) -> str | None:
     return _field_problem(record)
 
 
-def _is_count(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
 def _is_seconds(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+    return is_finite_number(value) and value >= 0
+
+
+def _is_optional(check):
+    return lambda value: value is None or check(value)
+
+
+def _is_pair(value) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("target"), str) and isinstance(value.get("draft"), str)
+
+
+# key -> (check, what it must be), applied where the key is present (docs/records.md)
+_FIELDS = {
+    "kind": (lambda v: isinstance(v, str), "a string"),
+    "run_id": (lambda v: isinstance(v, str), "a string"),
+    "pair": (_is_pair, "an object with string 'target' and 'draft'"),
+    "settings": (lambda v: isinstance(v, dict), "an object"),
+    "environment": (lambda v: isinstance(v, dict), "an object"),
+    "engine": (lambda v: isinstance(v, str), "a string"),
+    "gamma": (_is_optional(lambda v: is_count(v, 1)), "an integer ≥ 1 or null"),
+    "prompt_index": (is_count, "an integer ≥ 0"),
+    "prompt_category": (lambda v: isinstance(v, str), "a string"),
+    "repeat": (is_count, "an integer ≥ 0"),
+    "prompt_tokens": (is_count, "an integer ≥ 0"),
+    "new_tokens": (is_count, "a non-negative integer"),
+    "wall_time_s": (_is_seconds, "a finite non-negative number"),
+    "output_ids": (lambda v: isinstance(v, list), "a list"),
+    "exact": (_is_optional(lambda v: isinstance(v, bool)), "true, false or null"),
+    "first_divergence": (_is_optional(is_count), "an integer ≥ 0 or null"),
+    "divergence_margin": (_is_optional(is_finite_number), "a finite number or null"),
+    "model": (lambda v: isinstance(v, str), "a string"),
+    "context_tokens": (is_count, "an integer ≥ 0"),
+    "median_s": (_is_seconds, "a finite non-negative number"),
+    "p10_s": (_is_seconds, "a finite non-negative number"),
+    "p90_s": (_is_seconds, "a finite non-negative number"),
+    "samples": (is_count, "an integer ≥ 0"),
+    "perplexity": (lambda v: is_finite_number(v) and 1 <= v <= MAX_PERPLEXITY,
+                   f"a number from 1 to {MAX_PERPLEXITY:g} (exp of a mean NLL)"),
+    "tokens": (is_count, "an integer ≥ 0"),
+    "text": (lambda v: isinstance(v, str), "a string"),
+}
+# settings key -> check: the settings that report and calibrate group and filter by
+_SETTINGS = {
+    "temperature": (lambda v: is_finite_number(v) and v >= 0, "a finite number ≥ 0"),
+    "top_p": (lambda v: is_finite_number(v) and 0 < v <= 1, "a number in (0, 1]"),
+    "max_new_tokens": (is_count, "an integer ≥ 0"),
+}
+# fields a record of each kind cannot do without
+_REQUIRED = {"run": ("engine", "new_tokens", "wall_time_s"), "latency": ("model", "new_tokens", "median_s"),
+             "perplexity": ("model", "perplexity")}
 
 
 def _valid_round_times(clock) -> bool:
@@ -108,15 +206,24 @@ def _valid_round_times(clock) -> bool:
     if not all(isinstance(c, list) and len(c) == len(columns[0]) for c in columns):
         return False
     prefill = clock.get("prefill_s")
-    return (all(map(_is_count, columns[0] + columns[1])) and all(map(_is_seconds, columns[2] + columns[3] + columns[4]))
+    return (all(map(is_count, columns[0] + columns[1]))
+            and all(map(_is_seconds, columns[2] + columns[3] + columns[4]))
             and (prefill is None or _is_seconds(prefill)))
 
 
 def _field_problem(record: dict) -> str | None:
-    """The fields metrics are computed from, where present, must have the documented types (docs/records.md)."""
-    for key, valid in (("new_tokens", _is_count), ("wall_time_s", _is_seconds), ("median_s", _is_seconds)):
+    """Every known field present has its documented type and a finite value (docs/records.md); each kind has
+    the fields its metrics are computed from."""
+    for key, (valid, what) in _FIELDS.items():
         if key in record and not valid(record[key]):
-            return f"{key} {record[key]!r} is not a non-negative number"
+            return f"{key} {shown(record[key])} must be {what}"
+    settings = record.get("settings") or {}
+    for key, (valid, what) in _SETTINGS.items():
+        if key in settings and not valid(settings[key]):
+            return f"settings.{key} {shown(settings[key])} must be {what}"
+    for key in _REQUIRED.get(record["kind"], ()):
+        if key not in record:
+            return f"a {record['kind']} record needs {key!r}"
     if "round_times" in record and not _valid_round_times(record["round_times"]):
         return ("round_times must hold equally long lists 'rounds' and 'drafted' (counts) and 'draft_s', "
                 "'verify_s', 'round_s' (seconds)")
@@ -125,7 +232,7 @@ def _field_problem(record: dict) -> str | None:
         return None
     drafted, accepted = (rounds.get("drafted"), rounds.get("accepted")) if isinstance(rounds, dict) else (None, None)
     if not (isinstance(drafted, list) and isinstance(accepted, list) and len(drafted) == len(accepted)
-            and all(map(_is_count, drafted + accepted))):
+            and all(map(is_count, drafted + accepted))):
         return "rounds must hold equally long lists of counts 'drafted' and 'accepted'"
     if any(j > k for k, j in zip(drafted, accepted)):
         return "rounds accept more drafts than were drafted"

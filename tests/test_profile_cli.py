@@ -72,9 +72,9 @@ def test_ladder_models_have_the_parameter_count_the_file_records(tmp_path):
     from specplan.measure.random_models import build_random_llama, count_params
 
     model = build_random_llama(2e6, torch.float32, "cpu")
-    result, path = _profile(tmp_path, "--sizes", "2M", "--max-tokens", "1")
+    result, path = _profile(tmp_path, "--sizes", "0.3M,2M", "--max-tokens", "1")  # plan refuses a one-size fit
     assert result.exit_code == 0, result.output
-    row = yaml.safe_load(path.read_text())["measurements"][0]
+    row = yaml.safe_load(path.read_text())["measurements"][1]
     assert row["params"] == count_params(model)
     assert (row["layers"], row["width"]) == (model.config.num_hidden_layers, model.config.hidden_size)
     # Tied embeddings: the output projection is the embedding matrix, counted once.

@@ -9,22 +9,43 @@ from typer.core import TyperGroup
 from specplan.errors import SpecplanError
 
 
+INTERRUPTED = 130  # exit code after Ctrl-C (128 + SIGINT), as shells report it
+_interrupt_reported = False
+
+
+def interrupted(message: str) -> typer.Exit:
+    """For a command that handled Ctrl-C itself: print its one line (what was kept) and return the Exit to raise."""
+    global _interrupt_reported
+    _interrupt_reported = True
+    click.echo(message, err=True)
+    return typer.Exit(INTERRUPTED)
+
+
 class _OneLineErrors(TyperGroup):
     """Bad input ends with one line on stderr and exit code 2, never a traceback or a usage box."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:  # bare `specplan`: the help, exit 0
+            click.echo(exc.ctx.get_help())
+            sys.exit(0)
         except click.ClickException as exc:  # usage errors and bad option values
-            click.echo(f"error: {exc.format_message()}", err=True)
+            click.echo(f"error: {_one_line(exc.format_message())}", err=True)
             sys.exit(2)
         except SpecplanError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
-        except click.Abort:
-            click.echo("aborted", err=True)
-            sys.exit(130)
+        except (click.Abort, KeyboardInterrupt):
+            code = INTERRUPTED
+        if code == INTERRUPTED and not _interrupt_reported:  # typer turns Ctrl-C into a silent exit 130
+            click.echo("interrupted", err=True)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _one_line(message: str) -> str:
+    """click's messages may span lines (a choice list); the error is one line."""
+    return " ".join(message.split())
 
 
 app = typer.Typer(
@@ -33,6 +54,7 @@ app = typer.Typer(
     help="Choose a draft model for speculative decoding from scaling laws, then prove it by measurement.",
     no_args_is_help=True,
     add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )
 
@@ -44,16 +66,25 @@ from specplan.cli import bench  # noqa: E402,F401
 from specplan.cli import report  # noqa: E402,F401
 
 
-@app.callback()
-def _root(
-    version: bool = typer.Option(False, "--version", help="Print the specplan version and exit.", is_eager=True),
-) -> None:
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         from specplan import __version__
 
         typer.echo(__version__)
         raise typer.Exit()
 
 
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the specplan version and exit.", is_eager=True,
+                                 callback=_print_version),
+) -> None:
+    pass
+
+
 def main() -> None:
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:  # Ctrl-C outside the command's own handling (e.g. while imports run)
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)

@@ -7,15 +7,18 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from specplan.cli import app
+from specplan.cli import app, interrupted
+from specplan.cli.options import require_measuring_extra
+from specplan.cli.progress import ProgressLines
 from specplan.errors import SpecplanError
+from specplan.records import check_output
 
 
 def parse_list(option: str, text: str, kind=str) -> tuple:
-    """``1,2,4`` -> (1, 2, 4); a bad item is a one-line error naming it."""
+    """``1,2,4`` -> (1, 2, 4), repeats dropped (``2,2`` is one γ); a bad item is a one-line error naming it."""
     items = [item.strip() for item in text.split(",") if item.strip()]
     try:
-        return tuple(kind(item) for item in items)
+        return tuple(dict.fromkeys(kind(item) for item in items))
     except ValueError:
         raise SpecplanError(f"{option} {text!r}: expected a comma-separated list of {kind.__name__}") from None
 
@@ -27,6 +30,7 @@ def bench(
     draft: Annotated[str | None, typer.Option(
         help="Draft model, sharing the target's tokenizer (default: the embedded toy draft).")] = None,
     engines: Annotated[str, typer.Option(
+        "--engines", "--engine",
         help="Comma-separated: ar (target alone), sd (specplan's speculative loop), hf (transformers assisted "
              "generation), vllm (vLLM with the draft as draft_model, and vLLM alone as its baseline; needs "
              "vLLM, see README).")] = "ar,sd,hf",
@@ -50,8 +54,12 @@ def bench(
     num_prompts: Annotated[int, typer.Option(help="Use the first N prompts.")] = 8,
     repeats: Annotated[int, typer.Option(help="Timed repeats of every (engine, γ, prompt).")] = 1,
     output: Annotated[str | None, typer.Option(
-        metavar="FILE.jsonl", help="Append one record per run, flushed as produced (docs/records.md).")] = None,
+        "--output", "-o", metavar="FILE.jsonl",
+        help="Write one record per run, flushed as produced (docs/records.md). An existing records file needs "
+             "--resume or --append; any other existing file is refused.")] = None,
     resume: Annotated[bool, typer.Option(help="Skip what --output already holds from the last run.")] = False,
+    append: Annotated[bool, typer.Option(
+        help="Add a new run to an existing --output records file (report tells the runs apart).")] = False,
     perplexity: Annotated[bool, typer.Option(
         help="Also measure each model's perplexity (nats/token, exponentiated) on held-out text.")] = False,
     perplexity_text: Annotated[str | None, typer.Option(
@@ -59,6 +67,7 @@ def bench(
                              "pair, held-out Python standard library code).")] = None,
     latency_samples: Annotated[int, typer.Option(help="Timed forward steps per latency record.")] = 20,
     latency_context: Annotated[int, typer.Option(
+        "--context-tokens", "--latency-context", metavar="TOKENS",
         help="Tokens in the KV cache when timing single steps (for c and the verify cost).")] = 128,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's default).")] = None,
     batch_size: Annotated[str, typer.Option(
@@ -81,14 +90,17 @@ def bench(
         rich_help_panel="vLLM")] = None,
 ) -> None:
     """Measure speculative decoding on your hardware: AR vs SD vs HF-assisted, exactness, acceptance, speed."""
+    require_measuring_extra("bench")
     from specplan.measure import sweep
     from specplan.measure.engines.vllm import VllmSettings, parse_vllm_arg
     from specplan.measure.loading import default_pair, default_pair_texts, model_source
 
     if (target is None) != (draft is None):
         raise SpecplanError("give both --target and --draft, or neither (the embedded default pair)")
-    if resume and not output:
-        raise SpecplanError("--resume needs --output FILE.jsonl")
+    if (resume or append) and not output:
+        raise SpecplanError(f"--{'resume' if resume else 'append'} needs --output FILE.jsonl")
+    if resume and append:
+        raise SpecplanError("--resume completes the file's last run, --append starts a new one: give one of them")
     if target is None:
         pair = default_pair()
         default_prompts, default_text = default_pair_texts()
@@ -104,10 +116,17 @@ def bench(
         perplexity_text=perplexity_text, threads=threads, batch_sizes=parse_list("--batch-size", batch_size, int),
         vllm=VllmSettings(tensor_parallel_size, draft_tensor_parallel_size, max_model_len, gpu_memory_utilization,
                           tuple(parse_vllm_arg(a) for a in vllm_arg or ())))
-    existing = sweep.resumable_records(output) if resume else []
+    if output:
+        check_output(output, resume, append)
     console = Console()
+    for note in sweep.set_aside_bad_lines(output) if resume else ():
+        console.print(f"note: skipped corrupt line {note}", soft_wrap=True)
+    existing = sweep.resumable_records(output) if resume else []
     result = _run_with_progress(config, existing, output, console)
     render_summary(result, console)
+    if output:
+        console.print(f"wrote {result.produced} record(s) to {output}"
+                      + (f" ({len(existing)} from the earlier run kept)" if existing else ""), soft_wrap=True)
 
 
 def _run_with_progress(config, existing: list, output: str | None, console: Console):
@@ -117,20 +136,24 @@ def _run_with_progress(config, existing: list, output: str | None, console: Cons
     writer = RecordWriter(output) if output else None
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
-        with Progress(*columns, console=console, transient=True) as progress:
+        with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
             bar = progress.add_task("loading models", total=None)
+            lines = ProgressLines(console)
+
+            def on_start(total: int) -> None:
+                progress.update(bar, total=total, description="warming up")
+                lines.start(total)
 
             def on_record(record: dict, label: str) -> None:
                 if writer:
                     writer.write(record)
                 progress.update(bar, advance=1, description=label)
+                lines.advance(label)
 
-            return sweep.run_bench(config, existing, lambda total: progress.update(bar, total=total,
-                                       description="warming up"), on_record)
+            return sweep.run_bench(config, existing, on_start, on_record)
     except KeyboardInterrupt:
         kept = f"; finished records are in {output}, rerun with --resume to complete" if output else ""
-        console.print(f"interrupted{kept}")
-        raise typer.Exit(130) from None
+        raise interrupted(f"interrupted{kept}") from None
     finally:
         if writer:
             writer.close()

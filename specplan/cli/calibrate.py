@@ -11,6 +11,7 @@ from rich.table import Table
 
 from specplan.report import calibrate as calibration
 from specplan.cli import app
+from specplan.checks import number_in
 from specplan.errors import SpecplanError
 from specplan.records import read_records
 
@@ -37,8 +38,17 @@ def calibrate(
     fits α = A·x + C for that family (B not identifiable, written as 0). Needs 3 pairs (one target) or 4."""
     if engine not in ("sd", "hf"):
         raise SpecplanError(f"--engine {engine!r} is not one of sd, hf")
+    if temperature is not None:
+        number_in(temperature, "--temperature", 0.0, 1e6)
+    if output is not None and output.is_dir():
+        raise SpecplanError(f"--output {str(output)!r} is a folder; give a FILE.yaml")
     record_set = read_records(records, skip_bad_lines=skip_bad_lines)
+    if not record_set.records:
+        raise SpecplanError(f"no '{engine}' run records in {', '.join(map(str, records))}: it holds no records")
     points = calibration.points_from_records(record_set.records, engine=engine, temperature=temperature)
+    if not points:
+        raise SpecplanError(f"no pair in {', '.join(map(str, records))} has perplexity records for both models "
+                            "(run bench with --perplexity)")
     fit = calibration.fit_acceptance_law(points)
     result = fit.to_json()
     result["source"] = [str(p) for p in records]

@@ -12,3 +12,15 @@ def parse_count_option(text: str) -> float:
         return parse_count(text)
     except SpecplanError as exc:
         raise typer.BadParameter(str(exc)) from None
+
+
+def require_measuring_extra(command: str) -> None:
+    """``bench`` and ``profile`` run models: without torch and transformers, one line with the install command."""
+    missing = []
+    for module in ("torch", "transformers"):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(module)
+    if missing:
+        raise SpecplanError(f"{command} needs {' and '.join(missing)}: pip install 'specplan[bench]'")

@@ -1,6 +1,7 @@
 """``specplan plan``: recommend a draft size, γ and the expected speedup for a target model."""
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 from enum import Enum
@@ -46,12 +47,12 @@ def plan(
         help="hardware: latencies from the profile's roofline and overheads; flops: the paper's c = N/M with "
              "verification charged as one target step.")] = CostModel.hardware,
     dtype: Annotated[str | None, typer.Option(
-        help="Weight dtype (fp32, bf16, fp16, fp8, int8, int4) (default: a quantized --target's, else the "
-             "profile's).")] = None,
+        help="Weight dtype: auto (the default: a quantized --target's, else the profile's), fp32, bf16, fp16, "
+             "fp8, int8 or int4.")] = None,
     batch_size: Annotated[int, typer.Option(
         help="Sequences decoded together. Larger batches make verification compute-bound (hardware model).")] = 1,
     context_tokens: Annotated[int, typer.Option(
-        help="Tokens in the KV cache at each step, in the hardware model.")] = planner.DEFAULT_CONTEXT_TOKENS,
+        "--context-tokens", "--context", metavar="TOKENS", help="Tokens in the KV cache at each step, in the hardware model.")] = planner.DEFAULT_CONTEXT_TOKENS,
     aspect_ratio: Annotated[float, typer.Option(
         help="Shape rule: model width / layer count, used for per-layer overhead and KV bytes.")] = 100.0,
     draft_params: Annotated[list[float] | None, typer.Option(
@@ -97,13 +98,13 @@ def plan(
         draft_tokens=draft_tokens,
         cost_model=cost_model.value,
         profile=profile,
-        dtype=dtype,
+        dtype=None if dtype == "auto" else dtype,
         batch_size=batch_size,
         context_tokens=context_tokens,
         aspect_ratio=aspect_ratio,
         draft_params=tuple(draft_params or ()),
         alpha=tuple(alpha) if alpha else None,
-        alpha_law=parse_alpha_law(alpha_law) if alpha_law else AlphaLaw(),
+        alpha_law=parse_alpha_law(alpha_law) if alpha_law is not None else AlphaLaw(),
         gamma_max=gamma_max,
         min_speedup=min_speedup,
         target_model=model.architecture if model else None,
@@ -137,8 +138,7 @@ def render(result: planner.Plan, console: Console, deployment: checkpoints.Deplo
     rows = [
         ("draft size N*", f"{format_count(rec.draft_params)} parameters"),
         ("target / draft M/N*", f"{inputs.target_params / rec.draft_params:.0f}"),
-        ("acceptance α", f"{rec.alpha:.3f}" + (" (given)" if rec.draft_params in inputs.given_alpha()
-                                                else " (SDSL law)")),
+        ("acceptance α", f"{rec.alpha:.3f} ({alpha_source(inputs, rec.draft_params)})"),
         ("lookahead γ", f"{rec.gamma}" + (f" (real-valued γ* {rec.gamma_real:.2f})" if rec.gamma_real else "")),
         ("tokens per round E", f"{rec.expected_tokens_per_round:.2f}"),
         ("cost ratio c", f"{rec.cost_ratio:.4f} (draft step / target step)"),
@@ -219,6 +219,17 @@ def checkpoint_verdict(deployment: checkpoints.Deployment) -> str:
                  + (f"; there use {strict.model.name} with γ = {strict.candidate.gamma} for about "
                     f"{strict.candidate.speedup:.2f}×." if strict else "; no ranked checkpoint passes there."))
     return text
+
+
+def alpha_source(inputs: planner.PlanInputs, draft_params: float) -> str:
+    """Where a draft's α came from, as the table labels it: measured (its --alpha), the SDSL law, given
+    coefficients or a calibrated file."""
+    if draft_params in inputs.given_alpha():
+        return "measured, --alpha"
+    source = inputs.alpha_law.source
+    if source == AlphaLaw.source:
+        return "SDSL law"
+    return "law --alpha-law A,B,C" if source == "--alpha-law" else f"calibrated law {Path(source).name}"
 
 
 def verdict(result: planner.Plan) -> str:

@@ -9,8 +9,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from specplan.measure import latency_profile
-from specplan.cli import app
+from specplan.cli import app, interrupted
+from specplan.cli.options import require_measuring_extra
+from specplan.cli.progress import ProgressLines
 from specplan.errors import SpecplanError
+from specplan.plan.hardware import one_size_measured
 from specplan.units import format_count
 
 
@@ -27,9 +30,10 @@ def profile(
     device: Annotated[str, typer.Option(
         help="auto (cuda, else mps, else cpu), cuda, cuda:N, mps or cpu.")] = "auto",
     dtype: Annotated[str | None, typer.Option(
-        help="fp32, bf16 or fp16 (default: bf16 on cuda, fp16 on mps, fp32 on cpu).")] = None,
+        help="auto, fp32, bf16 or fp16 (auto, the default: bf16 on cuda, fp16 on mps, fp32 on cpu).")] = None,
     context: Annotated[int, typer.Option(
-        help="Tokens in the KV cache at every timed step.")] = latency_profile.DEFAULT_CONTEXT_TOKENS,
+        "--context-tokens", "--context", metavar="TOKENS",
+        help="KV cache length (tokens) at every timed step.")] = latency_profile.DEFAULT_CONTEXT_TOKENS,
     max_tokens: Annotated[int, typer.Option(
         "--max-tokens", metavar="K",
         help="Time steps of k = 1..K new tokens (k = 1: a decode step; k = γ+1: a verification pass). Plan holds "
@@ -60,6 +64,7 @@ def profile(
 ) -> None:
     """Time decode and verification steps of random-weight models on this machine (offline, no downloads), fit
     plan's latency model and write a profile YAML for `specplan plan --profile FILE`."""
+    require_measuring_extra("profile")
     from specplan.measure import devices
 
     resolved = devices.resolve_device(device)
@@ -74,6 +79,8 @@ def profile(
         ladder = []
     else:
         ladder = latency_profile.default_ladder(resolved, dtype_name, devices.memory_bytes(resolved))
+    name = name or latency_profile.default_name(settings)
+    path = latency_profile.prepare_output(output or f"{name}.yaml")  # a bad path fails before the timing
     jobs = latency_profile.jobs_for(ladder, model or [], settings)
     console = Console(stderr=True)
     measurement = _measure_with_progress(jobs, settings, console)
@@ -81,19 +88,17 @@ def profile(
         for line in measurement.skipped:
             console.print(f"skipped {line}")
         if measurement.partial:
-            console.print("interrupted before any step was timed: no profile written")
-            raise typer.Exit(130)
+            raise interrupted("interrupted before any step was timed: no profile written")
         raise SpecplanError("no model could be measured (see the skipped lines above)")
-    name = name or latency_profile.default_name(settings)
     fit = latency_profile.fit_latency(measurement.timings, settings.aspect_ratio)
     loop = None if measurement.partial or not loop_round else _loop_terms(jobs, measurement, settings, console)
     document = latency_profile.profile_document(measurement, fit, name, loop)
-    path = latency_profile.write_profile(document, output or f"{name}.yaml")
+    path = latency_profile.write_profile(document, path)
     if as_json:
         typer.echo(json.dumps(document, indent=2))
     render(document, str(path), console)
     if measurement.partial:
-        raise typer.Exit(130)
+        raise interrupted(f"interrupted: {path} holds the models measured so far (partial: true)")
 
 
 def _loop_terms(jobs, measurement, settings, console: Console) -> dict | None:
@@ -125,11 +130,14 @@ def _loop_terms(jobs, measurement, settings, console: Console) -> dict | None:
 def _measure_with_progress(jobs, settings, console: Console):
     total = len(jobs) * settings.steps_per_model
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
+    with Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as progress:
         task = progress.add_task("timing", total=total)
+        lines = ProgressLines(console)
+        lines.start(total)
 
         def advance(label: str, steps: int) -> None:
             progress.update(task, advance=steps, description=f"timing {label}")
+            lines.advance(f"timing {label}", steps)
 
         return latency_profile.measure(jobs, settings, advance)
 
@@ -142,6 +150,7 @@ def render(document: dict, path: str, console: Console) -> None:
                         f"context {document['context_tokens']} tokens", title_justify="left")
     for column in ("model", "params", "layers × width", "k=1 ms (p10–p90)", f"k={k_max} ms", "fit worst error"):
         table.add_column(column, justify="right")
+    one_size = one_size_measured(rows)
     for label in dict.fromkeys(r["model"] for r in rows):
         mine = [r for r in rows if r["model"] == label]
         one = next(r for r in mine if r["new_tokens"] == 1)
@@ -149,15 +158,21 @@ def render(document: dict, path: str, console: Console) -> None:
         worst = max(mine, key=lambda r: abs(r["error"]))
         table.add_row(label, format_count(one["params"]), f"{one['layers']} × {one['width']}",
                       f"{one['median_s'] * 1e3:.3g} ({one['p10_s'] * 1e3:.3g}–{one['p90_s'] * 1e3:.3g})",
-                      f"{top['median_s'] * 1e3:.3g}", f"{worst['error']:+.1%} (k={worst['new_tokens']})")
+                      f"{top['median_s'] * 1e3:.3g}",
+                      "— (one size)" if one_size else f"{worst['error']:+.1%} (k={worst['new_tokens']})")
     console.print(table)
     c = document["coefficients"]
     table = c["multi_token_per_param_s"]
     extras = ", ".join(f"{m * 1e12:.3g}" for m in (table if isinstance(table, list) else [table]))
+    errors = ("no error to judge: a fit to one model size passes through its own points" if one_size else
+              f"worst error {document['fit']['max_abs_error']:.1%}, rms {document['fit']['rms_error']:.1%} over "
+              f"{document['fit']['points']} points")
     console.print(f"fit: step {c['step_overhead_s'] * 1e6:.4g} µs + layer {c['layer_overhead_s'] * 1e6:.4g} µs·L "
                   f"+ {c['layer_token_s'] * 1e6:.4g} µs·L·k + P·({c['per_param_s'] * 1e12:.4g} ps + m(k)), "
-                  f"m(k = 2..{k_max}) = {extras} ps; worst error {document['fit']['max_abs_error']:.1%}, "
-                  f"rms {document['fit']['rms_error']:.1%} over {document['fit']['points']} points")
+                  f"m(k = 2..{k_max}) = {extras} ps; {errors}")
+    if one_size:
+        console.print("[yellow]one model size measured: plan refuses this profile (it cannot tell the cost per "
+                      "parameter from the fixed overheads); profile two or more --sizes[/yellow]")
     loop = document.get("loop")
     if loop:
         console.print(f"loop: ℓ {loop['step_overhead_s'] * 1e6:.4g} µs per step in a decode loop, o "
@@ -169,6 +184,4 @@ def render(document: dict, path: str, console: Console) -> None:
                       "moment, more --repeats, or on a shared cpu --threads 1[/yellow]")
     for line in document["skipped"]:
         console.print(f"[yellow]skipped {line}[/yellow]")
-    if document["partial"]:
-        console.print("[yellow]interrupted: the profile holds the models measured so far (partial: true)[/yellow]")
     console.print(f"wrote {path}: use it with `specplan plan --target-params COUNT --profile {path}`")

@@ -35,8 +35,10 @@ def report(
     fmt: Annotated[Format, typer.Option(
         "--format", help="table (rich), md (GitHub Markdown, e.g. >> $GITHUB_STEP_SUMMARY), csv (raw values, "
                          "one line per row) or json (each metric with its formula).")] = Format.table,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     output: Annotated[str | None, typer.Option(
-        metavar="FILE", help="Write the report to FILE instead of stdout.")] = None,
+        "--output", "-o", metavar="FILE",
+        help="Write the report to FILE instead of stdout (its folder is created).")] = None,
     min_speedup: Annotated[float | None, typer.Option(
         metavar="X", help="Gate: fail a row whose measured speedup (geometric mean over paired runs, ×) is "
                           "below X.")] = None,
@@ -54,6 +56,11 @@ def report(
         metavar="OLD.jsonl", help="Gate: compare with an earlier run's records; rows are matched by pair, "
                                   "engine, γ (and category) and compared on speedup and acceptance "
                                   "length.")] = None,
+    engine: Annotated[str | None, typer.Option(
+        metavar="ENGINE,...", help="Gate only the rows of these engines, e.g. sd (default: every row).")] = None,
+    gamma: Annotated[str | None, typer.Option(
+        metavar="G,...|best", help="Gate only the rows of these γ, e.g. 4, or 'best': per pair × engine the γ "
+                                   "with the best measured speedup (to gate a γ sweep).")] = None,
     max_regression: Annotated[str | None, typer.Option(
         metavar="PCT", help="Gate: largest allowed drop below --baseline, as 5% or 0.05 (5% when --baseline is "
                             "given without it).")] = None,
@@ -68,13 +75,24 @@ def report(
     from rich.console import Console
 
     from specplan.report import build as reporting
+    from specplan.report.gate import parse_gate_gammas
 
     if max_regression is not None and baseline is None:
         raise SpecplanError("--max-regression needs --baseline OLD.jsonl to compare with")
     thresholds = reporting.thresholds(min_speedup, min_acceptance_length, min_acceptance_rate, require_exact,
                                       max_regression, baseline is not None)
+    gammas, best_gamma = parse_gate_gammas(gamma)
+    if plot:
+        from specplan.report.plot import plot_path
+
+        plot_path(plot)  # a bad name fails before the work
+    engines = tuple(e.strip() for e in engine.split(",") if e.strip()) if engine is not None else ()
+    if engine is not None and not engines:
+        raise SpecplanError(f"--engine {engine!r} names no engine (e.g. sd or sd,hf)")
+    fmt = Format.json if as_json else fmt
     result = reporting.build(records, by_category=by is By.category, plan_path=plan, baseline_path=baseline,
-                             thresholds=thresholds, skip_bad_lines=skip_bad_lines)
+                             thresholds=thresholds, skip_bad_lines=skip_bad_lines,
+                             gate_rows=reporting.GateRows(engines, gammas, best_gamma))
     for note in result.notes:
         typer.echo(f"note: {note}", err=True)
     if plot:
@@ -96,6 +114,8 @@ def _emit(text: str, output: str | None) -> None:
         typer.echo(text, nl=False)
         return
     try:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
         Path(output).write_text(text, encoding="utf-8")
     except OSError as exc:
         raise SpecplanError(f"--output {output!r} could not be written: {exc.strerror}") from None
+    typer.echo(f"wrote {output}", err=True)

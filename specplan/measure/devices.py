@@ -12,6 +12,7 @@ DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
 # --dtype names (as in the hardware profiles) of the dtypes a forward step can run in.
 TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 DEFAULT_DTYPE = {"cuda": "bf16", "mps": "fp16", "cpu": "fp32"}
+MAX_THREADS = 4096
 
 
 def _available(kind: str) -> bool:
@@ -46,7 +47,7 @@ def resolve_dtype(name: str | None, device: str):
     """The torch dtype for ``--dtype`` (fp32, bf16, fp16; default per device: cuda bf16, mps fp16, cpu fp32)."""
     import torch
 
-    name = name or DEFAULT_DTYPE[device.partition(":")[0]]
+    name = DEFAULT_DTYPE[device.partition(":")[0]] if name in (None, "auto") else name
     if name not in TORCH_DTYPES:
         raise SpecplanError(f"--dtype {name!r} is not one of {', '.join(TORCH_DTYPES)}")
     return name, getattr(torch, TORCH_DTYPES[name])
@@ -137,8 +138,8 @@ def set_cpu_threads(threads: int | None) -> None:
     on a machine shared with other work: a parallel kernel waits for its slowest thread."""
     if threads is None:
         return
-    if threads < 1:
-        raise SpecplanError(f"--threads {threads!r} must be at least 1")
+    if not 1 <= threads <= MAX_THREADS:
+        raise SpecplanError(f"--threads {threads!r} must be from 1 to {MAX_THREADS}")
     import torch
 
     torch.set_num_threads(threads)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from specplan.checks import count_in
 from specplan.errors import SpecplanError
 from specplan.plan.hardware import BYTES_PER_PARAM, MeasuredCoefficients, profile_from_dict
 from specplan.measure.random_models import ModelShape
@@ -37,7 +38,11 @@ DEFAULT_MAX_TOKENS = 8
 DEFAULT_REPEATS = 20
 DEFAULT_WARMUP = 3
 PER_PARAM_TOKEN_TERM = 3  # place of per_param_token_s in MeasuredCoefficients.vector()
-NOISY_SPREAD = 0.5  # p10–p90 wider than half the median: warn that the timings are unsteady
+NOISY_SPREAD = 0.5
+# Bounds that keep one profile finite (a typo's extra zeros would run for days or fill memory first).
+MAX_CONTEXT_TOKENS = 1 << 22
+MAX_STEP_TOKENS = 1024
+MAX_REPEATS = 100_000  # p10–p90 wider than half the median: warn that the timings are unsteady
 
 
 @dataclass(frozen=True)
@@ -52,10 +57,12 @@ class ProfileSettings:
     aspect_ratio: float = DEFAULT_ASPECT_RATIO
 
     def validate(self) -> None:
-        for name, value, least in (("--context", self.context_tokens, 0), ("--max-tokens", self.max_tokens, 1),
-                                   ("--repeats", self.repeats, 1), ("--warmup", self.warmup, 0)):
-            if value < least:
-                raise SpecplanError(f"{name} {value!r} must be at least {least}")
+        for name, value, least, most in (("--context", self.context_tokens, 0, MAX_CONTEXT_TOKENS),
+                                         ("--max-tokens", self.max_tokens, 1, MAX_STEP_TOKENS),
+                                         ("--repeats", self.repeats, 1, MAX_REPEATS),
+                                         ("--warmup", self.warmup, 0, MAX_REPEATS),
+                                         ("--seed", self.seed, 0, (1 << 63) - 1)):
+            count_in(value, name, least, most)
         if not (math.isfinite(self.aspect_ratio) and self.aspect_ratio > 0):
             raise SpecplanError(f"--aspect-ratio {self.aspect_ratio!r} must be a positive number")
 
@@ -136,17 +143,47 @@ def jobs_for(sizes, model_ids, settings: ProfileSettings) -> list:
     positions = settings.context_tokens + settings.max_tokens + 16
     configs = [(size_label(p), ladder_config(p, settings.aspect_ratio, max_positions=positions)) for p in sizes]
     configs += [(m, config_for_model(m)) for m in model_ids]
-    return [Job(label, config, _count_params(config)) for label, config in configs]
+    jobs = [Job(label, config, _count_params(config, label)) for label, config in configs]
+    _check_context_fits(jobs, settings)
+    return jobs
 
 
-def _count_params(config) -> int:
+def kv_cache_bytes(config, context_tokens: int, dtype: str) -> float:
+    """Bytes of the KV cache at ``context_tokens``: K and V, every layer, every key-value head."""
+    text = config.get_text_config()
+    heads = getattr(text, "num_attention_heads", 1) or 1
+    kv_heads = getattr(text, "num_key_value_heads", None) or heads
+    head_dim = getattr(text, "head_dim", None) or text.hidden_size // heads
+    return 2.0 * text.num_hidden_layers * kv_heads * head_dim * context_tokens * BYTES_PER_PARAM[dtype]
+
+
+def _check_context_fits(jobs, settings: ProfileSettings) -> None:
+    """A --context whose KV cache alone fills the device for every model is refused up front (one line), not
+    discovered by the kernel's out-of-memory killer; larger models that do not fit are skipped as usual."""
+    from specplan.measure import devices
+
+    if not jobs:
+        return
+    have = 0.9 * devices.memory_bytes(settings.device)
+    need = min(kv_cache_bytes(job.config, settings.context_tokens, settings.dtype) for job in jobs)
+    if need > have:
+        raise SpecplanError(f"--context {settings.context_tokens}: the KV cache alone needs {need / 1e9:.3g} GB for "
+                            f"the smallest model, more than the {have / 1e9:.3g} GB usable on {settings.device}")
+
+
+def _count_params(config, label: str) -> int:
     import torch
     from transformers import AutoModelForCausalLM
 
     from specplan.measure.random_models import count_params
 
-    with torch.device("meta"):
-        return count_params(AutoModelForCausalLM.from_config(config))
+    try:
+        with torch.device("meta"):
+            return count_params(AutoModelForCausalLM.from_config(config))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        first_line = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise SpecplanError(f"--model {label!r}: not a causal language model specplan can build ({first_line})") \
+            from None
 
 
 def measure(jobs, settings: ProfileSettings, on_advance=lambda label, steps: None) -> Measurement:
@@ -303,7 +340,8 @@ def _check_fits(job: Job, settings: ProfileSettings) -> None:
     OOM killer would end the whole run instead of raising an error we can catch."""
     from specplan.measure import devices
 
-    need_bytes = job.params * BYTES_PER_PARAM[settings.dtype]
+    need_bytes = job.params * BYTES_PER_PARAM[settings.dtype] + kv_cache_bytes(job.config, settings.context_tokens,
+                                                                               settings.dtype)
     have_bytes = devices.memory_bytes(settings.device)
     if need_bytes > 0.9 * have_bytes:
         raise MemoryError(f"out of memory: {job.params / 1e9:.3g}B parameters need {need_bytes / 1e9:.3g} GB in "
@@ -444,6 +482,18 @@ def _row(timing: StepTiming, predicted_s: float, error: float) -> dict:
     return {"model": m.label, "params": m.params, "layers": m.layers, "width": m.width, "vocab_size": m.vocab_size,
             "new_tokens": timing.new_tokens, "median_s": timing.median_s, "p10_s": timing.p10_s,
             "p90_s": timing.p90_s, "samples": timing.samples, "predicted_s": predicted_s, "error": error}
+
+
+def prepare_output(path: str | Path) -> Path:
+    """Check ``--output`` before any timing: not a folder, and its folder can be created."""
+    path = Path(path)
+    if path.is_dir():
+        raise SpecplanError(f"--output {str(path)!r} is a folder; give a FILE.yaml")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SpecplanError(f"cannot write the profile to {str(path)!r}: {exc.strerror}") from None
+    return path
 
 
 def write_profile(document: dict, path: str | Path) -> Path:

@@ -49,7 +49,35 @@ def model_source(option: str, value: str) -> ModelSource:
     looks_local = path.exists() or value.startswith((".", "/", "~")) or value.count("/") > 1
     if looks_local and not (path / "config.json").is_file():
         raise SpecplanError(f"{option} {value!r}: no model folder there (expected a folder with config.json)")
+    if not looks_local:
+        offline_unless_hub_reachable()
     return ModelSource(value, str(path) if looks_local else value)
+
+
+HUB_CONNECT_TIMEOUT_S = 3.0
+
+
+def offline_unless_hub_reachable() -> bool:
+    """Before a model-hub id is resolved: if the hub cannot be reached within a few seconds, switch the hub client
+    to offline mode, so a cached model still loads and an uncached one fails at once with one line (instead of
+    ~30 s of retries). Returns whether offline mode is on."""
+    import os
+    import socket
+    import sys
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE"):
+        return True
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=HUB_CONNECT_TIMEOUT_S).close()
+        return False
+    except OSError:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        constants = sys.modules.get("huggingface_hub.constants")
+        if constants is not None:  # already imported: it read the variable at import
+            constants.HF_HUB_OFFLINE = True
+        return True
 
 
 @dataclass(frozen=True)
@@ -133,11 +161,30 @@ def load_pair(target: ModelSource, draft: ModelSource, device: str, dtype: str |
 
 
 def _load(auto_class, option: str, source: ModelSource, trust_remote_code: bool, **kwargs):
-    """``auto_class.from_pretrained`` with safetensors where the folder has them (no pickle), errors in one line."""
+    """``auto_class.from_pretrained`` with safetensors where the folder has them, else a pickle checkpoint loaded
+    with ``weights_only`` (tensors only: a pickle that would run code is refused); errors in one line."""
     if any(Path(source.location).glob("*.safetensors")):
         kwargs["use_safetensors"] = True
+    elif "dtype" in kwargs:  # a model (not a tokenizer or config) from a pickle checkpoint: tensors only
+        kwargs["weights_only"] = True
     try:
         return auto_class.from_pretrained(source.location, trust_remote_code=trust_remote_code, **kwargs)
-    except (OSError, ValueError, KeyError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    except _loading_errors() as exc:
+        text = " ".join(str(exc).split())
+        first_line = text[:300] if text else type(exc).__name__
         raise SpecplanError(f"{option} {source.name!r} could not be loaded: {first_line}") from None
+
+
+def _loading_errors() -> tuple:
+    """What a broken model folder raises while loading: a missing or malformed file, a truncated or garbage
+    safetensors file, a pickle that is not plain tensors, tensors of the wrong shape."""
+    import pickle
+
+    errors = [OSError, ValueError, KeyError, EOFError, RuntimeError, pickle.UnpicklingError]
+    try:
+        from safetensors import SafetensorError
+
+        errors.append(SafetensorError)
+    except ImportError:
+        pass
+    return tuple(errors)

@@ -5,9 +5,17 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from specplan.checks import read_text_file
 from specplan.errors import SpecplanError
 
 BUILTIN = "builtin"
+# A prompt longer than this is refused before tokenising: a 5 MB one-line prompt made the tokenizer grow to
+# 24 GB, and no model's context holds it (a token is rarely under one character).
+MAX_PROMPT_CHARS = 1_000_000
+MAX_PROMPTS_FILE_BYTES = 200_000_000
+# No tokenizer packs more characters than this into one token on ordinary text (long whitespace runs in code
+# tokenizers reach ~16): a prompt longer than this many characters per position is beyond the model's context.
+MAX_CHARS_PER_TOKEN = 32
 
 
 @dataclass(frozen=True)
@@ -24,7 +32,23 @@ def load_prompts(path: str | None, num_prompts: int) -> list[Prompt]:
     prompts = builtin_prompts() if path is None else read_prompts(Path(path))
     if not prompts:
         raise SpecplanError(f"--prompts {path!r} holds no prompts")
+    for number, prompt in enumerate(prompts[:num_prompts]):
+        if len(prompt.text) > MAX_PROMPT_CHARS:
+            raise SpecplanError(f"--prompts {path!r}: prompt {number} has {len(prompt.text)} characters, more than "
+                                f"the {MAX_PROMPT_CHARS} a model context can hold; shorten it")
     return prompts[:num_prompts]
+
+
+def check_prompts_fit(prompts: list[Prompt], positions: int | None, where: str | None) -> None:
+    """Refuse, before tokenising, a prompt whose length in characters cannot fit in ``positions`` tokens
+    (tokenising a multi-megabyte prompt only to find it too long costs seconds and gigabytes)."""
+    if not positions:
+        return
+    for number, prompt in enumerate(prompts):
+        if len(prompt.text) > MAX_CHARS_PER_TOKEN * positions:
+            raise SpecplanError(f"--prompts {where or BUILTIN!r}: prompt {number} has {len(prompt.text)} characters, "
+                                f"beyond the target's context of {positions} positions (×{MAX_CHARS_PER_TOKEN} "
+                                "characters a token at most); shorten it")
 
 
 def builtin_prompts() -> list[Prompt]:
@@ -34,11 +58,7 @@ def builtin_prompts() -> list[Prompt]:
 
 
 def read_prompts(path: Path) -> list[Prompt]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecplanError(f"--prompts {str(path)!r} cannot be read: {getattr(exc, 'strerror', None) or exc}") \
-            from None
+    text = read_text_file(path, "--prompts", max_bytes=MAX_PROMPTS_FILE_BYTES)
     if path.suffix == ".jsonl":
         return _parse_jsonl(text, str(path))
     if path.suffix == ".txt":

@@ -74,11 +74,25 @@ def config_for_model(model_id_or_path: str):
 
     if model_id_or_path.startswith((".", "/", "~")) and not Path(model_id_or_path).expanduser().is_dir():
         raise SpecplanError(f"--model {model_id_or_path!r}: no such folder")
+    if not Path(model_id_or_path).expanduser().exists():
+        from specplan.measure.loading import offline_unless_hub_reachable
+
+        offline_unless_hub_reachable()
     try:
-        return AutoConfig.from_pretrained(model_id_or_path)
-    except (OSError, ValueError) as exc:
+        config = AutoConfig.from_pretrained(model_id_or_path)
+    except (OSError, ValueError, KeyError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SpecplanError(f"--model {model_id_or_path!r}: could not read its config ({first_line})") from None
+    check_decoder_only(config, model_id_or_path)
+    return config
+
+
+def check_decoder_only(config, name: str) -> None:
+    """profile times the decode steps of causal (decoder-only) language models; an encoder-decoder (T5, BART)
+    decodes differently and is refused by name."""
+    if getattr(config, "is_encoder_decoder", False):
+        raise SpecplanError(f"--model {name!r} is an encoder-decoder ({config.model_type}); profile times "
+                            "decoder-only causal language models")
 
 
 def build_from_config(config, dtype, device: str, seed: int = 0):

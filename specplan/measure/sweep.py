@@ -10,10 +10,11 @@ from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 
+from specplan.checks import count_in, number_in, read_text_file
 from specplan.errors import SpecplanError
 from specplan.measure.engines.vllm import VllmSettings
 from specplan.measure.loading import ModelSource
-from specplan.measure.prompts import BUILTIN, load_prompts
+from specplan.measure.prompts import BUILTIN, check_prompts_fit, load_prompts
 
 TRANSFORMERS_ENGINES = ("ar", "sd", "hf")  # specplan's own loops and transformers: one sequence at a time
 ENGINES = (*TRANSFORMERS_ENGINES, "vllm")
@@ -55,23 +56,45 @@ class BenchConfig:
         return self.temperature == 0.0
 
 
+# Bounds that keep one bench invocation finite: beyond them a typo (an extra zero) would run for days or fill
+# memory before the first record. Each is far above any useful measurement.
+MAX_GAMMA = 1024
+MAX_DECODES = 1_000_000  # runs of one invocation: repeats × prompts × (ar + engines × γ)
+MAX_NEW_TOKENS = 1 << 20
+MAX_LATENCY_SAMPLES = 100_000
+MAX_CONTEXT_TOKENS = 1 << 24
+MAX_SEED = (1 << 63) - 1
+MAX_BATCH_SIZE = 4096  # requests in flight at once (vLLM's own default max_num_seqs is 256-1024)
+
+
 def _validate(config: BenchConfig) -> None:
     unknown = [e for e in config.engines if e not in ENGINES]
     if unknown or not config.engines:
         raise SpecplanError(f"--engines {','.join(config.engines)!r}: choose from {','.join(ENGINES)}")
     if not config.gammas or any(g < 1 for g in config.gammas):
         raise SpecplanError(f"--gamma {','.join(map(str, config.gammas))!r}: every γ must be an integer ≥ 1")
-    for name, value, low in (("--max-new-tokens", config.max_new_tokens, 1), ("--repeats", config.repeats, 1),
-                             ("--num-prompts", config.num_prompts, 1), ("--latency-samples", config.latency_samples, 2),
-                             ("--latency-context", config.latency_context_tokens, 1)):
-        if value < low:
-            raise SpecplanError(f"{name} {value} must be at least {low}")
+    for name, value, low, high in (("--gamma", max(config.gammas), 1, MAX_GAMMA),
+                                   ("--max-new-tokens", config.max_new_tokens, 1, MAX_NEW_TOKENS),
+                                   ("--repeats", config.repeats, 1, MAX_DECODES),
+                                   ("--num-prompts", config.num_prompts, 1, MAX_DECODES),
+                                   ("--latency-samples", config.latency_samples, 2, MAX_LATENCY_SAMPLES),
+                                   ("--latency-context", config.latency_context_tokens, 1, MAX_CONTEXT_TOKENS),
+                                   ("--seed", config.seed, 0, MAX_SEED)):
+        count_in(value, name, low, high)
     if not config.batch_sizes or any(b < 1 for b in config.batch_sizes):
         raise SpecplanError(f"--batch-size {','.join(map(str, config.batch_sizes))!r}: every batch size must be ≥ 1")
-    if config.temperature < 0:
-        raise SpecplanError(f"--temperature {config.temperature} must be ≥ 0 (0 = greedy)")
-    if not 0 < config.top_p <= 1:
-        raise SpecplanError(f"--top-p {config.top_p} must be in (0, 1]")
+    count_in(max(config.batch_sizes), "--batch-size", 1, MAX_BATCH_SIZE)
+    number_in(config.temperature, "--temperature", 0.0, 1e6)
+    number_in(config.top_p, "--top-p", 0.0, 1.0, low_open=True)
+    if config.device_map not in (None, "auto"):
+        raise SpecplanError(f"--device-map {config.device_map!r}: the only choice is auto")
+    if config.threads is not None:
+        count_in(config.threads, "--threads", 1, 4096)
+    decodes = config.repeats * config.num_prompts * (
+        ("ar" in config.engines) + len([e for e in config.engines if e != "ar"]) * len(config.gammas))
+    if decodes > MAX_DECODES:
+        raise SpecplanError(f"--repeats {config.repeats} × --num-prompts {config.num_prompts} × engines and γ asks "
+                            f"for {decodes} decodes, more than {MAX_DECODES} in one run; split it (--resume)")
 
 
 @dataclass(frozen=True)
@@ -142,6 +165,7 @@ def effective_settings(config: BenchConfig, device: str, dtype: str, num_prompts
         "prompts": config.prompts_file or BUILTIN, "num_prompts": num_prompts, "repeats": config.repeats,
         "gammas": list(config.gammas), "engines": list(config.engines), "stop_at_eos": False, "threads": threads,
         "latency_context_tokens": config.latency_context_tokens, "latency_samples": config.latency_samples,
+        "perplexity_text": (config.perplexity_text or BUILTIN) if config.perplexity else None,
         "hf": {**assistant_settings(0), "num_assistant_tokens": "gamma"} if "hf" in config.engines else None,
     } | (vllm_settings(config, device) if "vllm" in config.engines else {})
 
@@ -188,11 +212,21 @@ def perplexity_text(path: str | None) -> tuple[str, str]:
     """(text, name for records): the user's file or the built-in prose + code sample."""
     if path is None:
         return (resources.files("specplan") / "assets" / "perplexity.txt").read_text(encoding="utf-8"), BUILTIN
-    try:
-        return Path(path).read_text(encoding="utf-8"), path
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecplanError(f"--perplexity-text {path!r} cannot be read: {getattr(exc, 'strerror', None) or exc}") \
-            from None
+    text = read_text_file(path, "--perplexity-text")
+    if not text.strip():
+        raise SpecplanError(f"--perplexity-text {path!r} holds no text to score")
+    return text, path
+
+
+def check_latency_context(pair, config: BenchConfig) -> None:
+    """The latency records time steps with ``--latency-context`` tokens cached plus γ+1 new ones: beyond the
+    models' positions the step is undefined (and the cache alone may not fit); refused before any work."""
+    needed = config.latency_context_tokens + max(config.gammas) + 1
+    for role, model in (("target", pair.target), ("draft", pair.draft)):
+        positions = getattr(model.config.get_text_config(), "max_position_embeddings", None)
+        if positions and needed > positions:
+            raise SpecplanError(f"--latency-context {config.latency_context_tokens} (+ γ+1 = {needed} tokens) is "
+                                f"beyond the {role}'s context of {positions} positions")
 
 
 def run_bench(config: BenchConfig, existing: tuple = (), on_start=None, on_record=None) -> "BenchResult":
@@ -211,6 +245,9 @@ def run_bench(config: BenchConfig, existing: tuple = (), on_start=None, on_recor
     fits_vllm = _vllm_preflight(config, device) if "vllm" in config.engines else None
     if any(e in TRANSFORMERS_ENGINES for e in config.engines) or config.perplexity:
         pair = load_pair(config.target, config.draft, device, dtype, config.device_map, config.trust_remote_code)
+        check_latency_context(pair, config)
+        check_prompts_fit(prompts, getattr(pair.target.config.get_text_config(), "max_position_embeddings", None),
+                          config.prompts_file)
         tokenizer, notes = pair.tokenizer, pair.notes
     else:  # vllm alone: its engines load the weights; the tokenizer pre-flight still checks the pair
         pair, (tokenizer, checked) = None, preflight(config.target, config.draft, config.trust_remote_code)
@@ -438,7 +475,8 @@ def top2_margin(target, prompt_ids, prefix: list, vocab_tokens: int) -> float:
 
 def resumable_records(path: str) -> list:
     """Records of the last run in ``path`` for ``--resume``. A line cut short by a crash is dropped first (it was
-    never a complete record), so new records start on a fresh line."""
+    never a complete record), so new records start on a fresh line; other bad lines are moved out by
+    :func:`set_aside_bad_lines` (call it first) so that the resumed file reads cleanly."""
     from specplan.records import read_records
 
     file = Path(path)
@@ -450,3 +488,33 @@ def resumable_records(path: str) -> list:
     records = read_records([file], skip_bad_lines=True).records
     last_run = records[-1].get("run_id") if records else None
     return [r for r in records if r.get("run_id") == last_run]
+
+
+def set_aside_bad_lines(path: str) -> list:
+    """Move lines of ``path`` that are not valid records (a corrupt line in the middle) to ``path.bad-lines`` and
+    rewrite ``path`` without them (atomically), so the resumed file is one that ``report`` reads. Returns one note
+    per line moved; nothing is deleted."""
+    import os
+
+    from specplan.records import read_records
+
+    file = Path(path)
+    if not file.is_file():
+        return []
+    data = file.read_bytes()
+    complete = data[: data.rfind(b"\n") + 1] if data and not data.endswith(b"\n") else data
+    skipped = read_records([file], skip_bad_lines=True).skipped if complete else []
+    if not skipped:
+        return []
+    lines = complete.split(b"\n")[:-1]
+    numbers = {int(line[len(str(file)) + 1:].split(":", 1)[0]): line for line in skipped}  # "file:N: why"
+    bad = {n for n in numbers if n <= len(lines)}  # not the cut last line: resumable_records drops it
+    if not bad:
+        return []
+    aside = file.with_name(file.name + ".bad-lines")
+    with aside.open("ab") as out:
+        out.writelines(lines[n - 1] + b"\n" for n in sorted(bad))
+    temporary = file.with_name(file.name + ".resume-tmp")
+    temporary.write_bytes(b"".join(line + b"\n" for n, line in enumerate(lines, 1) if n not in bad))
+    os.replace(temporary, file)
+    return [f"{numbers[n]} (moved to {aside})" for n in sorted(bad)]

@@ -16,8 +16,8 @@ from dataclasses import MISSING, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 
-import yaml
 
+from specplan.checks import is_finite_number, load_yaml, read_text_file, shown
 from specplan.errors import SpecplanError
 from specplan.plan.shapes import DEFAULT_ASPECT_RATIO, layers_exact
 
@@ -214,6 +214,9 @@ class MeasuredProfile:
 
 Profile = RooflineProfile | MeasuredProfile
 
+# A measured coefficient is seconds (per step, layer or parameter): anything near this is a broken file.
+MAX_COEFFICIENT_S = 1000.0
+
 # key -> (accepted types, required)
 _NUMBER = (int, float)
 _ROOFLINE_SCHEMA = {
@@ -275,8 +278,8 @@ def _check_mapping(data: dict, schema: dict, where: str) -> None:
 
 
 def _positive(value, where: str, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, _NUMBER) or not value > 0:
-        raise SpecplanError(f"{where}: {key} must be a positive number, got {value!r}")
+    if not (is_finite_number(value) and value > 0):
+        raise SpecplanError(f"{where}: {key} must be a positive number (finite), got {shown(value)}")
     return float(value)
 
 
@@ -298,8 +301,8 @@ def profile_from_dict(data, where: str) -> Profile:
     if data["dtype"] not in peak:
         raise SpecplanError(f"{where}: dtype {data['dtype']!r} has no entry in peak_tflops")
     for key in ("bandwidth_efficiency", "compute_efficiency"):
-        if not 0 < data[key] <= 1:
-            raise SpecplanError(f"{where}: {key} must be in (0, 1], got {data[key]!r}")
+        if not (is_finite_number(data[key]) and 0 < data[key] <= 1):
+            raise SpecplanError(f"{where}: {key} must be in (0, 1], got {shown(data[key])}")
     for key in ("memory_gb", "memory_bandwidth_gb_s"):
         _positive(data[key], where, key)
     if ("interconnect_bandwidth_gb_s" in data) != ("interconnect_latency_us" in data):
@@ -309,8 +312,8 @@ def profile_from_dict(data, where: str) -> Profile:
         if not data["interconnect_latency_us"] >= 0:
             raise SpecplanError(f"{where}: interconnect_latency_us must not be negative, got {data['interconnect_latency_us']!r}")
     for key in ("step_overhead_us", "layer_overhead_us"):
-        if data[key] < 0:
-            raise SpecplanError(f"{where}: {key} must not be negative, got {data[key]!r}")
+        if not (is_finite_number(data[key]) and data[key] >= 0):
+            raise SpecplanError(f"{where}: {key} must be a finite number ≥ 0, got {shown(data[key])}")
     values = {f.name: data[f.name] for f in fields(RooflineProfile) if f.name in data}
     values["peak_tflops"] = peak
     return RooflineProfile(**values)
@@ -335,8 +338,12 @@ def _measured_from_dict(data: dict, where: str) -> MeasuredProfile:
     _check_mapping(coefficients, schema, f"{where}: coefficients")
     for key, value in coefficients.items():
         for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, bool) or not isinstance(item, _NUMBER) or not 0 <= item < float("inf"):
-                raise SpecplanError(f"{where}: coefficients.{key} must be a finite number ≥ 0, got {item!r}")
+            if not (is_finite_number(item) and 0 <= item < MAX_COEFFICIENT_S):
+                raise SpecplanError(f"{where}: coefficients.{key} must be a finite number ≥ 0, got {shown(item)} "
+                                    f"(seconds, below {MAX_COEFFICIENT_S:g})")
+    if not any(coefficients.get(k) for k in ("step_overhead_s", "layer_overhead_s", "per_param_s")):
+        raise SpecplanError(f"{where}: coefficients step_overhead_s, layer_overhead_s and per_param_s are all zero: "
+                            "a decode step would take no time; re-run `specplan profile`")
     known = {"name", "kind", "dtype", "coefficients", "aspect_ratio", "description"}
     loop = data.get("loop") or {}
     loop_terms = {}
@@ -358,6 +365,19 @@ def _measured_from_dict(data: dict, where: str) -> MeasuredProfile:
     )
 
 
+def one_size_measured(rows) -> bool:
+    """Whether a measured profile's table (``measurements``) holds a single model size."""
+    return isinstance(rows, list) and len({r.get("params") for r in rows if isinstance(r, dict)}) == 1
+
+
+def _check_sizes_measured(rows, where: str) -> None:
+    """A fit made from one model size cannot tell the per-parameter cost from the fixed overheads: plan would
+    extrapolate it to every other size with no evidence. Refused (profiles without a measurements table pass)."""
+    if one_size_measured(rows):
+        raise SpecplanError(f"{where}: fitted from one model size only ({shown(rows[0].get('params'))} parameters), so it "
+                            "cannot extrapolate to other sizes; re-run `specplan profile` with two or more --sizes")
+
+
 def bundled_profile_files() -> list:
     """The YAML files shipped in ``profiles/`` (installed as the package ``specplan.profiles``)."""
     folder = resources.files("specplan.profiles")
@@ -365,23 +385,18 @@ def bundled_profile_files() -> list:
 
 
 def _read_yaml(text: str, where: str):
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SpecplanError(f"{where}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    return load_yaml(text, where)
 
 
 def load_profile(name_or_path: str) -> Profile:
     """A bundled profile by name (case-insensitive, e.g. ``h100-sxm``) or a profile YAML file by path."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
-        if not path.is_file():
-            raise SpecplanError(f"profile file {name_or_path!r} does not exist")
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise SpecplanError(f"profile file {name_or_path!r} could not be read: {exc.strerror}") from None
-        return profile_from_dict(_read_yaml(text, name_or_path), name_or_path)
+        text = read_text_file(path, "profile file")
+        profile = profile_from_dict(_read_yaml(text, f"profile file {name_or_path!r}"), name_or_path)
+        if isinstance(profile, MeasuredProfile):
+            _check_sizes_measured(profile.extra.get("measurements"), name_or_path)
+        return profile
     wanted = name_or_path.lower()
     for file in bundled_profile_files():
         if file.name.removesuffix(".yaml").lower() == wanted:

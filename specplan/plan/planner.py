@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
+from specplan.checks import count_in, number_in
 from specplan.plan import parallel, theory
 from specplan.errors import SpecplanError
 from specplan.plan.architecture import Architecture, rule_architecture
@@ -33,6 +34,18 @@ EXTRAPOLATION_FACTOR = 2.0
 SENSITIVITY_SIZES = (50e6, 100e6, 200e6, 500e6, 1e9, 2e9, 4e9, 8e9)
 _GRID_POINTS = 1200
 _SMALLEST_DRAFT = 1e6
+# The range each input may take: the SDSL perplexity law is a fit over 1e6..1e12+ parameters and ~1e9..1e13
+# tokens (below 1e6 tokens its exponent overflows); the search's work grows with γ max; the latency model with
+# batch × context. Far beyond these the numbers printed would be noise, so they are refused, not extrapolated.
+LIMITS = {
+    "target-params": (_SMALLEST_DRAFT, 1e15),
+    "target-tokens": (1e6, 1e17),
+    "draft-tokens": (1e6, 1e17),
+    "aspect-ratio": (1.0, 1e5),
+    "gamma-max": (1, 1024),
+    "batch-size": (1, 1 << 20),
+    "context-tokens": (0, 1 << 30),
+}
 
 
 @dataclass(frozen=True)
@@ -72,20 +85,19 @@ class PlanInputs:
         return dict(zip(self.draft_params, self.alphas))
 
     def validate(self) -> None:
+        """Every value finite and within the range the laws and the latency model hold for (LIMITS)."""
         if self.cost_model not in COST_MODELS:
             raise SpecplanError(f"--cost-model {self.cost_model!r} is not one of {', '.join(COST_MODELS)}")
         for name, value in (("target-params", self.target_params), ("target-tokens", self.target_tokens),
                             ("draft-tokens", self.draft_tokens), ("aspect-ratio", self.aspect_ratio)):
-            if not (math.isfinite(value) and value > 0):
-                raise SpecplanError(f"--{name} {value!r} must be a positive number")
+            number_in(value, f"--{name}", *LIMITS[name])
         for draft in self.draft_params:
-            if not (math.isfinite(draft) and 0 < draft < self.target_params):
-                raise SpecplanError(
-                    f"--draft-params {draft:g} must be positive and smaller than --target-params {self.target_params:g}"
-                )
+            number_in(draft, "--draft-params", *LIMITS["target-params"])
+            if draft >= self.target_params:
+                raise SpecplanError(f"--draft-params {draft:g} must be positive and smaller than --target-params "
+                                    f"{self.target_params:g}")
         for alpha in self.alphas:
-            if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
-                raise SpecplanError(f"--alpha {alpha!r} must be in (0, 1)")
+            number_in(alpha, "--alpha", 0.0, 1.0, low_open=True, high_open=True)
         if self.alphas and not self.draft_params:
             raise SpecplanError("--alpha needs --draft-params: a measured acceptance belongs to one draft")
         if len(self.alphas) > len(self.draft_params):
@@ -97,12 +109,9 @@ class PlanInputs:
                 raise SpecplanError(f"--draft-params {draft:g} is given twice with different --alpha values")
         if not (math.isfinite(self.min_speedup) and self.min_speedup >= 1):
             raise SpecplanError(f"--min-speedup {self.min_speedup!r} must be a number ≥ 1")
-        if self.gamma_max < 1:
-            raise SpecplanError(f"--gamma-max {self.gamma_max!r} must be at least 1")
-        if self.batch_size < 1:
-            raise SpecplanError(f"--batch-size {self.batch_size!r} must be at least 1")
-        if self.context_tokens < 0:
-            raise SpecplanError(f"--context-tokens {self.context_tokens!r} must not be negative")
+        for name, value in (("gamma-max", self.gamma_max), ("batch-size", self.batch_size),
+                            ("context-tokens", self.context_tokens)):
+            count_in(value, f"--{name}", *LIMITS[name])
         if self.tensor_parallel is not None:
             parallel.check_tensor_parallel(self.tensor_parallel, self.target_model, "--tensor-parallel")
         parallel.check_tensor_parallel(self.draft_tensor_parallel, None, "--draft-tensor-parallel")
@@ -234,9 +243,20 @@ def _acceptance(inputs: PlanInputs, draft_params: np.ndarray) -> np.ndarray:
     target_ppl = perplexity(inputs.target_params, inputs.target_tokens)
     law = inputs.alpha_law
     alpha = law.a * np.array([perplexity(n, inputs.draft_tokens) for n in draft_params]) + law.b * target_ppl + law.c
+    _check_law_alpha(law, draft_params, alpha)
     alpha = np.clip(alpha, ALPHA_FLOOR, ALPHA_CEIL)
     given = inputs.given_alpha()
     return np.array([given.get(float(n), a) for n, a in zip(draft_params, alpha)], dtype=float)
+
+
+def _check_law_alpha(law: AlphaLaw, draft_params: np.ndarray, alpha: np.ndarray) -> None:
+    """α is a probability below 1: a law that predicts α ≥ 1 (or NaN) for any draft size is wrong there, and
+    clipping it would print a speedup of γ+1. Values ≤ 0 (tiny drafts) mean "does not pay" and are floored."""
+    bad = ~(alpha < 1.0)
+    if np.any(bad):
+        i = int(np.argmax(bad))
+        raise SpecplanError(f"acceptance law {law.source} (a={law.a:g}, b={law.b:g}, c={law.c:g}) gives "
+                            f"α = {alpha[i]:.4g} for a {draft_params[i]:.4g}-parameter draft: α must be in (0, 1)")
 
 
 def _speedup_table(alpha: np.ndarray, c: np.ndarray, round_cost: np.ndarray) -> np.ndarray:
@@ -323,6 +343,10 @@ def _search(inputs: PlanInputs, costs: _Costs):
     if high <= low:
         raise SpecplanError(f"--target-params {inputs.target_params:g} is too small to plan a draft for (min 2M)")
     grid = np.geomspace(low, high, _GRID_POINTS)
+    if inputs.alpha is None and np.all(_acceptance(inputs, grid) <= ALPHA_FLOOR):
+        law = inputs.alpha_law
+        raise SpecplanError(f"acceptance law {law.source} (a={law.a:g}, b={law.b:g}, c={law.c:g}) gives α ≤ 0 "
+                            "for every draft size: α must be in (0, 1)")
     speedups = _objective(inputs, costs, grid)
     i = int(np.argmax(speedups))
     fine = np.geomspace(grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)], _GRID_POINTS // 4)

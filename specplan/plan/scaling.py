@@ -8,13 +8,14 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from specplan.checks import is_finite_number, read_yaml_file, shown
 from specplan.errors import SpecplanError
 
 # Acceptance is clipped into (0, 1) so that the speculative formulas stay defined far outside the fit's range.
 ALPHA_FLOOR = 1e-6
 ALPHA_CEIL = 1.0 - 1e-6
+# α is a probability and perplexities are ~1..1e3: a coefficient beyond this cannot describe acceptance.
+MAX_LAW_COEFFICIENT = 1e6
 
 
 def perplexity(params: float, tokens: float) -> float:
@@ -48,28 +49,30 @@ def pooled_rule_draft_params(target_params: float) -> float:
 
 def parse_alpha_law(text: str) -> AlphaLaw:
     """An acceptance law from ``A,B,C`` or from a YAML/JSON file with keys ``a``, ``b``, ``c`` (as written by
-    ``specplan calibrate``; other keys such as fit statistics are ignored)."""
+    ``specplan calibrate``; other keys such as fit statistics are ignored). Every coefficient must be finite."""
     parts = text.split(",")
     if len(parts) == 3:
         try:
-            a, b, c = (float(p) for p in parts)
+            values = [float(p) for p in parts]
         except ValueError:
-            raise SpecplanError(f"--alpha-law {text!r}: expected three numbers A,B,C") from None
-        return AlphaLaw(a, b, c, source="--alpha-law")
-    path = Path(text)
-    if not path.is_file():
-        raise SpecplanError(f"--alpha-law {text!r} is neither A,B,C nor a readable file")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise SpecplanError(f"--alpha-law file {text!r} could not be read: {exc}".splitlines()[0]) from None
-    coefficients = data.get("coefficients", data) if isinstance(data, dict) else None
-    if not isinstance(coefficients, dict):
-        raise SpecplanError(f"--alpha-law file {text!r} must hold a mapping with keys a, b, c")
-    values = []
-    for key in ("a", "b", "c"):
-        value = coefficients.get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SpecplanError(f"--alpha-law file {text!r}: key {key!r} must be a number, got {value!r}")
-        values.append(float(value))
-    return AlphaLaw(*values, source=str(path))
+            raise SpecplanError(f"--alpha-law {shown(text)}: expected three numbers A,B,C") from None
+        source = "--alpha-law"
+    else:
+        path = Path(text)
+        if not path.is_file():
+            raise SpecplanError(f"--alpha-law {shown(text)} is neither A,B,C nor a readable file")
+        data = read_yaml_file(path, "--alpha-law file")
+        coefficients = data.get("coefficients", data) if isinstance(data, dict) else None
+        if not isinstance(coefficients, dict):
+            raise SpecplanError(f"--alpha-law file {text!r} must hold a mapping with keys a, b, c")
+        values = [coefficients.get(key) for key in ("a", "b", "c")]
+        for key, value in zip("abc", values):
+            if not is_finite_number(value):
+                raise SpecplanError(f"--alpha-law file {text!r}: key {key!r} must be a number (finite), "
+                                    f"got {shown(value)}")
+        source = str(path)
+    for key, value in zip("abc", values):
+        if not math.isfinite(value) or abs(value) > MAX_LAW_COEFFICIENT:
+            raise SpecplanError(f"--alpha-law {shown(text)}: {key} = {value!r} must be a finite number within "
+                                f"±{MAX_LAW_COEFFICIENT:g}")
+    return AlphaLaw(*values, source=source)

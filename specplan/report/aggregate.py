@@ -4,6 +4,7 @@ Every number is derived from raw counts and times with the one formula of ``spec
 (``docs/metrics.md``). Pure Python, no torch: ``report`` and ``bench``'s end-of-run summary call this.
 """
 
+import os
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from statistics import median
@@ -84,7 +85,13 @@ def aggregate(records: list[dict], by_category: bool = False) -> list[Row]:
 
 def _pair(record: dict) -> tuple:
     pair = record.get("pair") or {}
-    return (str(pair.get("target", "?")), str(pair.get("draft", "?")))
+    return (model_name(str(pair.get("target", "?"))), model_name(str(pair.get("draft", "?"))))
+
+
+def model_name(name: str) -> str:
+    """One spelling per model: ``./models/t/`` and ``models/t`` are one folder (hub ids are unchanged), so runs
+    and baselines match by model, not by how its path was typed."""
+    return os.path.normpath(name) if name not in ("", "?") else name
 
 
 def _group_key(record: dict, by_category: bool) -> tuple:

@@ -4,6 +4,7 @@
 """
 
 import io
+import json
 import math
 from dataclasses import dataclass
 
@@ -11,7 +12,7 @@ from specplan.report import formats
 from specplan.report import batches
 from specplan.report.aggregate import aggregate, cross_engine
 from specplan.errors import SpecplanError
-from specplan.report.gate import Thresholds, check, parse_fraction
+from specplan.report.gate import Thresholds, check, parse_fraction, select_rows
 from specplan.report.predict import compare_gammas, load_plans, plan_for, predict
 from specplan.records import read_records
 
@@ -43,11 +44,27 @@ def thresholds(min_speedup, min_acceptance_length, min_acceptance_rate, require_
     return Thresholds(min_speedup, min_acceptance_length, min_acceptance_rate, require_exact, regression)
 
 
+@dataclass(frozen=True)
+class GateRows:
+    """Which rows the gate checks (``report --engine``, ``--gamma``); all by default."""
+
+    engines: tuple = ()
+    gammas: tuple = ()
+    best_gamma: bool = False
+
+
+# Settings that change what a run measures: runs that differ in one of them are never pooled into one row.
+POOLING_SETTINGS = ("temperature", "top_p", "max_new_tokens", "prompts", "device", "dtype")
+
+
 def build(paths, by_category: bool = False, plan_path=None, baseline_path: str | None = None,
-          thresholds: Thresholds = Thresholds(), skip_bad_lines: bool = False) -> Report:
+          thresholds: Thresholds = Thresholds(), skip_bad_lines: bool = False,
+          gate_rows: GateRows = GateRows()) -> Report:
     """Read, aggregate, predict and gate. Raises :class:`SpecplanError` for unusable input."""
     records = read_records(paths, skip_bad_lines=skip_bad_lines)
-    notes = [f"skipped {line}" for line in records.skipped]
+    check_one_setting(records.records)
+    notes = [f"skipped {line}" for line in records.skipped] + duplicate_notes(records.duplicates)
+    notes += unusable_run_notes(records.records)
     rows = aggregate(records.records, by_category)
     if not rows:
         raise SpecplanError(f"no sd or hf run records in {', '.join(map(str, paths))}: nothing to report")
@@ -57,13 +74,16 @@ def build(paths, by_category: bool = False, plan_path=None, baseline_path: str |
     notes += batches.summary_lines(families) + cross_engine_lines(records.records)
     if not predictions:
         notes.append("no latency records with draft and target steps: predicted vs measured needs c")
+    gated = _gated_rows(rows, gate_rows)
     baseline = None
     if baseline_path:
-        baseline = aggregate(read_records([baseline_path], skip_bad_lines=skip_bad_lines).records, by_category)
+        old = read_records([baseline_path], skip_bad_lines=skip_bad_lines)
+        check_one_setting(old.records)
+        baseline = aggregate(old.records, by_category)
         known = {r.key for r in baseline}
         notes += [f"no baseline row for pair {r.pair}, engine {r.engine}, γ {r.gamma}: not compared"
-                  for r in rows if r.key not in known]
-    return Report(rows, predictions, compare_gammas(rows), check(rows, thresholds, baseline),
+                  for r in gated if r.key not in known]
+    return Report(rows, predictions, compare_gammas(rows), check(gated, thresholds, baseline),
                   thresholds.active, notes, families)
 
 
@@ -72,6 +92,57 @@ def cross_engine_lines(records: list) -> list:
     return [f"{engine} without speculation vs transformers ar (greedy, same prompt): {same}/{total} outputs "
             "token-identical (a cross-engine comparison, different kernels; not an exactness check)"
             for engine, (same, total) in sorted(cross_engine(records).items())]
+
+
+def _gated_rows(rows: list, gate_rows: GateRows) -> list:
+    """The rows ``--engine``/``--gamma`` name; a name that matches no row is an error (a gate on nothing)."""
+    for engine in gate_rows.engines:
+        if engine not in {r.engine for r in rows}:
+            raise SpecplanError(f"--engine {engine!r} matches no row (engines in the records: "
+                                f"{', '.join(sorted({r.engine for r in rows}))})")
+    for gamma in gate_rows.gammas:
+        if gamma not in {r.gamma for r in rows}:
+            raise SpecplanError(f"--gamma {gamma} matches no row (γ in the records: "
+                                f"{', '.join(sorted({str(r.gamma) for r in rows}))})")
+    return select_rows(rows, gate_rows.engines, gate_rows.gammas, gate_rows.best_gamma)
+
+
+def check_one_setting(records: list) -> None:
+    """Runs of one pair that differ in a setting of ``POOLING_SETTINGS`` (temperature, top-p, max new tokens,
+    prompts, device, dtype) would be pooled into one row as if they measured the same thing: refused, naming the
+    setting and its values."""
+    seen = {}
+    for r in records:
+        if r.get("kind") != "run":
+            continue
+        settings = r.get("settings") or {}
+        pair = json.dumps(r.get("pair"), sort_keys=True)
+        for key in POOLING_SETTINGS:
+            if key not in settings:
+                continue
+            value = json.dumps(settings[key], sort_keys=True)
+            first = seen.setdefault((pair, key), value)
+            if first != value:
+                raise SpecplanError(f"the records mix runs of {key} {first} and {value} for one pair; they are not "
+                                    "one measurement: report each setting's records separately")
+
+
+def duplicate_notes(duplicates: list) -> list:
+    if not duplicates:
+        return []
+    return [f"{len(duplicates)} duplicate record(s) or file(s) read once, not counted twice (first: "
+            f"{duplicates[0]})"]
+
+
+def unusable_run_notes(records: list) -> list:
+    """Runs with zero new tokens or zero wall time have no speed: they are left out of speed and speedup, and
+    said so (never a silent drop)."""
+    unusable = [r for r in records if r.get("kind") == "run" and not (r.get("new_tokens") and r.get("wall_time_s"))]
+    if not unusable:
+        return []
+    first = unusable[0]
+    return [f"{len(unusable)} run record(s) with zero new tokens or zero wall time left out of speed and speedup "
+            f"(first: engine {first.get('engine')}, γ {first.get('gamma')}, prompt {first.get('prompt_index')})"]
 
 
 def extra_sections(report: Report) -> tuple:

@@ -84,6 +84,9 @@ def fit_acceptance_law(points: Sequence[Point]) -> Fit:
         raise SpecplanError("degenerate data: draft and target perplexities are collinear across the points, so "
                             "A and B cannot be told apart; add pairs that vary one without the other")
     coef, *_ = np.linalg.lstsq(design, alpha, rcond=None)
+    if not np.all(np.isfinite(coef)):
+        raise SpecplanError("the fit did not give finite coefficients (perplexities too large or too close); "
+                            "check the perplexity records")
     fitted = design @ coef
     residuals = alpha - fitted
     a, b, c = (coef[0], 0.0, coef[1]) if one_family else tuple(coef)

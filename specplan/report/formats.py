@@ -8,6 +8,7 @@ carry the raw values, and JSON names the formula beside each metric. No torch he
 import csv
 import io
 import json
+import math
 from dataclasses import dataclass
 
 from specplan.report.aggregate import Row
@@ -250,8 +251,21 @@ def row_json(row: Row) -> dict:
 
 
 def render_json(rows: list, **extra) -> str:
-    """One JSON document: rows with formulas, plus any ``extra`` top-level entries (predictions, gate)."""
-    return json.dumps({"rows": [row_json(r) for r in rows], **extra}, indent=2, ensure_ascii=False) + "\n"
+    """One JSON document: rows with formulas, plus any ``extra`` top-level entries (predictions, gate). A
+    non-finite number is written as null (JSON has no Infinity; a reader would choke on it)."""
+    document = _finite({"rows": [row_json(r) for r in rows], **extra})
+    return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _finite(value):
+    """``value`` with every NaN or ±inf float inside it replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def prediction_section(predictions: list, several: bool) -> Section | None:

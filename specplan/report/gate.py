@@ -40,6 +40,13 @@ class Failure:
         return f"FAIL {where}: {self.metric} {measured}, required {self.threshold}"
 
 
+@dataclass(frozen=True)
+class GateFailure:
+    """A failure of the gate as a whole (not of one row): e.g. a baseline that compared nothing."""
+
+    line: str
+
+
 def parse_fraction(text: str) -> float:
     """``5%`` or ``0.05`` → 0.05; a one-line error otherwise."""
     raw = str(text).strip()
@@ -47,7 +54,7 @@ def parse_fraction(text: str) -> float:
         value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
     except ValueError:
         raise SpecplanError(f"--max-regression {text!r} is not a fraction (try 5% or 0.05)") from None
-    if not 0 <= value < 1:
+    if not 0 <= value < 1:  # NaN fails here too
         raise SpecplanError(f"--max-regression {text!r} must be between 0% and 100%")
     return value
 
@@ -84,11 +91,44 @@ def _regressions(row: Row, old: Row | None, max_regression: float) -> list:
 
 
 def check(rows: list, thresholds: Thresholds, baseline: list | None = None) -> list:
-    """Every failure of every row, in row order; rows absent from the baseline are only checked on thresholds."""
+    """Every failure of every row, in row order; rows absent from the baseline are only checked on thresholds.
+    A baseline that matches no row fails the gate: a regression check that compared nothing must not pass."""
     old = {r.key: r for r in baseline or ()}
     failures = []
+    if baseline is not None and not any(r.key in old for r in rows):
+        failures.append(GateFailure(f"FAIL baseline: none of its {len(old)} row(s) matches a row of this report "
+                                    "(pair, engine, γ): nothing was compared"))
     for row in rows:
         failures += _minimums(row, thresholds)
         if thresholds.max_regression is not None:
             failures += _regressions(row, old.get(row.key), thresholds.max_regression)
     return failures
+
+
+def select_rows(rows: list, engines: tuple = (), gammas: tuple = (), best_gamma: bool = False) -> list:
+    """The rows the gate checks: those of the given engines and γ; with ``best_gamma`` per pair × engine
+    [× category] only the γ with the best measured speedup (so a γ sweep can be gated on its best point)."""
+    chosen = [r for r in rows if (not engines or r.engine in engines) and (not gammas or r.gamma in gammas)]
+    if not best_gamma:
+        return chosen
+    best = {}
+    for row in chosen:
+        family = (row.target, row.draft, row.engine, row.category)
+        if row.speedup is not None and (family not in best or row.speedup.value > best[family].speedup.value):
+            best[family] = row
+    return [r for r in chosen if best.get((r.target, r.draft, r.engine, r.category)) is r]
+
+
+def parse_gate_gammas(text: str | None) -> tuple:
+    """``--gamma 2,4`` → ((2, 4), False); ``best`` → ((), True); None → ((), False)."""
+    if text is None:
+        return (), False
+    if text.strip().lower() == "best":
+        return (), True
+    try:
+        gammas = tuple(int(item) for item in text.split(",") if item.strip())
+    except ValueError:
+        raise SpecplanError(f"--gamma {text!r}: expected γ values such as 2,4 or 'best'") from None
+    if not gammas or min(gammas) < 1:
+        raise SpecplanError(f"--gamma {text!r}: expected γ values ≥ 1 such as 2,4 or 'best'")
+    return gammas, False

@@ -89,6 +89,19 @@ def _position_panel(ax, rows: list) -> None:
     ax.legend(fontsize=7)
 
 
+PLOT_FORMATS = ("png", "svg", "pdf")
+
+
+def plot_path(path: str) -> tuple:
+    """(path, format): the file is written exactly at ``path`` (matplotlib would add ``.png`` to a name without
+    an extension, writing somewhere else than said), so the extension must name a format."""
+    name = str(path).rpartition("/")[2]
+    extension = name.rpartition(".")[2].lower() if "." in name else ""
+    if extension not in PLOT_FORMATS:
+        raise SpecplanError(f"--plot {path!r}: the file name must end in .png, .svg or .pdf")
+    return path, extension
+
+
 def _clip_to_values(ax, values: list) -> None:
     """Scale the y axis to the points, not to intervals from two or three pairs, which can span 10×: such bars run
     off the panel (the tables give their ends)."""
@@ -132,6 +145,11 @@ def _batch_panel(ax, families: list) -> None:
 def plot_report(rows: list, predictions: list, path: str, families: list = ()) -> None:
     """Write the panels side by side to ``path`` (PNG, SVG or PDF by its extension): speedup vs γ, per-position
     acceptance and, with batch sizes (``report.batches``), speedup vs batch size."""
+    from pathlib import Path
+
+    path, extension = plot_path(path)
+    if Path(path).is_dir():
+        raise SpecplanError(f"--plot {path!r} is a folder; give a FILE.png")
     plt = _pyplot()
     panels = 3 if families else 2
     fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.8), constrained_layout=True)
@@ -141,7 +159,8 @@ def plot_report(rows: list, predictions: list, path: str, families: list = ()) -
     if families:
         _batch_panel(axes[2], families)
     try:
-        fig.savefig(path, dpi=120)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120, format=extension)
     except (OSError, ValueError) as exc:
         raise SpecplanError(f"--plot {path!r} could not be written: {exc}") from None
     finally:

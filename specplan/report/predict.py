@@ -8,10 +8,10 @@ so S(γ) = E(α, γ) / (γ·c + v(γ)) with v(γ) = t_target(γ+1)/t_target(1). 
 import json
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
+from specplan.checks import count_in, number_in, read_text_file
 from specplan.plan import theory
 from specplan.report.aggregate import Row
 from specplan.errors import SpecplanError
@@ -147,18 +147,30 @@ def plan_for(plans: dict, batch_size: int | None) -> PlanPrior | None:
 
 
 def load_plan(path: str) -> PlanPrior:
-    """Read the recommendation of a ``specplan plan --json`` file."""
+    """Read the recommendation of a ``specplan plan --json`` file; every value must be a finite number in its range
+    (α in (0, 1), costs and speedup positive, γ a whole number ≥ 0)."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        rec = data["recommendation"]
-        return PlanPrior(alpha=float(rec["alpha"]), cost_ratio=float(rec["cost_ratio"]),
-                         verify_cost_ratio=float(rec.get("verify_cost_ratio") or 1.0), gamma=int(rec["gamma"]),
-                         speedup=float(rec["speedup"]), batch_size=int((data.get("inputs") or {}).get("batch_size") or 1),
-                         speedup_by_gamma=tuple(float(s) for s in rec.get("speedup_by_gamma") or ()))
-    except FileNotFoundError:
-        raise SpecplanError(f"--plan {path!r} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SpecplanError(f"--plan {path!r} is not a JSON file from `specplan plan --json` ({exc})") from None
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise SpecplanError(f"--plan {path!r} lacks the plan's recommendation ({exc!r}); "
-                            "write it with `specplan plan --json`") from None
+        data = json.loads(read_text_file(path, "--plan"))
+    except json.JSONDecodeError as exc:
+        raise SpecplanError(f"--plan {path!r} is not a JSON file from `specplan plan --json` ({exc.msg})") from None
+    rec = data.get("recommendation") if isinstance(data, dict) else None
+    if not isinstance(rec, dict) or not {"alpha", "cost_ratio", "gamma", "speedup"} <= set(rec):
+        raise SpecplanError(f"--plan {path!r} lacks the plan's recommendation (alpha, cost_ratio, gamma, speedup); "
+                            "write it with `specplan plan --json`")
+    where = f"--plan {path!r}:"
+    return PlanPrior(
+        alpha=number_in(rec["alpha"], f"{where} alpha", 0.0, 1.0, low_open=True, high_open=True),
+        cost_ratio=number_in(rec["cost_ratio"], f"{where} cost_ratio", 0.0, 1e6, low_open=True),
+        verify_cost_ratio=number_in(rec.get("verify_cost_ratio") or 1.0, f"{where} verify_cost_ratio", 0.0, 1e6,
+                                    low_open=True),
+        gamma=count_in(rec["gamma"], f"{where} gamma", 0, 1 << 20),
+        speedup=number_in(rec["speedup"], f"{where} speedup", 0.0, 1e6, low_open=True),
+        batch_size=count_in((data.get("inputs") or {}).get("batch_size") or 1, f"{where} inputs.batch_size", 1,
+                            1 << 20),
+        speedup_by_gamma=_speedups(rec.get("speedup_by_gamma") or (), f"{where} speedup_by_gamma"))
+
+
+def _speedups(values, what: str) -> tuple:
+    if not isinstance(values, (list, tuple)):
+        raise SpecplanError(f"{what} must be a list of speedups")
+    return tuple(number_in(v, what, 0.0, 1e6, low_open=True) for v in values)

@@ -43,6 +43,8 @@ def _generation_config(target, max_new_tokens: int, sampling: Sampling):
     config.update(max_new_tokens=max_new_tokens, eos_token_id=[], do_sample=not sampling.greedy, top_k=0,
                   temperature=sampling.temperature if not sampling.greedy else None,
                   top_p=sampling.top_p if not sampling.greedy else None)
+    if config.pad_token_id is None:  # generate() takes EOS as pad, and EOS is off: any id (one sequence, no padding)
+        config.pad_token_id = 0
     return config
 
 
