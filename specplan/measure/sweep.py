@@ -330,7 +330,8 @@ def top2_margin(target, prompt_ids, prefix: list, vocab_tokens: int) -> float:
     """The target's top-1 minus top-2 logit after prompt + ``prefix`` (one uncached forward pass)."""
     import torch
 
-    from specplan.measure.engines.step import forward, new_cache
+    from specplan.measure.engines.cache import new_cache
+    from specplan.measure.engines.step import forward
 
     ids = torch.cat([prompt_ids[0], torch.tensor(prefix, dtype=torch.long, device=prompt_ids.device)]).view(1, -1)
     top = forward(target, ids, new_cache(target), 1, vocab_tokens)[-1].float().topk(2).values

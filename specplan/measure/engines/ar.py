@@ -3,7 +3,8 @@
 import torch
 
 from specplan.measure.engines.probs import Sampling, probabilities, sample
-from specplan.measure.engines.step import Decoded, forward, new_cache
+from specplan.measure.engines.cache import new_cache
+from specplan.measure.engines.step import Decoded, forward
 
 
 @torch.inference_mode()

@@ -5,7 +5,8 @@ import torch
 
 from specplan.measure.engines.accept import accept
 from specplan.measure.engines.probs import Sampling, probabilities, sample
-from specplan.measure.engines.step import Decoded, drop_last, forward, new_cache
+from specplan.measure.engines.cache import drop_last, new_cache
+from specplan.measure.engines.step import Decoded, forward
 
 
 @torch.inference_mode()

@@ -14,20 +14,6 @@ class Decoded:
     accepted: list = field(default_factory=list)  # j_s per round
 
 
-def new_cache(model):
-    """An empty KV cache shaped for the model (transformers 5.x DynamicCache; crop(-n) drops the last n tokens)."""
-    from transformers import DynamicCache
-
-    return DynamicCache(config=model.config)
-
-
-def drop_last(cache, tokens: int) -> None:
-    """Remove the last ``tokens`` entries of a KV cache. Never calls crop(0): transformers 4.x read its argument as
-    the length to keep, and crop(0) emptied the whole cache there."""
-    if tokens > 0:
-        cache.crop(-tokens)
-
-
 @torch.inference_mode()
 def forward(model, input_ids: torch.Tensor, cache, keep: int, vocab_tokens: int) -> torch.Tensor:
     """Logits of the last ``keep`` positions, (keep, V), for (1, T) new input ids appended to ``cache``.
