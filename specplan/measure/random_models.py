@@ -5,8 +5,9 @@ faithfully, offline, with nothing downloaded. torch and transformers are importe
 
 The ladder models (``build_random_llama``) follow the shape rule of :mod:`specplan.plan.shapes`:
 
-- layers and width from ``shape_for_params(params)``; heads = width // 64; grouped-query attention with
-  ``KV_HEAD_FRACTION`` of the heads as KV heads (at least one), as in plan's KV-cache model;
+- layers and width from ``shape_for_params(params)``; heads = width // 64 (head dim 64); grouped-query attention
+  with about ``KV_HEAD_FRACTION`` of the heads as KV heads, as in plan's KV-cache model: the divisor of the head
+  count nearest to that share (query heads must split evenly over KV heads; at least one);
 - the gated MLP's intermediate size is chosen so that each layer holds ≈ 12·width² parameters, the rule's count;
 - a small vocabulary (``LADDER_VOCAB_SIZE`` = 4096) with tied input and output embeddings. Tied, every counted
   parameter is read once per decode step (the output projection uses the embedding matrix), which is what a
@@ -43,7 +44,7 @@ def ladder_config(params: float, aspect_ratio: float = DEFAULT_ASPECT_RATIO, voc
     from transformers import LlamaConfig
 
     shape = shape_for_params(params, aspect_ratio)
-    kv_heads = max(1, round(shape.heads * KV_HEAD_FRACTION))
+    kv_heads = kv_heads_for(shape.heads)
     attention_params = 2 * shape.width**2 + 2 * shape.width * kv_heads * HEAD_DIM  # q, o full; k, v grouped
     mlp_params = 12 * shape.width**2 - attention_params  # gate, up and down: 3·width·intermediate
     intermediate = max(_INTERMEDIATE_MULTIPLE,
@@ -54,6 +55,16 @@ def ladder_config(params: float, aspect_ratio: float = DEFAULT_ASPECT_RATIO, voc
         head_dim=HEAD_DIM, max_position_embeddings=max_positions, tie_word_embeddings=True,
         bos_token_id=None, eos_token_id=None, pad_token_id=None,
     )
+
+
+def kv_heads_for(heads: int, fraction: float = KV_HEAD_FRACTION) -> int:
+    """KV heads for ``heads`` query heads: the divisor of ``heads`` nearest (by ratio) to ``fraction · heads``, the
+    larger on a tie (a prime head count gets 1 or itself, whichever is nearer)."""
+    import math
+
+    wanted = max(1.0, fraction * heads)
+    divisors = [d for d in range(1, heads + 1) if heads % d == 0]
+    return min(divisors, key=lambda d: (abs(math.log(d / wanted)), -d))
 
 
 def config_for_model(model_id_or_path: str):

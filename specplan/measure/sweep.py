@@ -181,7 +181,8 @@ def run_bench(config: BenchConfig, existing: tuple = (), on_start=None, on_recor
     dtype, _ = resolve_dtype(None if config.dtype == "auto" else config.dtype, device)
     prompts = load_prompts(config.prompts_file, config.num_prompts)  # bad files fail before the heavy load
     text = perplexity_text(config.perplexity_text) if config.perplexity else None
-    pair = load_pair(config.target, config.draft, device, dtype, config.device_map, config.trust_remote_code)
+    pair = load_pair(config.target, config.draft, device, dtype, config.device_map, config.trust_remote_code,
+                     lambda tokenizer: workload(config, [len(tokenizer(p.text).input_ids) for p in prompts]))
     header = {"pair": {"target": config.target.name, "draft": config.draft.name},
               "settings": effective_settings(config, pair.device, dtype, len(prompts), torch.get_num_threads()),
               "environment": environment(pair.device)}
@@ -202,6 +203,22 @@ def run_bench(config: BenchConfig, existing: tuple = (), on_start=None, on_recor
         if on_record:
             on_record(record, task.label)
     return BenchResult(list(existing) + records, pair.notes, len(tasks))
+
+
+def workload(config: BenchConfig, prompt_tokens: list):
+    """What the run asks of the models (pre-flight, before weights load): its engines, and the positions of its
+    longest sequence: the longest prompt + new tokens + γ (drafts run up to γ past the output), or the latency
+    context + the longest timed step, whichever is more."""
+    from specplan.measure.loading import Workload
+
+    gamma = max(config.gammas) if any(e != "ar" for e in config.engines) else 0
+    longest = max(prompt_tokens)
+    decode = (longest + config.max_new_tokens + gamma,
+              f"the longest prompt ({longest} tokens) + --max-new-tokens {config.max_new_tokens} + γ {gamma}")
+    timed = (config.latency_context_tokens + gamma + 1,
+             f"--latency-context {config.latency_context_tokens} + the longest timed step ({gamma + 1} tokens)")
+    positions, why = max(decode, timed)
+    return Workload(tuple(config.engines), positions, why)
 
 
 @dataclass(frozen=True)
@@ -272,6 +289,8 @@ class _Runner:
             self.ar_outputs[(task.prompt_index, task.repeat)] = decoded.output_ids
         else:
             fields["rounds"] = {"drafted": decoded.drafted, "accepted": decoded.accepted}
+            if decoded.generator:
+                fields["hf_generator"] = decoded.generator
             fields.update(self._exactness(task, prompt_ids, decoded.output_ids))
         return self._record("run", **fields)
 

@@ -12,6 +12,7 @@ class Decoded:
     output_ids: list
     drafted: list = field(default_factory=list)  # k_s per round
     accepted: list = field(default_factory=list)  # j_s per round
+    generator: str | None = None  # hf: the candidate generator transformers chose (its generation path)
 
 
 @torch.inference_mode()
