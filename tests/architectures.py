@@ -35,6 +35,10 @@ FAMILIES = {
                                        "linear_key_head_dim": 8, "linear_value_head_dim": 8, "num_experts": 2,
                                        "num_experts_per_tok": 1, "moe_intermediate_size": 16,
                                        "full_attention_interval": 2}, "recurrent"),
+    "mamba": ("MambaConfig", {"state_size": 4, "expand": 2, "conv_kernel": 4}, "recurrent"),
+    "mamba2": ("Mamba2Config", {"state_size": 4, "expand": 2, "conv_kernel": 4, "num_heads": 8, "head_dim": 8,
+                                "n_groups": 1, "chunk_size": 8}, "recurrent"),
+    "falcon_mamba": ("FalconMambaConfig", {"state_size": 4, "expand": 2, "conv_kernel": 4}, "recurrent"),
 }
 
 

@@ -3,7 +3,8 @@ transformers' config classes and saved as real folders, through ``bench`` and ``
 
 Per family: greedy ``sd`` and ``hf`` equal ``ar`` (γ = 1 and 3, the sliding windows smaller than prompt + output,
 so rollback past the window is exercised), sampled runs complete, and ``profile --model FOLDER`` times it.
-Recurrent / linear-attention families are refused for ``sd``/``hf`` in one line and still run ``ar``.
+Recurrent / linear-attention families run ``sd`` (state replay) and are refused for ``hf`` in one line (transformers
+refuses them); Mamba-1 families are refused for ``sd`` too (no multi-token step on a warm state).
 """
 
 import functools
@@ -28,6 +29,12 @@ BENCH = ["--gamma", "1,3", "--max-new-tokens", str(NEW_TOKENS), "--num-prompts",
          "--latency-context", "16", "--threads", "1", "--device", "cpu"]
 RECURRENT = [f for f, (_, _, kind) in FAMILIES.items() if kind == "recurrent"]
 ATTENTION = [f for f in FAMILIES if f not in RECURRENT]
+SINGLE_TOKEN = ["mamba", "falcon_mamba"]  # transformers' Mamba-1 forward: one token at a time on a warm state
+SPECULATIVE = [f for f in FAMILIES if f not in SINGLE_TOKEN]
+
+
+def _engines(family: str) -> tuple:
+    return ("sd", "hf") if family in ATTENTION else ("sd",) if family in SPECULATIVE else ()
 
 
 @functools.lru_cache(maxsize=None)
@@ -70,12 +77,15 @@ def _assert_exact(result, records, engines=("sd", "hf")):
     assert {r["model"] for r in records if r["kind"] == "latency"} == {"target", "draft"}
 
 
-@pytest.mark.parametrize("family", ATTENTION)
+@pytest.mark.parametrize("family", SPECULATIVE)
 def test_greedy_sd_and_hf_equal_ar(tmp_path, family):
-    _assert_exact(*_bench(tmp_path, folders()[family, "target"], folders()[family, "draft"]))
+    engines = _engines(family)
+    result, records = _bench(tmp_path, folders()[family, "target"], folders()[family, "draft"], "--engines",
+                             ",".join(("ar", *engines)))
+    _assert_exact(result, records, engines)
 
 
-@pytest.mark.parametrize("family", ATTENTION)
+@pytest.mark.parametrize("family", SPECULATIVE)
 def test_sampled_runs_complete(family):
     from specplan.measure.engines.hf import decode_hf
     from specplan.measure.engines.probs import Sampling
@@ -85,22 +95,26 @@ def test_sampled_runs_complete(family):
     with one_thread():
         pair = load(folders()[family, "target"], folders()[family, "draft"])
         ids = pair.tokenizer(PROMPT, return_tensors="pt").input_ids
-        sd = decode_sd(pair.target, pair.draft, ids, 3, NEW_TOKENS, sampling, torch.Generator().manual_seed(0),
-                       pair.vocab_tokens)
-        hf = decode_hf(pair.target, pair.draft, ids, 3, NEW_TOKENS, sampling, seed=0)
-    assert len(sd.output_ids) == len(hf.output_ids) == NEW_TOKENS
-    assert all(0 <= t < pair.vocab_tokens for t in sd.output_ids)
+        outputs = [decode_sd(pair.target, pair.draft, ids, 3, NEW_TOKENS, sampling,
+                             torch.Generator().manual_seed(0), pair.vocab_tokens).output_ids]
+        if "hf" in _engines(family):
+            outputs.append(decode_hf(pair.target, pair.draft, ids, 3, NEW_TOKENS, sampling, seed=0).output_ids)
+    for output in outputs:
+        assert len(output) == NEW_TOKENS and all(0 <= t < pair.vocab_tokens for t in output)
 
 
 @pytest.mark.parametrize("family", RECURRENT)
-def test_recurrent_models_are_refused_for_speculation_in_one_line_and_run_ar(tmp_path, family):
+def test_recurrent_models_are_refused_where_unsupported_in_one_line_and_run_ar(tmp_path, family):
     target, draft = folders()[family, "target"], folders()[family, "draft"]
-    for engines in ("ar,sd", "ar,hf"):
-        result, records = _bench(tmp_path, target, draft, "--engines", engines)
+    refused = {"hf": "recurrent / linear-attention states"}
+    if family in SINGLE_TOKEN:
+        refused["sd"] = "cannot continue a cached state with several tokens"
+    for engine, reason in refused.items():
+        result, records = _bench(tmp_path, target, draft, "--engines", f"ar,{engine}")
         assert result.exit_code == 2 and not records
         message = result.output.strip()
         assert "\n" not in message and "Traceback" not in message
-        assert family in message and "recurrent" in message and f"--engines {engines[3:]}" in message
+        assert f"{family} model" in message and reason in message and f"--engines {engine}:" in message
     result, records = _bench(tmp_path, target, draft, "--engines", "ar")
     assert result.exit_code == 0, result.output
     assert [r["new_tokens"] for r in records if r["kind"] == "run"] == [NEW_TOKENS]

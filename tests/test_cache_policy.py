@@ -70,32 +70,38 @@ def test_sliding_layers_roll_back_past_the_window_only_with_the_policy(family):
     assert all(layer.keys.shape[-2] == WINDOW - 1 for layer in sliding)  # trimmed back to the window
 
 
-def test_recurrent_state_needs_the_snapshot():
-    """Guards the test above: dropping a recurrent model's step by cropping alone leaves its state advanced."""
-    from specplan.measure.engines.cache import Rewind, drop_last, new_cache
+@pytest.mark.parametrize("family", ["qwen3_next", "mamba2"])
+def test_recurrent_rollback_replays_from_the_committed_state(family):
+    """drop_last on a recurrent cache gives the state of the kept prefix (equal to a cache that never saw the
+    dropped tokens); cropping key/value entries alone would leave the state advanced (the guard)."""
+    from specplan.measure.engines.cache import _drop_entries, drop_last, new_cache
     from specplan.measure.engines.step import forward
 
-    family = next(f for f, (_, _, kind) in FAMILIES.items() if kind == "recurrent")
     with one_thread():
         model, vocab = _model(family)
-        context, step = _ids(vocab, 12), _ids(vocab, 3)
-        results = []
-        for rewind in (drop_last, None):
+        context, step = _ids(vocab, 12), _ids(vocab, 4)
+        results = {}
+        for name, rollback in (("policy", drop_last), ("entries only", _drop_entries), ("reference", None)):
             cache = new_cache(model)
             forward(model, context, cache, 1, vocab)
-            undo = Rewind(cache)
-            forward(model, step, cache, 3, vocab)
-            (undo if rewind is None else lambda k: rewind(cache, k))(3)
-            results.append(forward(model, step[:, :1], cache, 1, vocab))
-    assert not torch.allclose(results[0], results[1], atol=1e-4)
+            if rollback is None:
+                forward(model, step[:, :1], cache, 1, vocab)  # only the kept token
+            else:
+                forward(model, step, cache, 4, vocab)
+                rollback(cache, 3)
+            results[name] = forward(model, step[:, 1:2], cache, 1, vocab)
+    torch.testing.assert_close(results["policy"], results["reference"], rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(results["entries only"], results["reference"], atol=1e-4)
 
 
 def test_check_rollback_names_the_architecture():
     from specplan.errors import SpecplanError
     from specplan.measure.engines.cache import check_rollback
 
-    family = next(f for f, (_, _, kind) in FAMILIES.items() if kind == "recurrent")
-    model, _ = _model(family)
-    with pytest.raises(SpecplanError, match=f"{family} model .*linear_attention.*--engines ar"):
-        check_rollback(model.config, "target", "sd")
-    check_rollback(_model("mistral")[0].config, "target", "sd")  # sliding windows roll back: no error
+    config = _model("qwen3_next")[0].config
+    with pytest.raises(SpecplanError, match="qwen3_next model .*linear_attention: transformers' assisted .*ar,sd"):
+        check_rollback(config, "target", "hf")
+    check_rollback(config, "target", "sd")  # replayed: no error
+    with pytest.raises(SpecplanError, match="mamba model .*several tokens"):
+        check_rollback(_model("mamba")[0].config, "draft", "sd")
+    check_rollback(_model("mistral")[0].config, "target", "hf")  # sliding windows roll back: no error

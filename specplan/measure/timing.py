@@ -37,22 +37,22 @@ class StepTimer:
     k = γ+1 a verification pass."""
 
     def __init__(self, model, context_ids, step_ids, device: str, vocab_tokens: int):
-        from specplan.measure.engines.cache import Rewind, new_cache
+        from specplan.measure.engines.cache import new_cache
         from specplan.measure.engines.step import forward
 
         self.model, self.step_ids, self.device, self.vocab_tokens = model, step_ids, device, vocab_tokens
         self.cache = new_cache(model)
         if context_ids.shape[1]:
             forward(model, context_ids, self.cache, 1, vocab_tokens)  # prefill: the warm cache
-        self.rewind = Rewind(self.cache)
 
     def time(self, new_tokens: int) -> float:
         """Seconds of one step of ``new_tokens`` tokens, device synchronised; the cache is rewound after it."""
+        from specplan.measure.engines.cache import drop_last
         from specplan.measure.engines.step import forward
 
         ids = self.step_ids[:, :new_tokens]
         _, seconds = timed(self.device, lambda: forward(self.model, ids, self.cache, new_tokens, self.vocab_tokens))
-        self.rewind(new_tokens)
+        drop_last(self.cache, new_tokens)
         return seconds
 
 

@@ -1,8 +1,11 @@
 """One forward step of a causal LM over new tokens with a KV cache; shared by every engine and the timers."""
 
+import functools
 from dataclasses import dataclass, field
 
 import torch
+
+from specplan.measure.engines.cache import note_input
 
 
 @dataclass(frozen=True)
@@ -15,6 +18,21 @@ class Decoded:
     generator: str | None = None  # hf: the candidate generator transformers chose (its generation path)
 
 
+@functools.cache
+def _cache_argument_of(model_class) -> str:
+    import inspect
+
+    parameters = inspect.signature(model_class.forward).parameters
+    return "cache_params" if "cache_params" in parameters and "past_key_values" not in parameters \
+        else "past_key_values"
+
+
+def cache_argument(model) -> str:
+    """The name ``model.forward`` takes its cache under: ``past_key_values``, or ``cache_params`` (Mamba-style
+    models, which would silently run without a cache if given ``past_key_values``)."""
+    return _cache_argument_of(type(model))
+
+
 @torch.inference_mode()
 def forward(model, input_ids: torch.Tensor, cache, keep: int, vocab_tokens: int) -> torch.Tensor:
     """Logits of the last ``keep`` positions, (keep, V), for (1, T) new input ids appended to ``cache``.
@@ -22,5 +40,6 @@ def forward(model, input_ids: torch.Tensor, cache, keep: int, vocab_tokens: int)
     Logits are cut to ``vocab_tokens`` columns: embedding rows beyond the shared tokenizer are padding that the two
     models may have in different amounts (e.g. 151936 vs 152064) and never hold a real token.
     """
-    out = model(input_ids=input_ids, past_key_values=cache, use_cache=True, logits_to_keep=keep)
+    note_input(cache, input_ids)
+    out = model(input_ids=input_ids, **{cache_argument(model): cache}, use_cache=True, logits_to_keep=keep)
     return out.logits[0, -keep:, :vocab_tokens]
