@@ -144,3 +144,23 @@ def test_padded_vocabulary_pair_runs_hf_on_transformers_same_tokenizer_path(tmp_
     _assert_exact(result, records)
     assert "padding, harmless" in result.output
     assert {r["hf_generator"] for r in records if r.get("engine") == "hf"} == {"AssistedCandidateGenerator"}
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_ar_with_its_cache_equals_greedy_without_one(family):
+    """The baseline itself: ``ar``'s cached decode equals re-running the whole sequence for every token (a model
+    that ignored the cache it was given, as Mamba did with ``past_key_values``, decodes without context)."""
+    from specplan.measure.engines.ar import decode_ar
+    from specplan.measure.engines.probs import Sampling
+
+    with one_thread():
+        pair = load(folders()[family, "target"], folders()[family, "draft"])
+        ids = pair.tokenizer(PROMPT, return_tensors="pt").input_ids
+        ar = decode_ar(pair.target, ids, 6, Sampling(), torch.Generator(), pair.vocab_tokens)
+        reference = []
+        with torch.inference_mode():
+            for _ in range(6):
+                logits = pair.target(input_ids=ids, use_cache=False).logits[0, -1, :pair.vocab_tokens]
+                reference.append(int(logits.argmax()))
+                ids = torch.cat([ids, torch.tensor([[reference[-1]]])], dim=1)
+    assert ar.output_ids == reference
