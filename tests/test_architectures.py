@@ -39,8 +39,8 @@ def _engines(family: str) -> tuple:
 
 @functools.lru_cache(maxsize=None)
 def folders() -> dict:
-    """(family, role) -> folder: a 2-layer target and a 1-layer draft per family (2 for recurrent ones, whose
-    first layer alone has no attention), plus a cross-family and a padded-vocabulary pair."""
+    """(family, role) -> folder: a 2-layer target and a 1-layer draft per family (2 for recurrent and conv ones,
+    whose first layer alone has no attention), plus a padded-vocabulary target."""
     root = Path(tempfile.mkdtemp(prefix="specplan-arch-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
     tokenizer = matrix_tokenizer()
@@ -48,8 +48,8 @@ def folders() -> dict:
     with one_thread():
         for family, (_, _, kind) in FAMILIES.items():
             made[family, "target"] = save_tiny(root / f"{family}-target", family, 2, 0, tokenizer)
-            made[family, "draft"] = save_tiny(root / f"{family}-draft", family, 2 if kind == "recurrent" else 1, 1,
-                                              tokenizer)
+            made[family, "draft"] = save_tiny(root / f"{family}-draft", family,
+                                              2 if kind in ("recurrent", "conv") else 1, 1, tokenizer)
         made["padded", "target"] = save_tiny(root / "padded-target", "qwen2", 2, 0, tokenizer, vocab_rows=320)
     (root / "prompt.txt").write_text(PROMPT.replace("\n", "\\n") + "\n")
     made["prompts"] = str(root / "prompt.txt")
@@ -114,7 +114,7 @@ def test_recurrent_models_are_refused_where_unsupported_in_one_line_and_run_ar(t
         assert result.exit_code == 2 and not records
         message = result.output.strip()
         assert "\n" not in message and "Traceback" not in message
-        assert f"{family} model" in message and reason in message and f"--engines {engine}:" in message
+        assert family in message and "ForCausalLM" in message and reason in message and f"--engines {engine}:" in message
     result, records = _bench(tmp_path, target, draft, "--engines", "ar")
     assert result.exit_code == 0, result.output
     assert [r["new_tokens"] for r in records if r["kind"] == "run"] == [NEW_TOKENS]

@@ -10,7 +10,7 @@ transformers 5.x builds a ``DynamicCache`` from the config's ``layer_types``:
   rejected ones and trims back to the window. Rollback is then exact; the cost is the entries added since the
   last crop (the prompt, then at most a few rounds of γ + 1) beyond the window, not a full history.
 - ``linear_attention`` / ``hybrid`` / ``conv`` (recurrent, linear-attention and short-convolution layers: Mamba,
-  Qwen3-Next, Qwen3.5, Jamba, Falcon-H1, LFM2, ...): a state that mixes every token in and cannot be cropped.
+  Qwen3-Next, Qwen3.5, Jamba, LFM2, ...): a state that mixes every token in and cannot be cropped.
   The cache keeps the state of the last committed position and the tokens fed since (:class:`Replay`); a
   rollback restores that state and re-runs the kept tokens. The cost: a copy of the states once per round, and
   on a rejection a forward pass over the kept tokens. transformers' own assisted generation (``hf``) refuses
@@ -22,6 +22,7 @@ from specplan.errors import SpecplanError
 
 # Layer types whose cache holds a state rather than per-token entries; "moe"/"mlp" placeholders hold nothing.
 STATE_LAYER_TYPES = ("conv", "linear_attention", "hybrid")
+RECURRENT_LAYER_TYPES = ("linear_attention", "hybrid")  # a recurrent state; "conv" holds only a window of inputs
 ROLLBACK_LAYER_TYPES = ("full_attention", "sliding_attention", "chunked_attention", "moe", "mlp", *STATE_LAYER_TYPES)
 # Model types whose transformers 5.19 forward, given several tokens on a warm cache, restarts its scan from a zero
 # state (Mamba-1's mixer handles a cached state only one token at a time): no verification pass is possible.
@@ -38,7 +39,7 @@ def layer_types(config) -> list:
 def check_rollback(config, role: str, engine: str) -> None:
     """One line, before any weights load, when ``engine`` cannot take rejected tokens back out of this model's
     cache: ``sd`` for layer types without a rollback here, ``hf`` also for recurrent states (transformers
-    refuses assisted generation of stateful models)."""
+    refuses assisted generation of stateful models; short-convolution layers it rolls back itself)."""
     architecture = (getattr(config, "architectures", None) or [type(config).__name__])[0]
     if engine == "sd" and config.model_type in SINGLE_TOKEN_MODEL_TYPES:
         raise SpecplanError(f"--engines sd: the {role} is a {config.model_type} model ({architecture}) whose "
@@ -46,16 +47,16 @@ def check_rollback(config, role: str, engine: str) -> None:
                             f"(it restarts the scan from zero), so it cannot verify drafts; use --engines ar")
     kinds = layer_types(config)
     allowed = ROLLBACK_LAYER_TYPES if engine == "sd" else tuple(k for k in ROLLBACK_LAYER_TYPES
-                                                                 if k not in STATE_LAYER_TYPES)
+                                                                 if k not in RECURRENT_LAYER_TYPES)
     refused = sorted({kind for kind in kinds if kind not in allowed})
     if refused:
         reason = ("transformers' assisted generation does not roll back recurrent / linear-attention states"
-                  if engine == "hf" and set(refused) <= set(STATE_LAYER_TYPES) else
+                  if engine == "hf" and set(refused) <= set(RECURRENT_LAYER_TYPES) else
                   "specplan has no rollback for these cache layers")
         raise SpecplanError(
             f"--engines {engine}: the {role} is a {config.model_type} model ({architecture}) with "
             f"{sum(k in refused for k in kinds)} of {len(kinds)} layers of type {', '.join(refused)}: {reason}; "
-            f"use --engines ar{',sd' if engine == 'hf' and set(refused) <= set(STATE_LAYER_TYPES) else ''}")
+            f"use --engines ar{',sd' if engine == 'hf' and set(refused) <= set(RECURRENT_LAYER_TYPES) else ''}")
 
 
 def new_cache(model, rollback: bool = True):
