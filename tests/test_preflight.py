@@ -1,6 +1,6 @@
 """``bench`` pre-flight: what the configs and checkpoints can be told from before (or while) weights load, each
 refusal one line on stderr and exit 2: not a causal LM, a run longer than the model's positions, a checkpoint
-without the model's weights. And ``profile``'s ladder: a valid attention shape at every size."""
+without the model's weights."""
 
 import shutil
 
@@ -63,28 +63,3 @@ def test_a_checkpoint_without_the_model_weights_is_refused(tmp_path):
     save_file({"unrelated.weight": torch.zeros(2, 2)}, str(folder / "model.safetensors"))
     _one_line_refusal(_bench("--target", tiny_folders()["target"], "--draft", str(folder)),
                       "--draft", "holds 0 of the model's", "would be random")
-
-
-@pytest.mark.parametrize("size", [2e6, 8e6, 20e6, 32e6, 80e6, 100e6, 300e6, 400e6, 1.2e9, 1.6e9, 5e9, 20e9, 80e9])
-def test_every_ladder_size_has_a_valid_attention_shape(size):
-    """The default ladder, the README's examples and the sizes between: KV heads divide query heads, head dim 64,
-    and a one-layer model of the shape runs a forward pass (on the meta device: shapes only, nothing timed)."""
-    from transformers import AutoModelForCausalLM
-
-    from specplan.measure.latency_profile import LADDER_PARAMS
-    from specplan.measure.random_models import ladder_config
-
-    assert set(LADDER_PARAMS) <= {2e6, 8e6, 20e6, 32e6, 80e6, 100e6, 300e6, 400e6, 1.2e9, 1.6e9, 5e9, 20e9, 80e9}
-    config = ladder_config(size)
-    assert config.num_attention_heads % config.num_key_value_heads == 0
-    assert config.num_attention_heads * config.head_dim == config.hidden_size and config.head_dim == 64
-    config.num_hidden_layers = 1
-    with torch.device("meta"):
-        logits = AutoModelForCausalLM.from_config(config)(input_ids=torch.zeros(1, 3, dtype=torch.long)).logits
-    assert logits.shape == (1, 3, config.vocab_size)
-
-
-def test_kv_heads_are_the_nearest_divisor():
-    from specplan.measure.random_models import kv_heads_for
-
-    assert [kv_heads_for(h) for h in (8, 13, 16, 21, 32, 64)] == [1, 1, 2, 3, 4, 8]

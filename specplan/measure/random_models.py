@@ -5,9 +5,9 @@ faithfully, offline, with nothing downloaded. torch and transformers are importe
 
 The ladder models (``build_random_llama``) follow the shape rule of :mod:`specplan.plan.shapes`:
 
-- layers and width from ``shape_for_params(params)``; heads = width // 64 (head dim 64); grouped-query attention
-  with about ``KV_HEAD_FRACTION`` of the heads as KV heads, as in plan's KV-cache model: the divisor of the head
-  count nearest to that share (query heads must split evenly over KV heads; at least one);
+- layers and width from ``shape_for_params(params)``; heads = width // 64; grouped-query attention with
+  about ``KV_HEAD_FRACTION`` of the heads as KV heads, as in plan's KV-cache model: the divisor of the head count
+  nearest to that share (attention needs KV heads that divide the query heads), at least one;
 - the gated MLP's intermediate size is chosen so that each layer holds ≈ 12·width² parameters, the rule's count;
 - a small vocabulary (``LADDER_VOCAB_SIZE`` = 4096) with tied input and output embeddings. Tied, every counted
   parameter is read once per decode step (the output projection uses the embedding matrix), which is what a
@@ -57,14 +57,12 @@ def ladder_config(params: float, aspect_ratio: float = DEFAULT_ASPECT_RATIO, voc
     )
 
 
-def kv_heads_for(heads: int, fraction: float = KV_HEAD_FRACTION) -> int:
-    """KV heads for ``heads`` query heads: the divisor of ``heads`` nearest (by ratio) to ``fraction · heads``, the
-    larger on a tie (a prime head count gets 1 or itself, whichever is nearer)."""
-    import math
-
-    wanted = max(1.0, fraction * heads)
+def kv_heads_for(heads: int) -> int:
+    """KV heads for ``heads`` query heads: the divisor of ``heads`` nearest to ``KV_HEAD_FRACTION`` of them (the
+    smaller one on a tie), so that every KV head serves the same number of query heads."""
+    wanted = heads * KV_HEAD_FRACTION
     divisors = [d for d in range(1, heads + 1) if heads % d == 0]
-    return min(divisors, key=lambda d: (abs(math.log(d / wanted)), -d))
+    return min(divisors, key=lambda d: (abs(d - wanted), d))
 
 
 def config_for_model(model_id_or_path: str):

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The prepared check for a session that is lent a GPU machine (no network; torch, transformers, typer, rich, scipy
+# and pyyaml preinstalled; the repository arrives as a copy). One command, well under 8 minutes on an H200:
+#   1. `specplan profile --device cuda` on the default ladder -> a measured profile of this GPU;
+#   2. `specplan bench --device cuda` on the embedded toy pair (ar, sd, hf) -> records, then `specplan report`;
+#   3. `specplan plan` with the bundled profile of this GPU beside `plan` with the profile just measured, and the
+#      step latencies the bundled profile predicts beside the measured ones, per size and k.
+# Usage: bash benchmarks/gpu_check.sh [OUT_DIR] [BUNDLED_PROFILE]   (defaults: out/gpu_check, h200)
+# A dry run elsewhere: DEVICE=cpu PROFILE_ARGS="--sizes 2M,8M --repeats 3" bash benchmarks/gpu_check.sh /tmp/gc
+# Every step runs under its own time limit and the script goes on after a failure; summary.txt collects it all.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT_DIR=${1:-out/gpu_check}
+BUNDLED=${2:-h200}
+DEVICE=${DEVICE:-cuda}
+PROFILE_ARGS=${PROFILE_ARGS:-}
+BENCH_ARGS=${BENCH_ARGS:-}
+mkdir -p "$OUT_DIR"
+# Install this copy (no dependencies, no network) into a folder of its own: the bundled profiles only exist as the
+# package specplan.profiles once installed.
+SITE=$(mktemp -d)
+python3 -m pip install -q --no-deps --no-build-isolation --no-compile --target "$SITE" . >"$OUT_DIR/install.log" 2>&1 \
+    || { echo "install failed: see $OUT_DIR/install.log"; exit 1; }
+export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+SP="python3 -m specplan"
+SUMMARY="$OUT_DIR/summary.txt"
+: >"$SUMMARY"
+
+step() {  # step NAME LIMIT_S COMMAND...: run, log to NAME.log, note the exit code and time in the summary
+    local name=$1 limit=$2; shift 2
+    local start=$SECONDS
+    timeout -s INT -k 30 "$limit" "$@" >"$OUT_DIR/$name.log" 2>&1  # SIGINT: profile and bench keep what they measured
+    local rc=$?
+    echo "== $name: exit $rc in $((SECONDS - start)) s ($*)" | tee -a "$SUMMARY"
+    return $rc
+}
+
+{
+    echo "== machine"; date -u
+    nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv || true
+    python3 -c "import sys, torch, transformers; print('python', sys.version.split()[0], 'torch', torch.__version__,
+'cuda', torch.version.cuda, 'transformers', transformers.__version__,
+torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no cuda device')"
+} >>"$SUMMARY" 2>&1
+
+step profile 300 $SP profile --device "$DEVICE" $PROFILE_ARGS --output "$OUT_DIR/measured.yaml"
+tail -n 3 "$OUT_DIR/profile.log" >>"$SUMMARY"
+
+step bench 180 $SP bench --device "$DEVICE" --gamma 1,2,4,8 --repeats 2 $BENCH_ARGS --output "$OUT_DIR/bench.jsonl"
+step report 60 $SP report "$OUT_DIR/bench.jsonl" --format md --output "$OUT_DIR/report.md" \
+    || $SP report "$OUT_DIR/bench.jsonl" --format md >"$OUT_DIR/report.md" 2>>"$OUT_DIR/report.log"
+cat "$OUT_DIR/report.md" >>"$SUMMARY" 2>/dev/null
+
+for target in 8e9 70e9; do
+    $SP plan --target-params "$target" --profile "$BUNDLED" --json >"$OUT_DIR/plan__${BUNDLED}__$target.json" 2>>"$SUMMARY"
+    if [ -s "$OUT_DIR/measured.yaml" ]; then
+        $SP plan --target-params "$target" --profile "$OUT_DIR/measured.yaml" --json \
+            >"$OUT_DIR/plan__measured__$target.json" 2>>"$SUMMARY"
+    fi
+done
+if [ -s "$OUT_DIR/measured.yaml" ]; then
+    step compare 60 python3 benchmarks/gpu_compare.py --measured "$OUT_DIR/measured.yaml" --bundled "$BUNDLED" \
+        --plan-dir "$OUT_DIR"
+    cat "$OUT_DIR/compare.log" >>"$SUMMARY"
+fi
+echo "== done: everything is in $OUT_DIR" | tee -a "$SUMMARY"

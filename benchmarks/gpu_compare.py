@@ -1,0 +1,67 @@
+"""Step latencies a bundled (datasheet) GPU profile predicts beside those `specplan profile` measured, and `plan`
+with each profile side by side. Used by benchmarks/gpu_check.sh; runs anywhere (no GPU, no torch).
+
+    python benchmarks/gpu_compare.py --measured out/gpu_check/measured.yaml --bundled h200 [--plan-dir DIR]
+"""
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+import yaml
+
+from specplan.plan.hardware import load_profile
+
+
+def step_table(measured_file: str, bundled_name: str) -> list[dict]:
+    """One row per measured (model, k): measured median, the measured fit's and the bundled profile's prediction."""
+    data = yaml.safe_load(Path(measured_file).read_text())
+    bundled, fitted = load_profile(bundled_name), load_profile(measured_file)
+    context, dtype = data["context_tokens"], data["dtype"]
+    rows = []
+    for m in data["measurements"]:
+        predicted = bundled.step_time_s(m["params"], m["new_tokens"], dtype=dtype, context_tokens=context)
+        rows.append({"model": m["model"], "params": m["params"], "layers": m["layers"], "k": m["new_tokens"],
+                     "measured_ms": 1e3 * m["median_s"], "fit_ms": 1e3 * fitted.step_time_s(m["params"], m["new_tokens"]),
+                     "bundled_ms": 1e3 * predicted, "bundled_over_measured": predicted / m["median_s"]})
+    return rows
+
+
+def print_steps(rows: list[dict]) -> None:
+    print(f"{'model':>8} {'params':>12} {'L':>3} {'k':>2} {'measured ms':>12} {'fit ms':>9} {'bundled ms':>11} "
+          f"{'bundled/measured':>17}")
+    for r in rows:
+        print(f"{r['model']:>8} {r['params']:>12,} {r['layers']:>3} {r['k']:>2} {r['measured_ms']:>12.3f} "
+              f"{r['fit_ms']:>9.3f} {r['bundled_ms']:>11.3f} {r['bundled_over_measured']:>17.2f}")
+    ratios = [r["bundled_over_measured"] for r in rows]
+    print(f"bundled/measured: median {statistics.median(ratios):.2f}, range {min(ratios):.2f}–{max(ratios):.2f} "
+          f"over {len(rows)} steps")
+
+
+def print_plans(plan_dir: Path) -> None:
+    """plan --json outputs named plan__<profile>__<target>.json, side by side per target."""
+    print(f"\n{'target':>8} {'profile':>9} {'draft N*':>10} {'γ':>3} {'c':>7} {'verify':>7} {'α':>6} {'speedup':>8}")
+    for path in sorted(plan_dir.glob("plan__*__*.json"), key=lambda p: (float(p.stem.split("__")[2]), p.stem)):
+        _, profile, target = path.stem.split("__")
+        if not path.read_text().strip():
+            print(f"{target:>8} {profile:>9}  (plan wrote nothing: see summary.txt)")
+            continue
+        r = json.loads(path.read_text())["recommendation"]
+        print(f"{target:>8} {profile:>9} {r['draft_params'] / 1e6:>9.1f}M {r['gamma']:>3} {r['cost_ratio']:>7.4f} "
+              f"{r['verify_cost_ratio']:>7.3f} {r['alpha']:>6.3f} {r['speedup']:>7.2f}×")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--measured", required=True, help="profile YAML written by `specplan profile`")
+    parser.add_argument("--bundled", default="h200", help="bundled profile to compare with (default h200)")
+    parser.add_argument("--plan-dir", help="folder holding plan__<profile>__<target>.json files to tabulate")
+    args = parser.parse_args()
+    print_steps(step_table(args.measured, args.bundled))
+    if args.plan_dir:
+        print_plans(Path(args.plan_dir))
+
+
+if __name__ == "__main__":
+    main()
