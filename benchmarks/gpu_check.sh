@@ -51,10 +51,10 @@ step report 60 $SP report "$OUT_DIR/bench.jsonl" --format md --output "$OUT_DIR/
     || $SP report "$OUT_DIR/bench.jsonl" --format md >"$OUT_DIR/report.md" 2>>"$OUT_DIR/report.log"
 cat "$OUT_DIR/report.md" >>"$SUMMARY" 2>/dev/null
 
-for target in 8e9 70e9; do
-    $SP plan --target-params "$target" --profile "$BUNDLED" --json >"$OUT_DIR/plan__${BUNDLED}__$target.json" 2>>"$SUMMARY"
+for target in 8e9 70e9; do  # one device on both sides (a measured profile is one GPU): --tensor-parallel 1
+    $SP plan --target-params "$target" --tensor-parallel 1 --profile "$BUNDLED" --json >"$OUT_DIR/plan__${BUNDLED}__$target.json" 2>>"$SUMMARY"
     if [ -s "$OUT_DIR/measured.yaml" ]; then
-        $SP plan --target-params "$target" --profile "$OUT_DIR/measured.yaml" --json \
+        $SP plan --target-params "$target" --tensor-parallel 1 --profile "$OUT_DIR/measured.yaml" --json \
             >"$OUT_DIR/plan__measured__$target.json" 2>>"$SUMMARY"
     fi
 done

@@ -110,7 +110,21 @@ def test_profile_file_through_the_cli(tmp_path):
     (["--target-params", "70B", "--alpha-law", "1,2"], "--alpha-law '1,2' is neither A,B,C nor a readable file"),
     (["--target-params", "70B", "--alpha-law", "a,b,c"], "expected three numbers"),
     (["--target-params", "70B", "--gamma-max", "many"], "'many' is not a valid integer"),
-    ([], "Missing option '--target-params'"),
+    ([], "give the target as --target ID|FOLDER or as --target-params COUNT"),
+    (["--target-params", "70B", "--target", "Qwen/Qwen3-32B"], "give the target as --target ID|FOLDER or as"),
+    (["--target-params", "70B", "--tensor-parallel", "65"], "--tensor-parallel 65 must be an integer from 1 to 64"),
+    (["--target-params", "70B", "--tensor-parallel", "0"], "--tensor-parallel 0 must be an integer from 1 to 64"),
+    (["--target-params", "70B", "--draft-tensor-parallel", "128"], "--draft-tensor-parallel 128 must be"),
+    (["--target", "meta-llama/Llama-3.1-70B", "--tensor-parallel", "3"],
+     "--tensor-parallel 3 does not divide the target's 64 attention heads"),
+    (["--target", "Qwen/Qwen2.5-14B", "--tensor-parallel", "5"],
+     "--tensor-parallel 5 neither divides nor is a multiple of the target's 8 KV heads"),
+    (["--target-params", "70B", "--tensor-parallel", "2", "--profile", "cpu-generic"],
+     "profile 'cpu-generic' has no interconnect figures"),
+    (["--target-params", "70B", "--emit", "vllm"], "--emit vllm needs a real target"),
+    (["--target-params", "70B", "--emit", "tgi"], "'tgi' is not one of"),
+    (["--target", "EleutherAI/pythia-12b", "--emit", "vllm"], "vLLM accepts no ranked checkpoint that pays"),
+    (["--target", "EleutherAI/pythia-12b", "--emit", "llamacpp"], "llama.cpp accepts no ranked checkpoint"),
 ])
 def test_bad_input_is_one_line_on_stderr_with_exit_2(args, fragment):
     result = run("plan", *args)
@@ -162,6 +176,11 @@ def test_plan_does_not_import_torch_or_transformers():
             "r = CliRunner().invoke(app, ['plan', '--target-params', '70e9'])\n"
             "assert r.exit_code == 0, r.output\n"
             "r = CliRunner().invoke(app, ['plan', '--target-params', '70e9', '--json', '--cost-model', 'flops'])\n"
+            "assert r.exit_code == 0, r.output\n"
+            "for engine in ('vllm', 'sglang', 'trtllm', 'llamacpp', 'hf'):\n"
+            "    r = CliRunner().invoke(app, ['plan', '--target', 'Qwen/Qwen3-32B', '--emit', engine])\n"
+            "    assert r.exit_code == 0, r.output\n"
+            "r = CliRunner().invoke(app, ['models'])\n"
             "assert r.exit_code == 0, r.output\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers')))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -98,10 +98,12 @@ def test_profiles_ship_in_a_plain_non_editable_install(tmp_path):
     wheel = next(wheel_dir.glob("specplan-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert {f"specplan/profiles/{name}.yaml" for name in REQUIRED_DEVICES} <= set(names)
+    assert "specplan/plan/catalog.yaml" in names
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
                    check=True, capture_output=True)
     code = ("import specplan.plan.hardware as h; assert h.__file__.startswith(%r), h.__file__; "
-            "print(h.load_profile('l40s').memory_bandwidth_gb_s)" % str(target))
+            "print(h.load_profile('l40s').memory_bandwidth_gb_s); "
+            "import specplan.plan.catalog as c; print(c.find('Qwen/Qwen3-8B').params)" % str(target))
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(target)},
                          check=True, capture_output=True, text=True)
-    assert out.stdout.strip() == "864"
+    assert out.stdout.split() == ["864", "8190735360"]

@@ -37,7 +37,7 @@ app = typer.Typer(
 )
 
 # Each module registers its command on `app` when imported.
-from specplan.cli import plan, list_profiles  # noqa: E402,F401
+from specplan.cli import plan, list_profiles, models  # noqa: E402,F401
 from specplan.cli import profile  # noqa: E402,F401
 from specplan.cli import calibrate  # noqa: E402,F401
 from specplan.cli import bench  # noqa: E402,F401

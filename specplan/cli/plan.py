@@ -9,23 +9,32 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from specplan.plan import planner
+from specplan.plan import checkpoints, emit, engine_rules, model_source, planner
 from specplan.cli import app
 from specplan.cli.options import parse_count_option
+from specplan.errors import SpecplanError
+from specplan.plan.architecture import describe
 from specplan.plan.scaling import AlphaLaw, parse_alpha_law
 from specplan.units import format_count
 
 CostModel = Enum("CostModel", {name: name for name in planner.COST_MODELS}, type=str)
+Engine = Enum("Engine", {name: name for name in engine_rules.ENGINES}, type=str)
 
 
 @app.command()
 def plan(
-    target_params: Annotated[float, typer.Option(
+    target: Annotated[str | None, typer.Option(
+        metavar="ID|FOLDER",
+        help="The target model: a hub id (read from the bundled catalog, `specplan models`, or the local model "
+             "cache; the hub when online) or a folder with config.json. Its real shape replaces the shape rule and "
+             "its family's checkpoints are ranked as drafts.")] = None,
+    target_params: Annotated[float | None, typer.Option(
         parser=parse_count_option, metavar="COUNT",
-        help="Target model parameters, e.g. 70e9, 70B, 7.5b, 405M.")],
-    target_tokens: Annotated[float, typer.Option(
+        help="Target model parameters, e.g. 70e9, 70B, 7.5b, 405M (instead of --target).")] = None,
+    target_tokens: Annotated[float | None, typer.Option(
         parser=parse_count_option, metavar="COUNT",
-        help="Tokens the target was trained on (default 15T, LLaMA-3 as in the SDSL paper).")] = planner.DEFAULT_TARGET_TOKENS,
+        help="Tokens the target was trained on (default 15T, LLaMA-3 as in the SDSL paper; for a --target in "
+             "the catalog, its own figure).")] = None,
     draft_tokens: Annotated[float, typer.Option(
         parser=parse_count_option, metavar="COUNT",
         help="Tokens the draft is (or will be) trained on (default 2.4T, as in the SDSL paper).")] = planner.DEFAULT_DRAFT_TOKENS,
@@ -37,7 +46,8 @@ def plan(
         help="hardware: latencies from the profile's roofline and overheads; flops: the paper's c = N/M with "
              "verification charged as one target step.")] = CostModel.hardware,
     dtype: Annotated[str | None, typer.Option(
-        help="Weight dtype (fp32, bf16, fp16, fp8, int8, int4) (default: the profile's).")] = None,
+        help="Weight dtype (fp32, bf16, fp16, fp8, int8, int4) (default: a quantized --target's, else the "
+             "profile's).")] = None,
     batch_size: Annotated[int, typer.Option(
         help="Sequences decoded together. Larger batches make verification compute-bound (hardware model).")] = 1,
     context_tokens: Annotated[int, typer.Option(
@@ -47,6 +57,19 @@ def plan(
     draft_params: Annotated[list[float] | None, typer.Option(
         parser=parse_count_option, metavar="COUNT",
         help="Also evaluate this candidate draft size (repeatable), e.g. --draft-params 1B.")] = None,
+    draft: Annotated[list[str] | None, typer.Option(
+        metavar="ID|FOLDER",
+        help="Also rank this draft checkpoint (repeatable): a hub id or a folder with config.json.")] = None,
+    tensor_parallel: Annotated[int | None, typer.Option(
+        metavar="N",
+        help="GPUs the target is sharded over (tensor parallelism, 1-64, dividing its heads). Default: 1, or the "
+             "smallest power of two whose share of weights and KV cache fits 90% of one device.")] = None,
+    draft_tensor_parallel: Annotated[int, typer.Option(
+        metavar="M", help="GPUs the draft is sharded over (tensor parallelism).")] = 1,
+    emit_engine: Annotated[Engine | None, typer.Option(
+        "--emit", help="Also print the recommended pair and γ as that engine's configuration (needs --target): "
+                       "vllm (serve command), sglang (launch flags), trtllm (YAML), llamacpp (llama-server flags), "
+                       "hf (transformers generate).")] = None,
     alpha: Annotated[float | None, typer.Option(
         help="Measured acceptance α in (0, 1) for the given --draft-params, instead of the SDSL law.")] = None,
     alpha_law: Annotated[str | None, typer.Option(
@@ -57,10 +80,15 @@ def plan(
         help="Largest lookahead γ (draft tokens per round) to consider.")] = planner.DEFAULT_GAMMA_MAX,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
 ) -> None:
-    """Recommend the draft size N*, lookahead γ*, acceptance and speedup for a target (pure math, no torch)."""
+    """Recommend the draft size N*, a draft checkpoint, lookahead γ*, acceptance and speedup for a target (pure
+    math, no torch)."""
+    if (target is None) == (target_params is None):
+        raise SpecplanError("give the target as --target ID|FOLDER or as --target-params COUNT (one of them)")
+    model = model_source.resolve(target, "--target") if target else None
+    drafts = tuple(model_source.resolve(d, "--draft") for d in draft or ())
     inputs = planner.PlanInputs(
-        target_params=target_params,
-        target_tokens=target_tokens,
+        target_params=target_params or model.architecture.params_total,
+        target_tokens=target_tokens or (model and model.training_tokens) or planner.DEFAULT_TARGET_TOKENS,
         draft_tokens=draft_tokens,
         cost_model=cost_model.value,
         profile=profile,
@@ -72,18 +100,32 @@ def plan(
         alpha=alpha,
         alpha_law=parse_alpha_law(alpha_law) if alpha_law else AlphaLaw(),
         gamma_max=gamma_max,
+        target_model=model.architecture if model else None,
+        target_name=model.name if model else None,
+        tensor_parallel=tensor_parallel,
+        draft_tensor_parallel=draft_tensor_parallel,
     )
-    result = planner.make_plan(inputs)
+    deployment = checkpoints.plan_deployment(inputs, model, drafts)
+    emission = emit.emit(deployment, emit_engine.value) if emit_engine else None
     if as_json:
-        typer.echo(json.dumps(result.to_json(), indent=2))
-    else:
-        render(result, Console())
+        data = deployment.to_json()
+        data["emit"] = emission.to_json() if emission else None
+        typer.echo(json.dumps(data, indent=2))
+        return
+    render(deployment.plan, Console(), deployment)
+    if emission:
+        typer.echo(f"\n# {engine_rules.ENGINE_NAMES[emission.engine]}: {emission.draft} with γ = {emission.gamma}")
+        for note in emission.notes:
+            typer.echo(f"# note: {note}")
+        typer.echo(emission.text)
 
 
-def render(result: planner.Plan, console: Console) -> None:
+def render(result: planner.Plan, console: Console, deployment: checkpoints.Deployment | None = None) -> None:
     inputs, rec = result.inputs, result.recommendation
-    summary = Table(title=f"specplan plan — target {format_count(inputs.target_params)} parameters",
-                    show_header=False, title_justify="left")
+    target = deployment.target if deployment else None
+    title = (f"{target.name} ({describe(target.architecture)})" if target
+             else f"{format_count(inputs.target_params)} parameters")
+    summary = Table(title=f"specplan plan — target {title}", show_header=False, title_justify="left")
     summary.add_column(style="bold")
     summary.add_column()
     rows = [
@@ -98,6 +140,7 @@ def render(result: planner.Plan, console: Console) -> None:
         ("pooled rule N*", f"{format_count(result.pooled_rule_draft_params)} (2.71e-3·M + 8.71e7)"),
         ("cost model", inputs.cost_model + (f", profile {result.profile_name}" if result.profile_name else "")
          + (f", batch {inputs.batch_size}" if inputs.batch_size > 1 else "")),
+        ("tensor parallelism", _tensor_parallel_row(result)),
     ]
     for name, value in rows:
         summary.add_row(name, value)
@@ -115,9 +158,58 @@ def render(result: planner.Plan, console: Console) -> None:
                       str(c.gamma), f"{c.expected_tokens_per_round:.2f}", f"{c.cost_ratio:.4f}",
                       f"{c.speedup:.2f}× ({c.speedup / best - 1:+.0%})", mark)
     console.print(table)
-    for note in result.notes:
+    if deployment and deployment.checkpoints:
+        console.print(_checkpoint_table(deployment))
+    for note in result.notes + (deployment.notes if deployment else []):
         console.print(f"[dim]note: {note}[/dim]")
-    console.print(verdict(result))
+    console.print(checkpoint_verdict(deployment) if deployment and deployment.best else verdict(result))
+
+
+_MARKS = {"ok": "✓", "rejected": "✗", "universal path": "~", "unchecked": "?", "unknown": "–"}
+
+
+def _tensor_parallel_row(result: planner.Plan) -> str:
+    tp = result.tensor_parallel
+    text = f"target {tp['target']}, draft {tp['draft']}"
+    if tp.get("target_step_s"):
+        text += (f"; target step {tp['target_step_s'] * 1e3:.2f} ms, all-reduce {tp['all_reduce_s'] * 1e3:.2f} ms; "
+                 f"{tp['memory_per_gpu_gb']:.1f} GB per GPU")
+    return text
+
+
+def _checkpoint_table(deployment: checkpoints.Deployment) -> Table:
+    target_params = deployment.plan.inputs.target_params
+    table = Table(title="Checkpoints (same tokenizer) by predicted speedup; engines vLLM SGLang TensorRT-LLM "
+                        "llama.cpp transformers: ✓ accepts, ✗ rejects, ~ slower universal path, ? no check known",
+                  title_justify="left")
+    for column in ("checkpoint", "params", "M/N", "α", "γ", "c", "speedup", "engines"):
+        table.add_column(column, justify="left" if column in ("checkpoint", "engines") else "right")
+    for c in deployment.checkpoints:
+        cand = c.candidate
+        table.add_row(c.model.name.split("/")[-1] + (" (given)" if c.given else ""),
+                      format_count(c.model.architecture.params_total), f"{target_params / cand.draft_params:.0f}",
+                      f"{cand.alpha:.3f}", str(cand.gamma), f"{cand.cost_ratio:.4f}", f"{cand.speedup:.2f}×",
+                      " ".join(_MARKS[c.engines[e].status] for e in engine_rules.ENGINES))
+    return table
+
+
+def checkpoint_verdict(deployment: checkpoints.Deployment) -> str:
+    """The verdict naming a checkpoint, and the best one the strict engines accept when they reject it."""
+    best, plan = deployment.best, deployment.plan
+    if not best.candidate.gamma:
+        return (f"Verdict: speculation does not pay with any checkpoint here (best {best.model.name}: "
+                f"c = {best.candidate.cost_ratio:.3f} against α = {best.candidate.alpha:.3f}); decode with the "
+                "target alone.")
+    rejected = [engine_rules.ENGINE_NAMES[e] for e in ("vllm", "sglang") if best.engines[e].status == "rejected"]
+    text = (f"Verdict: use {best.model.name} with γ = {best.candidate.gamma} for about {best.candidate.speedup:.2f}× "
+            f"(size optimum N* ≈ {format_count(plan.recommendation.draft_params)}, "
+            f"{plan.recommendation.speedup:.2f}× if such a draft existed).")
+    if rejected:
+        strict = deployment.best_for("vllm")
+        text += (f" {' and '.join(rejected)} reject it ({best.engines['vllm'].reason.split(':')[0]})"
+                 + (f"; there use {strict.model.name} with γ = {strict.candidate.gamma} for about "
+                    f"{strict.candidate.speedup:.2f}×." if strict else "; no ranked checkpoint passes there."))
+    return text
 
 
 def verdict(result: planner.Plan) -> str:

@@ -48,6 +48,10 @@ class RooflineProfile:
     layer_overhead_us: float
     sources: str
     kind: str = "roofline"
+    # Tensor parallelism (plan/parallel.py): per-GPU, per-direction bandwidth and the latency of one all-reduce.
+    interconnect: str = ""
+    interconnect_bandwidth_gb_s: float | None = None
+    interconnect_latency_us: float | None = None
 
     def step_time_s(
         self,
@@ -61,9 +65,13 @@ class RooflineProfile:
         """Seconds for one forward step of ``batch`` sequences, each with ``tokens`` new tokens."""
         dtype = self.check_dtype(dtype)
         memory_bytes = params * BYTES_PER_PARAM[dtype] + _kv_bytes(params, context_tokens, batch, dtype, aspect_ratio)
+        return self.roofline_s(memory_bytes, 2.0 * params * tokens * batch, layers_exact(params, aspect_ratio), dtype)
+
+    def roofline_s(self, memory_bytes: float, flops: float, layers: float, dtype: str) -> float:
+        """Overheads plus the longer of streaming ``memory_bytes`` and computing ``flops`` on this device."""
         memory_s = memory_bytes / (self.memory_bandwidth_gb_s * 1e9 * self.bandwidth_efficiency)
-        compute_s = 2.0 * params * tokens * batch / (self.peak_tflops[dtype] * 1e12 * self.compute_efficiency)
-        overhead_s = (self.step_overhead_us + layers_exact(params, aspect_ratio) * self.layer_overhead_us) * 1e-6
+        compute_s = flops / (self.peak_tflops[dtype] * 1e12 * self.compute_efficiency)
+        overhead_s = (self.step_overhead_us + layers * self.layer_overhead_us) * 1e-6
         return overhead_s + max(memory_s, compute_s)
 
     def check_dtype(self, dtype: str | None) -> str:
@@ -82,6 +90,7 @@ class RooflineProfile:
             "peak_tflops": self.peak_tflops[self.dtype],
             "step_overhead_us": self.step_overhead_us,
             "layer_overhead_us": self.layer_overhead_us,
+            "interconnect_gb_s": self.interconnect_bandwidth_gb_s,
         }
 
 
@@ -197,6 +206,9 @@ _ROOFLINE_SCHEMA = {
     "step_overhead_us": (_NUMBER, True),
     "layer_overhead_us": (_NUMBER, True),
     "sources": (str, True),
+    "interconnect": (str, False),
+    "interconnect_bandwidth_gb_s": (_NUMBER, False),
+    "interconnect_latency_us": (_NUMBER, False),
 }
 _MEASURED_SCHEMA = {
     "name": (str, True),
@@ -266,6 +278,12 @@ def profile_from_dict(data, where: str) -> Profile:
             raise SpecplanError(f"{where}: {key} must be in (0, 1], got {data[key]!r}")
     for key in ("memory_gb", "memory_bandwidth_gb_s"):
         _positive(data[key], where, key)
+    if ("interconnect_bandwidth_gb_s" in data) != ("interconnect_latency_us" in data):
+        raise SpecplanError(f"{where}: interconnect_bandwidth_gb_s and interconnect_latency_us go together")
+    if "interconnect_bandwidth_gb_s" in data:
+        _positive(data["interconnect_bandwidth_gb_s"], where, "interconnect_bandwidth_gb_s")
+        if not data["interconnect_latency_us"] >= 0:
+            raise SpecplanError(f"{where}: interconnect_latency_us must not be negative, got {data['interconnect_latency_us']!r}")
     for key in ("step_overhead_us", "layer_overhead_us"):
         if data[key] < 0:
             raise SpecplanError(f"{where}: {key} must not be negative, got {data[key]!r}")

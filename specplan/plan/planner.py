@@ -5,13 +5,14 @@ Data flow: inputs ─► cost model (c(N), verification cost) ─► acceptance 
 """
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from specplan.plan import theory
+from specplan.plan import parallel, theory
 from specplan.errors import SpecplanError
-from specplan.plan.hardware import BYTES_PER_PARAM, DEFAULT_CONTEXT_TOKENS, Profile, load_profile
+from specplan.plan.architecture import Architecture, rule_architecture
+from specplan.plan.hardware import DEFAULT_CONTEXT_TOKENS, Profile, RooflineProfile, load_profile
 from specplan.plan.scaling import ALPHA_CEIL, ALPHA_FLOOR, AlphaLaw, perplexity, pooled_rule_draft_params
 from specplan.plan.shapes import DEFAULT_ASPECT_RATIO
 
@@ -44,6 +45,12 @@ class PlanInputs:
     alpha: float | None = None
     alpha_law: AlphaLaw = field(default_factory=AlphaLaw)
     gamma_max: int = DEFAULT_GAMMA_MAX
+    # Real deployments (issue: real checkpoints and tensor parallelism). target_model replaces the shape rule for
+    # the target; tensor_parallel None = the smallest TP whose share of the target fits one device.
+    target_model: Architecture | None = None
+    target_name: str | None = None
+    tensor_parallel: int | None = None
+    draft_tensor_parallel: int = 1
 
     def validate(self) -> None:
         if self.cost_model not in COST_MODELS:
@@ -68,6 +75,14 @@ class PlanInputs:
             raise SpecplanError(f"--batch-size {self.batch_size!r} must be at least 1")
         if self.context_tokens < 0:
             raise SpecplanError(f"--context-tokens {self.context_tokens!r} must not be negative")
+        if self.tensor_parallel is not None:
+            parallel.check_tensor_parallel(self.tensor_parallel, self.target_model, "--tensor-parallel")
+        parallel.check_tensor_parallel(self.draft_tensor_parallel, None, "--draft-tensor-parallel")
+
+    @property
+    def target(self) -> Architecture:
+        """The target's architecture: the real one when given, else the shape rule's."""
+        return self.target_model or rule_architecture(self.target_params, self.aspect_ratio)
 
 
 @dataclass(frozen=True)
@@ -93,6 +108,7 @@ class Plan:
     candidates: list
     profile_name: str | None
     notes: list
+    tensor_parallel: dict = field(default_factory=dict)
 
     @property
     def pays(self) -> bool:
@@ -100,6 +116,7 @@ class Plan:
 
     def to_json(self) -> dict:
         inputs = asdict(self.inputs)
+        inputs.pop("target_model")
         inputs["alpha_law"] = {k: inputs["alpha_law"][k] for k in ("a", "b", "c", "source")}
         inputs["draft_params"] = list(self.inputs.draft_params)
         inputs["profile"] = self.profile_name
@@ -131,6 +148,7 @@ class Plan:
                 for c in self.candidates
             ],
             "notes": self.notes,
+            "tensor_parallel": self.tensor_parallel,
         }
 
 
@@ -141,21 +159,28 @@ class _Costs:
         self.inputs = inputs
         self.profile = profile
         gammas = np.arange(1, inputs.gamma_max + 1)
+        target, tp = inputs.target, inputs.tensor_parallel or 1
         if profile is None:  # flops: c = N/M, verification charged as one target pass (SDSL §3)
             self.target_step_s = None
             self.verify_ratio = np.ones_like(gammas, dtype=float)
         else:
-            self.target_step_s = self._step(inputs.target_params, 1)
-            self.verify_ratio = np.array([self._step(inputs.target_params, g + 1) for g in gammas]) / self.target_step_s
+            self.target_step_s = self.step_s(target, 1, tp)
+            self.verify_ratio = np.array([self.step_s(target, g + 1, tp) for g in gammas]) / self.target_step_s
 
-    def _step(self, params: float, tokens: int) -> float:
+    def step_s(self, arch: Architecture, tokens: int, tp: int) -> float:
         i = self.inputs
-        return self.profile.step_time_s(params, tokens, i.batch_size, i.dtype, i.context_tokens, i.aspect_ratio)
+        return parallel.step_time_s(self.profile, arch, tokens, i.batch_size, i.dtype, i.context_tokens, tp,
+                                    i.aspect_ratio)
 
     def cost_ratio(self, draft_params: np.ndarray) -> np.ndarray:
+        return self.cost_ratios([rule_architecture(n, self.inputs.aspect_ratio) for n in draft_params])
+
+    def cost_ratios(self, drafts: list) -> np.ndarray:
+        """c for draft architectures (real checkpoints or the shape rule's), at the draft tensor parallelism."""
         if self.profile is None:
-            return draft_params / self.inputs.target_params
-        return np.array([self._step(n, 1) for n in draft_params]) / self.target_step_s
+            return np.array([d.params_active for d in drafts]) / self.inputs.target.params_active
+        tp = self.inputs.draft_tensor_parallel
+        return np.array([self.step_s(d, 1, tp) for d in drafts]) / self.target_step_s
 
 
 def _acceptance(inputs: PlanInputs, draft_params: np.ndarray) -> np.ndarray:
@@ -179,7 +204,21 @@ def _speedup_table(alpha: np.ndarray, c: np.ndarray, verify_ratio: np.ndarray) -
 def _evaluate(inputs: PlanInputs, costs: _Costs, draft_params) -> list:
     """Candidates at their best integer γ (γ = 0 and speedup 1 where no γ pays)."""
     n = np.asarray(draft_params, dtype=float)
-    alpha, c = _acceptance(inputs, n), costs.cost_ratio(n)
+    return _candidates(n, _acceptance(inputs, n), costs.cost_ratio(n), costs)
+
+
+def evaluate_architectures(inputs: PlanInputs, drafts: list, draft_tokens: list) -> list:
+    """Candidates for real draft architectures under resolved inputs (``Plan.inputs``: tensor_parallel set). Each
+    draft's acceptance comes from the law with its own parameter count and training tokens."""
+    profile = load_profile(inputs.profile) if inputs.cost_model == "hardware" else None
+    costs = _Costs(inputs, profile)
+    n = np.array([d.params_total for d in drafts], dtype=float)
+    alpha = np.array([_acceptance(replace(inputs, alpha=None, draft_tokens=t), n[i:i + 1])[0]
+                      for i, t in enumerate(draft_tokens)])
+    return _candidates(n, alpha, costs.cost_ratios(drafts), costs)
+
+
+def _candidates(n: np.ndarray, alpha: np.ndarray, c: np.ndarray, costs: _Costs) -> list:
     table = _speedup_table(alpha, c, costs.verify_ratio)
     result = []
     for i in range(n.size):
@@ -230,6 +269,7 @@ def make_plan(inputs: PlanInputs) -> Plan:
     profile = load_profile(inputs.profile) if inputs.cost_model == "hardware" else None
     if profile is not None:
         profile.check_dtype(inputs.dtype)
+    inputs, tp_notes = resolve_tensor_parallel(inputs, profile)
     costs = _Costs(inputs, profile)
     user = tuple(sorted(set(inputs.draft_params)))
     if inputs.alpha is not None:  # a measured α belongs to the given drafts: choose among them only
@@ -250,8 +290,30 @@ def make_plan(inputs: PlanInputs) -> Plan:
         pooled_rule_draft_params=pooled_rule_draft_params(inputs.target_params),
         candidates=candidates,
         profile_name=profile.name if profile else None,
-        notes=_notes(inputs, profile, recommendation),
+        notes=_notes(inputs, profile, recommendation) + tp_notes,
+        tensor_parallel=tensor_parallel_summary(inputs, profile, costs),
     )
+
+
+def resolve_tensor_parallel(inputs: PlanInputs, profile: Profile | None) -> tuple:
+    """(inputs with tensor_parallel set, notes): see :func:`parallel.choose_tensor_parallel`."""
+    if not isinstance(profile, RooflineProfile):
+        return replace(inputs, tensor_parallel=inputs.tensor_parallel or 1), []
+    tp, notes = parallel.choose_tensor_parallel(profile, inputs.target, inputs.tensor_parallel,
+                                                profile.check_dtype(inputs.dtype), inputs.context_tokens,
+                                                inputs.batch_size)
+    return replace(inputs, tensor_parallel=tp), notes
+
+
+def tensor_parallel_summary(inputs: PlanInputs, profile: Profile | None, costs: "_Costs") -> dict:
+    """The ``tensor_parallel`` JSON object: TPs, and on a roofline profile the interconnect, the target step, its
+    all-reduce part and the memory each GPU holds."""
+    summary = {"target": inputs.tensor_parallel, "draft": inputs.draft_tensor_parallel}
+    if isinstance(profile, RooflineProfile):
+        dtype = profile.check_dtype(inputs.dtype)
+        summary.update(parallel.summary(profile, inputs.target, inputs.tensor_parallel, dtype, inputs.context_tokens,
+                                        inputs.batch_size), target_step_s=costs.target_step_s)
+    return summary
 
 
 def _notes(inputs: PlanInputs, profile: Profile | None, recommendation: Candidate) -> list:
@@ -264,14 +326,6 @@ def _notes(inputs: PlanInputs, profile: Profile | None, recommendation: Candidat
             f"tokens, beyond the {measured_tokens} that profile {profile.name!r} measured: its cost is extrapolated "
             f"(the last measured k's cost per parameter held); re-profile with --max-tokens {verified_tokens}"
         )
-    if profile is not None and profile.kind == "roofline":
-        weights_gb = inputs.target_params * BYTES_PER_PARAM[profile.check_dtype(inputs.dtype)] / 1e9
-        if weights_gb > profile.memory_gb:
-            notes.append(
-                f"target weights ({weights_gb:.0f} GB) exceed one {profile.name} ({profile.memory_gb:g} GB): "
-                "latencies are those of one device streaming all weights (tensor parallelism divides both "
-                "target and draft time)"
-            )
     if inputs.alpha is not None:
         notes.append("acceptance fixed by --alpha: the plan chooses among the given --draft-params only")
     return notes

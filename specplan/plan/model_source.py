@@ -1,0 +1,124 @@
+"""Where ``--target`` / ``--draft ID|FOLDER`` come from: a local folder, the local model cache, the bundled catalog,
+or the hub when online — in that order — always read as plain ``config.json`` (json, no transformers).
+
+The hub is tried only when ``huggingface_hub`` is installed and ``HF_HUB_OFFLINE`` is not set, after a 3-second
+connection probe, so that an offline machine gets its one-line error at once instead of the client's retries.
+"""
+
+import importlib.util
+import json
+import os
+import re
+from pathlib import Path
+
+from specplan.errors import SpecplanError
+from specplan.plan import catalog
+from specplan.plan.architecture import from_config
+from specplan.plan.catalog import ModelInfo
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+_PROBE_TIMEOUT_S = 3.0
+
+
+def resolve(spec: str, option: str) -> ModelInfo:
+    """The model ``spec`` names, for the command-line ``option`` that gave it (named in every error)."""
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return _from_folder(path, spec, option)
+    if path.exists() or spec.startswith((".", "/", "~")) or not _HUB_ID.match(spec):
+        raise SpecplanError(f"{option} {spec!r}: not a model folder (a folder with config.json) nor a hub id ORG/NAME")
+    entry = catalog.find(spec)
+    cached = cached_config_path(spec)
+    if cached is not None:
+        info = _info_from_config(cached, spec, option, "model cache")
+        if entry is not None:  # the real config's shape, the catalog's tokenizer, family and tokens
+            meta = entry.info(entry.variant_of(spec), name=spec)
+            return ModelInfo(**{**meta.__dict__, "architecture": info.architecture, "origin": "model cache"})
+        return info
+    if entry is not None:
+        return entry.info(entry.variant_of(spec), name=spec)
+    return _info_from_config(_hub_config(spec, option), spec, option, "hub")
+
+
+def _from_folder(path: Path, spec: str, option: str) -> ModelInfo:
+    config = path / "config.json"
+    if not config.is_file():
+        raise SpecplanError(f"{option} {spec!r}: the folder has no config.json")
+    info = _info_from_config(config, spec, option, "folder")
+    match = catalog_match(info)
+    return match or info
+
+
+def catalog_match(info: ModelInfo) -> ModelInfo | None:
+    """A folder whose config has the exact shape of a catalog model (same type, parameters and embedding rows)
+    takes that model's tokenizer, family and training tokens; the first match in catalog order wins."""
+    arch = info.architecture
+    for entry in catalog.catalog():
+        known = entry.info().architecture
+        if (known.model_type, known.params_total, known.vocab_rows) == (arch.model_type, arch.params_total,
+                                                                         arch.vocab_rows):
+            meta = entry.info(name=info.name)
+            return ModelInfo(**{**meta.__dict__, "architecture": arch, "origin": f"{info.origin}, shape of {entry.name}"})
+    return None
+
+
+def _info_from_config(path: Path, spec: str, option: str, origin: str) -> ModelInfo:
+    where = f"{option} {spec!r}"
+    try:
+        config = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SpecplanError(f"{where}: config.json could not be read ({str(exc).splitlines()[0]})") from None
+    return ModelInfo(name=spec, architecture=from_config(config, where), origin=origin)
+
+
+def hub_cache_dir() -> Path:
+    """The local model cache: ``HF_HUB_CACHE``, else ``HF_HOME``/hub, else ``$XDG_CACHE_HOME``/huggingface/hub."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "huggingface")
+    return Path(home).expanduser() / "hub"
+
+
+def cached_config_path(hub_id: str) -> Path | None:
+    """``models--ORG--NAME/snapshots/<rev>/config.json``: the revision refs/main points at, else the newest."""
+    repo = hub_cache_dir() / ("models--" + hub_id.replace("/", "--"))
+    snapshots = repo / "snapshots"
+    if not snapshots.is_dir():
+        return None
+    ref = repo / "refs" / "main"
+    if ref.is_file():
+        candidate = snapshots / ref.read_text().strip() / "config.json"
+        if candidate.is_file():
+            return candidate
+    configs = [p for p in snapshots.glob("*/config.json") if p.is_file()]
+    return max(configs, key=lambda p: p.stat().st_mtime) if configs else None
+
+
+def _offline_reason() -> str | None:
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return "HF_HUB_OFFLINE is set"
+    if importlib.util.find_spec("huggingface_hub") is None:
+        return "huggingface_hub is not installed"
+    import socket  # only on the way to the hub: plan's start-up stays lean
+    from urllib.parse import urlparse
+
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=_PROBE_TIMEOUT_S).close()
+    except OSError:
+        return f"{url.hostname} is unreachable"
+    return None
+
+
+def _hub_config(hub_id: str, option: str) -> Path:
+    reason = _offline_reason()
+    if reason:
+        raise SpecplanError(f"{option} {hub_id!r}: not in the catalog (see `specplan models`) nor in the model cache "
+                            f"({hub_cache_dir()}), and {reason}; give a local folder or download its config.json")
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return Path(hf_hub_download(hub_id, "config.json", etag_timeout=10))
+    except Exception as exc:  # the client raises many types (gated, missing, network): report the first line
+        raise SpecplanError(f"{option} {hub_id!r}: the hub did not give config.json "
+                            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
