@@ -353,7 +353,7 @@ def top2_margin(target, prompt_ids, prefix: list, vocab_tokens: int) -> float:
     from specplan.measure.engines.step import forward
 
     ids = torch.cat([prompt_ids[0], torch.tensor(prefix, dtype=torch.long, device=prompt_ids.device)]).view(1, -1)
-    top = forward(target, ids, new_cache(target), 1, vocab_tokens)[-1].float().topk(2).values
+    top = forward(target, ids, new_cache(target, rollback=False), 1, vocab_tokens)[-1].float().topk(2).values
     return float(top[0] - top[1])
 
 

@@ -22,7 +22,7 @@ from specplan.errors import SpecplanError
 
 # Layer types whose cache holds a state rather than per-token entries; "moe"/"mlp" placeholders hold nothing.
 STATE_LAYER_TYPES = ("conv", "linear_attention", "hybrid")
-RECURRENT_LAYER_TYPES = ("linear_attention", "hybrid")  # a recurrent state; "conv" holds only a window of inputs
+RECURRENT_LAYER_TYPES = ("linear_attention", "hybrid", "hybrid_sliding")  # "conv" holds only a window of inputs
 ROLLBACK_LAYER_TYPES = ("full_attention", "sliding_attention", "chunked_attention", "moe", "mlp", *STATE_LAYER_TYPES)
 # Model types whose transformers 5.19 forward, given several tokens on a warm cache, restarts its scan from a zero
 # state (Mamba-1's mixer handles a cached state only one token at a time): no verification pass is possible.
@@ -38,25 +38,24 @@ def layer_types(config) -> list:
 
 def check_rollback(config, role: str, engine: str) -> None:
     """One line, before any weights load, when ``engine`` cannot take rejected tokens back out of this model's
-    cache: ``sd`` for layer types without a rollback here, ``hf`` also for recurrent states (transformers
-    refuses assisted generation of stateful models; short-convolution layers it rolls back itself)."""
+    cache: ``sd`` for Mamba-1 models and cache layer types it has no rollback for, ``hf`` for recurrent states
+    (transformers refuses assisted generation of them; short-convolution layers it rolls back itself)."""
     architecture = (getattr(config, "architectures", None) or [type(config).__name__])[0]
+    model = f"the {role} is a {config.model_type} model ({architecture})"
     if engine == "sd" and config.model_type in SINGLE_TOKEN_MODEL_TYPES:
-        raise SpecplanError(f"--engines sd: the {role} is a {config.model_type} model ({architecture}) whose "
-                            f"transformers forward cannot continue a cached state with several tokens at once "
-                            f"(it restarts the scan from zero), so it cannot verify drafts; use --engines ar")
+        raise SpecplanError(f"--engines sd: {model} whose transformers forward cannot continue a cached state with "
+                            f"several tokens at once (it restarts the scan from zero), so it cannot verify drafts; "
+                            f"use --engines ar")
     kinds = layer_types(config)
-    allowed = ROLLBACK_LAYER_TYPES if engine == "sd" else tuple(k for k in ROLLBACK_LAYER_TYPES
-                                                                 if k not in RECURRENT_LAYER_TYPES)
-    refused = sorted({kind for kind in kinds if kind not in allowed})
+    if engine == "sd":
+        refused = sorted({kind for kind in kinds if kind not in ROLLBACK_LAYER_TYPES})
+        reason, advice = "specplan has no rollback for these cache layers", "ar"
+    else:
+        refused = sorted({kind for kind in kinds if kind in RECURRENT_LAYER_TYPES})
+        reason, advice = "transformers' assisted generation refuses recurrent / linear-attention states", "ar,sd"
     if refused:
-        reason = ("transformers' assisted generation does not roll back recurrent / linear-attention states"
-                  if engine == "hf" and set(refused) <= set(RECURRENT_LAYER_TYPES) else
-                  "specplan has no rollback for these cache layers")
-        raise SpecplanError(
-            f"--engines {engine}: the {role} is a {config.model_type} model ({architecture}) with "
-            f"{sum(k in refused for k in kinds)} of {len(kinds)} layers of type {', '.join(refused)}: {reason}; "
-            f"use --engines ar{',sd' if engine == 'hf' and set(refused) <= set(RECURRENT_LAYER_TYPES) else ''}")
+        raise SpecplanError(f"--engines {engine}: {model} with {sum(k in refused for k in kinds)} of {len(kinds)} "
+                            f"layers of type {', '.join(refused)}: {reason}; use --engines {advice}")
 
 
 def new_cache(model, rollback: bool = True):
