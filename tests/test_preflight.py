@@ -63,3 +63,11 @@ def test_a_checkpoint_without_the_model_weights_is_refused(tmp_path):
     save_file({"unrelated.weight": torch.zeros(2, 2)}, str(folder / "model.safetensors"))
     _one_line_refusal(_bench("--target", tiny_folders()["target"], "--draft", str(folder)),
                       "--draft", "holds 0 of the model's", "would be random")
+
+
+def test_profile_refuses_a_model_that_is_not_a_causal_lm(tmp_path):
+    from transformers import BertConfig
+
+    folder = _config_folder(tmp_path, BertConfig())
+    result = CliRunner().invoke(app, ["profile", "--model", folder, "--device", "cpu", "-o", str(tmp_path / "p.yaml")])
+    _one_line_refusal(result, "--model", "is a bert model, an encoder model")

@@ -130,12 +130,15 @@ class Job:
 
 def jobs_for(sizes, model_ids, settings: ProfileSettings) -> list:
     """The models to time, configs read up front so that a bad ``--model`` fails before any timing."""
+    from specplan.measure.loading import check_causal_lm
     from specplan.measure.random_models import config_for_model, ladder_config
 
     settings.validate()
     positions = settings.context_tokens + settings.max_tokens + 16
     configs = [(size_label(p), ladder_config(p, settings.aspect_ratio, max_positions=positions)) for p in sizes]
     configs += [(m, config_for_model(m)) for m in model_ids]
+    for label, config in configs[len(sizes):]:
+        check_causal_lm(config, "--model", label)  # a BERT or T5 would fail at its first timed step
     return [Job(label, config, _count_params(config)) for label, config in configs]
 
 
