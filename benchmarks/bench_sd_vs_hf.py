@@ -7,7 +7,7 @@ speedup, side by side in one run.
         --prompts specplan/assets/toy-prompts.jsonl --threads 1
 
 Goals: sd tokens/s ≥ hf tokens/s at every γ; measured speedup within 10% of S = E·t_target(1) / (γ·t_draft(1) +
-t_verify(γ+1)) with E from the measured α̂ (i.i.d.), c and verification cost from latency records (sdsl.md §1).
+t_verify(γ+1)) with E from the measured α̂ (i.i.d.), c and verification cost from latency records (docs/theory.md §1).
 Without --target/--draft it builds tiny random LLaMAs (tests/bench_fixtures.py): the random draft accepts almost
 nothing, so the identical draft (α = 1) is the case where the prediction is sharp.
 """

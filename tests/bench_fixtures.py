@@ -25,14 +25,14 @@ def byte_tokenizer(extra_tokens: tuple = ()):
 
 
 def save_tiny_llama(folder: Path, seed: int, hidden: int = 64, layers: int = 2, vocab_rows: int | None = None,
-                    tokenizer=None) -> Path:
+                    tokenizer=None, heads: int = 4) -> Path:
     """A random LLaMA (seeded) and its tokenizer saved with save_pretrained (safetensors) into ``folder``."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     tokenizer = tokenizer or byte_tokenizer()
     config = LlamaConfig(vocab_size=vocab_rows or len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
-                         num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                         num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=2,
                          max_position_embeddings=1024, bos_token_id=tokenizer.bos_token_id,
                          eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
     torch.manual_seed(seed)
@@ -59,6 +59,15 @@ def tiny_folders() -> dict:
     }
 
 
+@functools.lru_cache(maxsize=None)
+def vllm_folders() -> dict:
+    """A tiny random target and draft that vLLM's CPU attention accepts (head size 32, its smallest)."""
+    root = Path(tempfile.mkdtemp(prefix="specplan-vllm-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return {"target": str(save_tiny_llama(root / "target", seed=0, hidden=128, layers=2, heads=4)),
+            "draft": str(save_tiny_llama(root / "draft", seed=1, hidden=64, layers=1, heads=2))}
+
+
 def load(target: str, draft: str):
     """The pair through the user's path (``specplan.measure.loading.load_pair``), on the CPU in fp32."""
     from specplan.measure.loading import load_pair, model_source
@@ -77,3 +86,22 @@ def one_thread():
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def invoke(args: list):
+    """``specplan ARGS`` in-process, one torch thread."""
+    from typer.testing import CliRunner
+
+    from specplan.cli import app
+
+    with one_thread():
+        return CliRunner().invoke(app, args)
+
+
+def cli_text(result) -> str:
+    """stdout and stderr once each (click 8.5's CliRunner already mixes stderr into ``output``)."""
+    try:
+        stderr = result.stderr
+    except ValueError:  # older click: stderr not captured separately
+        stderr = ""
+    return result.output if stderr in result.output else result.output + stderr

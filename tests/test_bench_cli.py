@@ -5,11 +5,11 @@ import subprocess
 import sys
 
 import pytest
-from typer.testing import CliRunner
 
+from bench_fixtures import cli_text as _text
+from bench_fixtures import invoke as _invoke
 from bench_fixtures import one_thread, tiny_folders
 from specplan.measure import sweep
-from specplan.cli import app
 from specplan.errors import SpecplanError
 from specplan.measure.loading import check_vocab_rows, model_source
 from specplan.records import RecordWriter, read_records
@@ -18,20 +18,6 @@ RUN_KEYS = {"schema_version", "kind", "run_id", "created", "pair", "settings", "
             "prompt_index", "prompt_category", "repeat", "prompt_tokens", "new_tokens", "wall_time_s", "output_ids"}
 SMALL = ["--num-prompts", "2", "--max-new-tokens", "8", "--gamma", "1,2", "--latency-samples", "3",
          "--latency-context", "16", "--threads", "1"]
-
-
-def _invoke(args: list):
-    with one_thread():
-        return CliRunner().invoke(app, args)
-
-
-def _text(result) -> str:
-    """stdout and stderr once each (click 8.5's CliRunner already mixes stderr into ``output``)."""
-    try:
-        stderr = result.stderr
-    except ValueError:  # older click: stderr not captured separately
-        stderr = ""
-    return result.output if stderr in result.output else result.output + stderr
 
 
 def test_bench_end_to_end_writes_records_and_prints_the_summary(tmp_path):
@@ -112,7 +98,7 @@ def _bad_inputs():
         "unknown dtype": ([*pair, "--dtype", "fp64"], "--dtype 'fp64'"),
         "resume without output": ([*pair, "--resume"], "--output"),
         "only one model": (["--target", folders["target"]], "--draft"),
-        "unknown engine": ([*pair, "--engines", "ar,vllm"], "--engines"),
+        "unknown engine": ([*pair, "--engines", "ar,tgi"], "--engines"),
     }
     import torch
 

@@ -18,7 +18,7 @@ def flops_plan(**kw):
 
 def test_flops_cost_model_reproduces_the_papers_llama3_70b_numbers():
     rec = flops_plan().recommendation
-    # sdsl.md §3: N* ≈ 290.18M, α ≈ 0.657, γ* ≈ 10, speedup ≈ 2.76×, T* ≈ 1.957e-11 tokens/FLOP.
+    # docs/theory.md §4: N* ≈ 290.18M, α ≈ 0.657, γ* ≈ 10, speedup ≈ 2.76×, T* ≈ 1.957e-11 tokens/FLOP.
     assert rec.draft_params == pytest.approx(290.18e6, rel=0.005)
     assert rec.alpha == pytest.approx(0.657, abs=0.002)
     assert rec.gamma == 10 and rec.gamma_real == pytest.approx(10, abs=0.2)
@@ -31,7 +31,7 @@ def test_flops_cost_model_reproduces_the_papers_llama3_70b_numbers():
 def test_flat_band_is_wide_and_an_8b_draft_loses_about_a_third():
     plan = flops_plan(draft_params=(8e9,))
     low, high = plan.flat_band
-    # sdsl.md §3: every draft from ~100M to ~1B is within ~5%; the 3% band is a bit narrower.
+    # docs/theory.md §4: every draft from ~100M to ~1B is within ~5%; the 3% band is a bit narrower.
     assert 80e6 < low < 150e6 and 600e6 < high < 1.2e9
     assert low <= plan.recommendation.draft_params <= high
     eight_b = next(c for c in plan.candidates if c.draft_params == 8e9)

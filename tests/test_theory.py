@@ -1,4 +1,4 @@
-"""The speculative-decoding math of sdsl.md §1–2, against its check values, scipy and brute force."""
+"""The speculative-decoding math of docs/theory.md §1–2, against its check values, scipy and brute force."""
 
 import math
 import random
@@ -9,7 +9,7 @@ from scipy.special import lambertw
 
 from specplan.plan import theory
 
-# sdsl.md §2: real-valued γ* for c = N/M.
+# docs/theory.md §2: real-valued γ* for c = N/M.
 GAMMA_TABLE = {
     0.5: [8.45, 6.89, 5.21, 3.74, 3.09, 2.25],
     0.7: [15.53, 12.52, 9.34, 6.64, 5.48, 4.02],
@@ -46,7 +46,7 @@ def test_integer_gamma_equals_brute_force_for_random_alpha_and_c():
 def test_does_not_pay_when_alpha_at_most_c():
     assert theory.best_integer_gamma(0.3, 0.3, 10) == theory.GammaChoice(0, 1.0)
     assert not theory.best_integer_gamma(0.2, 0.5, 10).pays
-    # Just above c, γ = 1 pays (1 + α)/(1 + c) (sdsl.md §1).
+    # Just above c, γ = 1 pays (1 + α)/(1 + c) (docs/theory.md §1).
     choice = theory.best_integer_gamma(0.31, 0.3, 10)
     assert choice.pays and choice.speedup >= (1 + 0.31) / (1 + 0.3) - 1e-12
 

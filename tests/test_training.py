@@ -1,4 +1,4 @@
-"""The toy-model training library (specplan/toy_training.py) and the shipped embedded pair (specplan/assets/toy-*)."""
+"""The toy-model training library (specplan/measure/toy_training.py) and the shipped embedded pair (specplan/assets/toy-*)."""
 
 import json
 from importlib import resources

@@ -28,7 +28,8 @@ def bench(
         help="Draft model, sharing the target's tokenizer (default: the embedded toy draft).")] = None,
     engines: Annotated[str, typer.Option(
         help="Comma-separated: ar (target alone), sd (specplan's speculative loop), hf (transformers assisted "
-             "generation).")] = "ar,sd,hf",
+             "generation), vllm (vLLM with the draft as draft_model, and vLLM alone as its baseline; needs "
+             "vLLM, see README).")] = "ar,sd,hf",
     gamma: Annotated[str, typer.Option(
         help="Lookahead γ values to sweep: draft tokens proposed per round, each ≥ 1.")] = "1,2,4,8",
     max_new_tokens: Annotated[int, typer.Option(help="Tokens generated per prompt (EOS does not stop).")] = 64,
@@ -60,9 +61,28 @@ def bench(
     latency_context: Annotated[int, typer.Option(
         help="Tokens in the KV cache when timing single steps (for c and the verify cost).")] = 128,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's default).")] = None,
+    batch_size: Annotated[str, typer.Option(
+        help="vllm: requests in flight together, comma-separated (e.g. 1,4,16,64); each is timed as one batch. "
+             "ar, sd and hf decode one sequence at a time.", rich_help_panel="vLLM")] = "1",
+    tensor_parallel_size: Annotated[int, typer.Option(
+        help="vllm: devices the target is split over (GPUs; on a CPU, NUMA nodes).", rich_help_panel="vLLM")] = 1,
+    draft_tensor_parallel_size: Annotated[int | None, typer.Option(
+        help="vllm: devices the draft is split over, 1 or the target's (default: vLLM's, the target's).",
+        rich_help_panel="vLLM")] = None,
+    max_model_len: Annotated[int | None, typer.Option(
+        help="vllm: longest sequence in tokens, prompt + new tokens (default: the target's).",
+        rich_help_panel="vLLM")] = None,
+    gpu_memory_utilization: Annotated[float, typer.Option(
+        help="vllm: share of each GPU's memory vLLM may take, in (0, 1].", rich_help_panel="vLLM")] = 0.9,
+    vllm_arg: Annotated[list[str] | None, typer.Option(
+        metavar="KEY=VALUE", help="vllm: any other engine argument of vllm.LLM, VALUE as JSON where it parses "
+                                  "(repeatable; e.g. enforce_eager=false, kv_cache_memory_bytes=4294967296). On a "
+                                  "CPU the defaults are eager mode, 1 GiB of KV cache and the engine in-process.",
+        rich_help_panel="vLLM")] = None,
 ) -> None:
     """Measure speculative decoding on your hardware: AR vs SD vs HF-assisted, exactness, acceptance, speed."""
     from specplan.measure import sweep
+    from specplan.measure.engines.vllm import VllmSettings, parse_vllm_arg
     from specplan.measure.loading import default_pair, default_pair_texts, model_source
 
     if (target is None) != (draft is None):
@@ -81,7 +101,9 @@ def bench(
         top_p=top_p, seed=seed, device=device, dtype=dtype, device_map=device_map,
         trust_remote_code=trust_remote_code, prompts_file=prompts, num_prompts=num_prompts, repeats=repeats,
         latency_samples=latency_samples, latency_context_tokens=latency_context, perplexity=perplexity,
-        perplexity_text=perplexity_text, threads=threads)
+        perplexity_text=perplexity_text, threads=threads, batch_sizes=parse_list("--batch-size", batch_size, int),
+        vllm=VllmSettings(tensor_parallel_size, draft_tensor_parallel_size, max_model_len, gpu_memory_utilization,
+                          tuple(parse_vllm_arg(a) for a in vllm_arg or ())))
     existing = sweep.resumable_records(output) if resume else []
     console = Console()
     result = _run_with_progress(config, existing, output, console)
@@ -116,12 +138,18 @@ def _run_with_progress(config, existing: list, output: str | None, console: Cons
 
 def render_summary(result, console: Console) -> None:
     """The end-of-run table per engine and γ (report's aggregation and renderer, so the numbers agree)."""
+    from specplan.report import batches
     from specplan.report.aggregate import aggregate
-    from specplan.report.formats import render_rich
+    from specplan.report.build import cross_engine_lines
+    from specplan.report.formats import render_rich, several_pairs
 
     for note in result.notes:
         console.print(f"[dim]note: {note}[/dim]")
-    render_rich(aggregate(result.records), console)
+    rows = aggregate(result.records)
+    families = batches.by_batch(rows)
+    render_rich(rows, console, (batches.batch_section(families, several_pairs(rows)),) if families else ())
+    for line in batches.summary_lines(families) + cross_engine_lines(result.records):
+        console.print(f"[dim]{line}[/dim]")
     diverged = [r for r in result.records if r.get("exact") is False]
     for r in diverged:
         console.print(f"[dim]{r['engine']} γ={r['gamma']} prompt {r['prompt_index']}: first divergence at token "

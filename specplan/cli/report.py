@@ -28,9 +28,10 @@ def report(
         metavar="RECORDS.jsonl...", help="Run records written by `specplan bench --output` (one or more files).")],
     by: Annotated[By, typer.Option(
         help="Rows per pair × engine × γ (gamma), or also per prompt category (category).")] = By.gamma,
-    plan: Annotated[str | None, typer.Option(
+    plan: Annotated[list[str] | None, typer.Option(
         metavar="PLAN.json", help="Output of `specplan plan --json`: adds its a-priori speedup beside "
-                                  "the measured one.")] = None,
+                                  "the measured one. Repeatable: one file per `plan --batch-size B` puts the "
+                                  "plan's speedup beside each measured batch size.")] = None,
     fmt: Annotated[Format, typer.Option(
         "--format", help="table (rich), md (GitHub Markdown, e.g. >> $GITHUB_STEP_SUMMARY), csv (raw values, "
                          "one line per row) or json (each metric with its formula).")] = Format.table,
@@ -79,7 +80,7 @@ def report(
     if plot:
         from specplan.report.plot import plot_report
 
-        plot_report(result.rows, result.predictions, plot)
+        plot_report(result.rows, result.predictions, plot, result.batches)
     if fmt is Format.table and output is None:
         reporting.render_table(result, console=Console())
     else:

@@ -5,16 +5,18 @@ Records follow docs/records.md. torch and transformers are imported inside funct
 """
 
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 
 from specplan.errors import SpecplanError
+from specplan.measure.engines.vllm import VllmSettings
 from specplan.measure.loading import ModelSource
 from specplan.measure.prompts import BUILTIN, load_prompts
 
-ENGINES = ("ar", "sd", "hf")
+TRANSFORMERS_ENGINES = ("ar", "sd", "hf")  # specplan's own loops and transformers: one sequence at a time
+ENGINES = (*TRANSFORMERS_ENGINES, "vllm")
 WARMUP_TOKENS = 8
 
 
@@ -24,7 +26,7 @@ class BenchConfig:
 
     target: ModelSource
     draft: ModelSource
-    engines: tuple = ENGINES
+    engines: tuple = TRANSFORMERS_ENGINES
     gammas: tuple = (1, 2, 4, 8)
     max_new_tokens: int = 64
     temperature: float = 0.0
@@ -42,6 +44,8 @@ class BenchConfig:
     perplexity: bool = False
     perplexity_text: str | None = None
     threads: int | None = None
+    batch_sizes: tuple = (1,)  # vllm: requests in flight together
+    vllm: VllmSettings = field(default_factory=VllmSettings)
 
     def __post_init__(self):
         _validate(self)
@@ -62,6 +66,8 @@ def _validate(config: BenchConfig) -> None:
                              ("--latency-context", config.latency_context_tokens, 1)):
         if value < low:
             raise SpecplanError(f"{name} {value} must be at least {low}")
+    if not config.batch_sizes or any(b < 1 for b in config.batch_sizes):
+        raise SpecplanError(f"--batch-size {','.join(map(str, config.batch_sizes))!r}: every batch size must be ≥ 1")
     if config.temperature < 0:
         raise SpecplanError(f"--temperature {config.temperature} must be ≥ 0 (0 = greedy)")
     if not 0 < config.top_p <= 1:
@@ -97,7 +103,10 @@ class Task:
 def task_key(record: dict) -> tuple:
     """What makes a record unique within a run (the same for a Task and the record it produced)."""
     if record.get("kind") == "run":
-        return ("run", record.get("engine"), record.get("gamma"), record.get("prompt_index"), record.get("repeat"))
+        key = ("run", record.get("engine"), record.get("gamma"), record.get("prompt_index"), record.get("repeat"))
+        return key if record.get("batch_size") is None else key + (record["batch_size"], record.get("request_index"))
+    if record.get("kind") == "engine":
+        return ("engine", record.get("engine"), record.get("gamma"))
     if record.get("kind") == "latency":
         return ("latency", record.get("model"), record.get("new_tokens"))
     return (record.get("kind"), record.get("model"))
@@ -106,7 +115,7 @@ def task_key(record: dict) -> tuple:
 def plan_tasks(config: BenchConfig, num_prompts: int) -> list[Task]:
     """Runs paired and interleaved (per repeat and prompt: AR, then every speculative engine and γ back to back),
     then step latencies (target 1 and γ+1 tokens, draft 1 token), then perplexities."""
-    speculative = [e for e in config.engines if e != "ar"]
+    speculative = [e for e in config.engines if e in ("sd", "hf")]  # vllm runs its own sweep (vllm_sweep)
     tasks = []
     for repeat in range(config.repeats):
         for index in range(num_prompts):
@@ -114,7 +123,8 @@ def plan_tasks(config: BenchConfig, num_prompts: int) -> list[Task]:
                 tasks.append(Task("run", "ar", None, index, repeat))
             tasks += [Task("run", e, g, index, repeat) for g in config.gammas for e in speculative]
     steps = sorted({1} | ({g + 1 for g in config.gammas} if speculative else set()))
-    tasks += [Task("latency", model="target", new_tokens=k) for k in steps]
+    if any(e in TRANSFORMERS_ENGINES for e in config.engines):  # step latencies of the transformers models
+        tasks += [Task("latency", model="target", new_tokens=k) for k in steps]
     if speculative:
         tasks.append(Task("latency", model="draft", new_tokens=1))
     if config.perplexity:
@@ -133,13 +143,30 @@ def effective_settings(config: BenchConfig, device: str, dtype: str, num_prompts
         "gammas": list(config.gammas), "engines": list(config.engines), "stop_at_eos": False, "threads": threads,
         "latency_context_tokens": config.latency_context_tokens, "latency_samples": config.latency_samples,
         "hf": {**assistant_settings(0), "num_assistant_tokens": "gamma"} if "hf" in config.engines else None,
-    }
+    } | (vllm_settings(config, device) if "vllm" in config.engines else {})
 
 
-def environment(device: str) -> dict:
+def vllm_settings(config: BenchConfig, device: str) -> dict:
+    """The vllm engine's settings (present only with ``--engines vllm``, so older runs resume unchanged)."""
+    from specplan.measure.engines.vllm import recorded_environment
+
+    v = config.vllm
+    return {"batch_sizes": list(config.batch_sizes), "vllm": {
+        "tensor_parallel_size": v.tensor_parallel_size, "draft_tensor_parallel_size": v.draft_tensor_parallel_size,
+        "max_model_len": v.max_model_len, "gpu_memory_utilization": v.gpu_memory_utilization,
+        "vllm_args": dict(v.extra), "max_num_seqs": max(config.batch_sizes),
+        "environment": recorded_environment()}}
+
+
+def environment(device: str, engines: tuple = ()) -> dict:
     from specplan.measure.devices import device_name, software_versions
 
-    return {"device_name": device_name(device), **software_versions()}
+    extra = {}
+    if "vllm" in engines:
+        from specplan.measure.engines.vllm import vllm_version
+
+        extra["vllm"] = vllm_version()
+    return {"device_name": device_name(device), **software_versions(), **extra}
 
 
 def resume_header(existing: list, pair: dict, settings: dict) -> str | None:
@@ -174,35 +201,108 @@ def run_bench(config: BenchConfig, existing: tuple = (), on_start=None, on_recor
     import torch
 
     from specplan.measure.devices import resolve_device, resolve_dtype, set_cpu_threads
-    from specplan.measure.loading import load_pair
+    from specplan.measure.loading import load_pair, preflight
 
     set_cpu_threads(config.threads)
     device = resolve_device(config.device)
     dtype, _ = resolve_dtype(None if config.dtype == "auto" else config.dtype, device)
     prompts = load_prompts(config.prompts_file, config.num_prompts)  # bad files fail before the heavy load
     text = perplexity_text(config.perplexity_text) if config.perplexity else None
-    pair = load_pair(config.target, config.draft, device, dtype, config.device_map, config.trust_remote_code,
-                     lambda tokenizer: workload(config, [len(tokenizer(p.text).input_ids) for p in prompts]))
+    fits_vllm = _vllm_preflight(config, device) if "vllm" in config.engines else None
+    asks = lambda tokenizer: workload(config, [len(tokenizer(p.text).input_ids) for p in prompts])  # noqa: E731
+    if any(e in TRANSFORMERS_ENGINES for e in config.engines) or config.perplexity:
+        pair = load_pair(config.target, config.draft, device, dtype, config.device_map, config.trust_remote_code,
+                         asks)
+        tokenizer, notes = pair.tokenizer, pair.notes
+    else:  # vllm alone: its engines load the weights; the tokenizer pre-flight still checks the pair
+        pair, (tokenizer, checked) = None, preflight(config.target, config.draft, config.trust_remote_code, asks)
+        notes = checked.notes
+    if fits_vllm:
+        prompt_ids = [tokenizer(p.text).input_ids for p in prompts]
+        fits_vllm(prompt_ids)  # every prompt fits vLLM's max model length, before any decoding
     header = {"pair": {"target": config.target.name, "draft": config.draft.name},
-              "settings": effective_settings(config, pair.device, dtype, len(prompts), torch.get_num_threads()),
-              "environment": environment(pair.device)}
+              "settings": effective_settings(config, pair.device if pair else device, dtype, len(prompts),
+                                             torch.get_num_threads()),
+              "environment": environment(pair.device if pair else device, config.engines)}
     run_id = resume_header(list(existing), header["pair"], header["settings"]) or uuid.uuid4().hex[:12]
     done = {task_key(r) for r in existing}
     tasks = [t for t in plan_tasks(config, len(prompts)) if t.key not in done]
-    runner = _Runner(config, pair, prompts, {"run_id": run_id, **header}, text,
-                     [t for t in tasks if t.kind == "latency"])
-    runner.ar_outputs.update({(r["prompt_index"], r["repeat"]): r["output_ids"] for r in existing
-                              if r.get("kind") == "run" and r.get("engine") == "ar"})
+    total = len(tasks)
+    if fits_vllm:
+        from specplan.measure.vllm_sweep import pending_count
+
+        total += pending_count(config, len(prompts), done)
     if on_start:
-        on_start(len(tasks))
-    runner.warm_up(tasks)
-    records = []
-    for task in tasks:
-        record = runner.execute(task)
-        records.append(record)
-        if on_record:
-            on_record(record, task.label)
-    return BenchResult(list(existing) + records, pair.notes, len(tasks))
+        on_start(total)
+    records, ar_outputs = [], {(r["prompt_index"], r["repeat"]): r["output_ids"] for r in existing
+                               if r.get("kind") == "run" and r.get("engine") == "ar"}
+    record = _record_maker({"run_id": run_id, **header})
+    if tasks:
+        runner = _Runner(config, pair, prompts, record, text, [t for t in tasks if t.kind == "latency"])
+        runner.ar_outputs.update(ar_outputs)
+        runner.warm_up(tasks)
+        for task in tasks:
+            records.append(runner.execute(task))
+            if on_record:
+                on_record(records[-1], task.label)
+        ar_outputs = runner.ar_outputs
+        del runner
+    if fits_vllm:  # last: an in-process vLLM CPU engine binds this process's threads (torch.set_num_threads no-ops)
+        from specplan.measure.vllm_sweep import VllmSweep
+
+        del pair  # free the transformers models before vLLM sizes its memory (its share of each GPU)
+        _free_device_memory(device)
+        sweep = VllmSweep(config, prompt_ids, prompts, dtype, device == "cpu", record, list(existing), ar_outputs)
+        records += sweep.run(on_record or (lambda record, label: None))
+    return BenchResult(list(existing) + records, notes + batch_notes(config), total)
+
+
+def _free_device_memory(device: str) -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+
+
+def _vllm_preflight(config: BenchConfig, device: str):
+    """Fail fast, before any model loads: vLLM importable, tensor-parallel size within the devices. Returns the
+    check of prompt lengths against the max model length, run once the prompts are tokenised."""
+    from specplan.measure.engines.vllm import check_parallel, import_llm, prepare_environment
+    from specplan.measure.vllm_sweep import check_lengths, model_max_len
+
+    prepare_environment(device == "cpu")
+    import_llm()
+    check_parallel(config.vllm, device == "cpu")
+
+    def check(prompt_ids: list) -> None:  # after the pair's pre-flight: the target's config is known to load
+        limit = config.vllm.max_model_len or model_max_len(config.target.location, config.trust_remote_code)
+        if limit:
+            check_lengths(prompt_ids, config.max_new_tokens, limit)
+
+    return check
+
+
+def batch_notes(config: BenchConfig) -> tuple:
+    """Engines that decode one sequence at a time say so when a batch size above 1 is asked of them."""
+    unbatched = [e for e in config.engines if e in TRANSFORMERS_ENGINES]
+    if max(config.batch_sizes) > 1 and unbatched:
+        return (f"{', '.join(unbatched)} decode one sequence at a time: they ran at batch size 1; "
+                f"--batch-size {','.join(map(str, config.batch_sizes))} applies to vllm only",)
+    return ()
+
+
+def _record_maker(header: dict):
+    """``record(kind, **fields)``: a record with the run's header and the time it was made."""
+
+    def record(kind: str, **fields) -> dict:
+        created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        return {"kind": kind, "run_id": header["run_id"], "created": created, "pair": header["pair"],
+                "settings": header["settings"], "environment": header["environment"], **fields}
+
+    return record
 
 
 def workload(config: BenchConfig, prompt_tokens: list):
@@ -231,19 +331,14 @@ class BenchResult:
 class _Runner:
     """Executes tasks on one loaded pair; holds the encoded prompts and the AR outputs for exactness."""
 
-    def __init__(self, config: BenchConfig, pair, prompts: list, header: dict, text, latency_tasks: list):
-        self.config, self.pair, self.prompts, self.header, self.text = config, pair, prompts, header, text
+    def __init__(self, config: BenchConfig, pair, prompts: list, record, text, latency_tasks: list):
+        self.config, self.pair, self.prompts, self._record, self.text = config, pair, prompts, record, text
         self.prompt_ids = [self._encode(p.text) for p in prompts]
         self.ar_outputs = {}
         self.latency_tasks, self.latencies = latency_tasks, {}  # timed together, interleaved
 
     def _encode(self, text: str):
         return self.pair.tokenizer(text, return_tensors="pt").input_ids.to(self.pair.device)
-
-    def _record(self, kind: str, **fields) -> dict:
-        created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        return {"kind": kind, "run_id": self.header["run_id"], "created": created, "pair": self.header["pair"],
-                "settings": self.header["settings"], "environment": self.header["environment"], **fields}
 
     def warm_up(self, tasks: list) -> None:
         """One short untimed decode per engine and γ (kernels, allocator, lazy init), discarded."""

@@ -130,7 +130,7 @@ def _byte_char(b: int) -> str:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A ladder rung: a name and a requested parameter count, shaped by the shape rule (specplan/shapes.py)."""
+    """A ladder rung: a name and a requested parameter count, shaped by the shape rule (specplan/plan/shapes.py)."""
 
     name: str
     params: float

@@ -14,6 +14,7 @@ count from the shape, per architecture (the formulas are the ones the catalog's 
   positions (``max_position_embeddings + 2`` rows), tied.
 
 :func:`rule_architecture` is the shape rule (``shapes.py``) in the same form, for draft sizes that have no checkpoint.
+What the latency model takes from it: docs/theory.md §5.
 """
 
 import math

@@ -2,7 +2,8 @@
 
 Data flow: target (catalog, folder, cache or hub) ─► ``planner.make_plan`` (N*, γ, flat band, tensor parallelism) ─►
 the same-tokenizer checkpoints of the target's family, and any ``--draft`` given, each evaluated with its real shape
-and training tokens ─► ranked by predicted speedup, each with its γ and every engine's verdict on the pair.
+and training tokens ─► ranked by predicted speedup, each with its γ and every engine's verdict on the pair
+(docs/theory.md §4).
 """
 
 from dataclasses import dataclass, replace

@@ -1,5 +1,7 @@
 """Hardware profiles and the latency model: how long one forward step of a P-parameter model takes for k new tokens.
 
+The formulas, with check values, are in docs/theory.md §5.
+
 Two kinds of profile, both YAML files that ``plan --profile NAME|PATH`` accepts:
 
 - ``roofline`` (the bundled datasheet profiles in ``profiles/``): a step streams the weights and the KV cache from

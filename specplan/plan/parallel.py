@@ -14,7 +14,7 @@ A step then takes
     t = step_overhead + layers·layer_overhead + max(bytes/N ÷ (bw·η_bw), FLOPs/N ÷ (peak·η_flops))
         + 2·layers·t_allreduce.
 
-A measured profile describes one device: it stays valid for N = 1 only.
+A measured profile describes one device: it stays valid for N = 1 only. Check values: docs/theory.md §5.
 """
 
 import math

@@ -1,7 +1,8 @@
 """The planner: from a target's size and a cost model to the best draft size N*, lookahead γ* and speedup.
 
 Data flow: inputs ─► cost model (c(N), verification cost) ─► acceptance α(N) from the SDSL laws (or measured)
-─► γ and speedup per draft size ─► N* by search over draft sizes, the flat band, a sensitivity table.
+─► γ and speedup per draft size ─► N* by search over draft sizes, the flat band, a sensitivity table
+(docs/theory.md §4).
 """
 
 import math
@@ -97,6 +98,7 @@ class Candidate:
     expected_tokens_per_round: float
     verify_cost_ratio: float  # t_target(γ+1) / t_target(1)
     speedup: float
+    speedup_by_gamma: tuple = ()  # index γ-1: the speedup at γ = 1..γmax (cost model and α as above)
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,7 @@ class Plan:
                 "target_draft_ratio": self.inputs.target_params / rec.draft_params,
                 "cost_ratio": rec.cost_ratio,
                 "verify_cost_ratio": rec.verify_cost_ratio,
+                "speedup_by_gamma": list(rec.speedup_by_gamma),
             },
             "pays": self.pays,
             "flat_band": {
@@ -160,7 +163,7 @@ class _Costs:
         self.profile = profile
         gammas = np.arange(1, inputs.gamma_max + 1)
         target, tp = inputs.target, inputs.tensor_parallel or 1
-        if profile is None:  # flops: c = N/M, verification charged as one target pass (SDSL §3)
+        if profile is None:  # flops: c = N/M, verification charged as one target pass (docs/theory.md §5)
             self.target_step_s = None
             self.verify_ratio = np.ones_like(gammas, dtype=float)
         else:
@@ -193,7 +196,7 @@ def _acceptance(inputs: PlanInputs, draft_params: np.ndarray) -> np.ndarray:
 
 
 def _speedup_table(alpha: np.ndarray, c: np.ndarray, verify_ratio: np.ndarray) -> np.ndarray:
-    """Speedup for every draft (rows) and γ = 1..γmax (columns): E(α, γ) / (γc + v(γ+1)) (sdsl.md §1,
+    """Speedup for every draft (rows) and γ = 1..γmax (columns): E(α, γ) / (γc + v(γ+1)) (docs/theory.md §1,
     latency form divided through by t_target(1))."""
     gammas = np.arange(1, verify_ratio.size + 1)[None, :]
     a = alpha[:, None]
@@ -229,13 +232,14 @@ def _candidates(n: np.ndarray, alpha: np.ndarray, c: np.ndarray, costs: _Costs) 
             draft_params=float(n[i]), alpha=float(alpha[i]), cost_ratio=float(c[i]), gamma=gamma,
             gamma_real=gamma_real, expected_tokens_per_round=float(theory.expected_tokens_per_round(alpha[i], gamma)),
             verify_cost_ratio=float(costs.verify_ratio[gamma - 1]) if gamma else 1.0, speedup=speedup,
+            speedup_by_gamma=tuple(float(x) for x in table[i]),
         ))
     return result
 
 
 def _objective(inputs: PlanInputs, costs: _Costs, draft_params: np.ndarray) -> np.ndarray:
     """Speedup to maximise over draft size. Under ``flops`` it is the paper's: the ratio form at the real-valued
-    γ* (equivalently T*, tokens per FLOP, SDSL §3). Under ``hardware`` it is the best integer γ's speedup."""
+    γ* (equivalently T*, tokens per FLOP; docs/theory.md §4). Under ``hardware`` it is the best integer γ's speedup."""
     alpha, c = _acceptance(inputs, draft_params), costs.cost_ratio(draft_params)
     if costs.profile is None:
         log_alpha = np.log(alpha)

@@ -1,4 +1,4 @@
-"""SDSL scaling laws: perplexity from model and data size, acceptance from perplexities (sdsl.md §3).
+"""SDSL scaling laws: perplexity from model and data size, acceptance from perplexities (docs/theory.md §3).
 
 Pure functions, no torch. Sources: Besiroglu et al. 2024 (arXiv 2404.10102) refit of the Chinchilla loss law;
 Bozorgkhoo & Molybog 2026, SDSL (arXiv 2603.11053) acceptance law and pooled sizing rule.
@@ -18,14 +18,14 @@ ALPHA_CEIL = 1.0 - 1e-6
 
 
 def perplexity(params: float, tokens: float) -> float:
-    """ppl(N, D) = exp(1.8172 + 482.01·N^(−0.3478) + 2085.43·D^(−0.3658)) in nats/token (sdsl.md §3,
+    """ppl(N, D) = exp(1.8172 + 482.01·N^(−0.3478) + 2085.43·D^(−0.3658)) in nats/token (docs/theory.md §3,
     Besiroglu et al. refit of Chinchilla; N = parameters, D = training tokens)."""
     return math.exp(1.8172 + 482.01 * params**-0.3478 + 2085.43 * tokens**-0.3658)
 
 
 @dataclass(frozen=True)
 class AlphaLaw:
-    """α = A·x + B·y + C with x = draft perplexity, y = target perplexity (sdsl.md §3, SDSL pooled fit, R² = 0.60).
+    """α = A·x + B·y + C with x = draft perplexity, y = target perplexity (docs/theory.md §3, SDSL pooled fit, R² = 0.60).
 
     The defaults are the paper's pooled coefficients; ``specplan calibrate`` fits a user's own.
     """
@@ -42,7 +42,7 @@ class AlphaLaw:
 
 
 def pooled_rule_draft_params(target_params: float) -> float:
-    """N* ≈ 2.71e-3·M + 8.71e7: SDSL's pooled sizing rule fitted over its grid (sdsl.md §3)."""
+    """N* ≈ 2.71e-3·M + 8.71e7: SDSL's pooled sizing rule fitted over its grid (docs/theory.md §3)."""
     return 2.71e-3 * target_params + 8.71e7
 
 

@@ -1,7 +1,7 @@
 """The shape rule: layer count and width of a decoder-only transformer with a given parameter count.
 
 Used by ``plan``'s hardware cost model (per-layer overhead, KV-cache bytes) and by ``profile`` to build models of
-the same shape it plans with. The rule, documented in the README:
+the same shape it plans with. The rule (docs/theory.md §5, and the README):
 
 - parameters ≈ 12 · layers · width²  (attention 4·width² + a gated MLP ≈ 8·width² per layer; embeddings ignored);
 - width / layers = ``aspect_ratio`` (default 100: LLaMA-3-70B has 80 × 8192, LLaMA-2-7B 32 × 4096, ~128);

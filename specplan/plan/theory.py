@@ -1,8 +1,8 @@
 """Speculative-decoding math: tokens per round, speedup and the optimal lookahead γ*.
 
 Pure functions, no torch. Notation of the papers inside this module only: α = expected acceptance,
-γ = lookahead (draft tokens per round), c = draft step time / target step time. Equation references are to
-``shared/docs/sdsl.md`` (§1 Leviathan et al. 2023, arXiv 2211.17192; §2 SDSL, arXiv 2603.11053).
+γ = lookahead (draft tokens per round), c = draft step time / target step time. Section references are to
+``docs/theory.md`` (§1 Leviathan et al. 2023, arXiv 2211.17192; §2 and §4 SDSL, arXiv 2603.11053).
 """
 
 import math
@@ -12,7 +12,7 @@ import numpy as np
 
 
 def expected_tokens_per_round(alpha: float, gamma: float) -> float:
-    """E = (1 − α^(γ+1)) / (1 − α): tokens emitted per verification round (sdsl.md §1); γ+1 as α → 1."""
+    """E = (1 − α^(γ+1)) / (1 − α): tokens emitted per verification round (docs/theory.md §1); γ+1 as α → 1."""
     if alpha >= 1.0:
         return gamma + 1.0
     return (1.0 - alpha ** (gamma + 1.0)) / (1.0 - alpha)
@@ -20,7 +20,7 @@ def expected_tokens_per_round(alpha: float, gamma: float) -> float:
 
 def speedup_ratio(alpha: float, gamma: float, c: float) -> float:
     """S = (1 − α^(γ+1)) / ((1 − α)(γc + 1)): walltime speedup when verifying γ+1 tokens costs one target step
-    (sdsl.md §1, Leviathan et al. Theorem 3.8)."""
+    (docs/theory.md §1, Leviathan et al. Theorem 3.8)."""
     return expected_tokens_per_round(alpha, gamma) / (gamma * c + 1.0)
 
 
@@ -28,12 +28,12 @@ def speedup_latency(
     alpha: float, gamma: int, target_step_s: float, draft_step_s: float, verify_step_s: float
 ) -> float:
     """S = E · t_target(1) / (γ · t_draft(1) + t_verify(γ+1)): speedup from measured or modelled latencies
-    (sdsl.md §1). Reduces to :func:`speedup_ratio` when t_verify(γ+1) = t_target(1)."""
+    (docs/theory.md §1). Reduces to :func:`speedup_ratio` when t_verify(γ+1) = t_target(1)."""
     return expected_tokens_per_round(alpha, gamma) * target_step_s / (gamma * draft_step_s + verify_step_s)
 
 
 def lambertw_m1_from_log(u):
-    """The lower real branch W₋₁(z) given u = ln(−z), for z ∈ [−1/e, 0), i.e. u ≤ −1 (sdsl.md §2, Numerics).
+    """The lower real branch W₋₁(z) given u = ln(−z), for z ∈ [−1/e, 0), i.e. u ≤ −1 (docs/theory.md §2, Numerics).
 
     Solves w + ln(−w) = u for w ≤ −1 by Newton's method (derivative 1 + 1/w). Working with u = ln(−z) keeps the
     result finite where z itself underflows float64 (z ≈ −1e-46 and far smaller for large M/N).
@@ -60,7 +60,7 @@ def lambertw_m1_from_log(u):
 
 
 def gamma_star_real(alpha: float, c: float) -> float:
-    """Real-valued optimal lookahead maximising (1 − α^(γ+1)) / (1 + cγ) (sdsl.md §2):
+    """Real-valued optimal lookahead maximising (1 − α^(γ+1)) / (1 + cγ) (docs/theory.md §2):
 
     z = −α^(1/c − 1)/e, W = W₋₁(z), γ* = (1 + W)/ln α − 1/c, computed in log space with u = (1/c − 1)·ln α − 1.
     May be below 1 (or negative) where speculation does not pay.
@@ -75,7 +75,7 @@ def gamma_star_real(alpha: float, c: float) -> float:
 
 
 def speedup_at_gamma_star(alpha: float, c: float) -> float:
-    """S* = ln α / (c (1 − α) W) at the real-valued γ* (sdsl.md §2)."""
+    """S* = ln α / (c (1 − α) W) at the real-valued γ* (docs/theory.md §2)."""
     log_alpha = math.log(alpha)
     w = lambertw_m1_from_log((1.0 / c - 1.0) * log_alpha - 1.0)
     return log_alpha / (c * (1.0 - alpha) * w)
@@ -95,7 +95,7 @@ class GammaChoice:
 
 def best_integer_gamma(alpha: float, c: float, gamma_max: int) -> GammaChoice:
     """Integer γ for the ratio form: the better of floor and ceil of γ* (f is unimodal), within 1..gamma_max
-    (sdsl.md §2). γ* < 1 or α ≤ c: do not speculate (γ = 0, speedup 1)."""
+    (docs/theory.md §2). γ* < 1 or α ≤ c: do not speculate (γ = 0, speedup 1)."""
     if alpha <= c:
         return GammaChoice(0, 1.0)
     g_real = gamma_star_real(alpha, c)
@@ -117,5 +117,5 @@ def best_gamma_by_search(alpha: float, speedup_of_gamma, gamma_max: int) -> Gamm
 
 
 def tokens_per_flop(alpha: float, gamma: float, target_params: float, draft_params: float) -> float:
-    """T = (1 − α^(γ+1)) / (2 (M + γN)(1 − α)): throughput in tokens per FLOP under c = N/M (sdsl.md §3)."""
+    """T = (1 − α^(γ+1)) / (2 (M + γN)(1 − α)): throughput in tokens per FLOP under c = N/M (docs/theory.md §4)."""
     return expected_tokens_per_round(alpha, gamma) / (2.0 * (target_params + gamma * draft_params))

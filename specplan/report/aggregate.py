@@ -1,7 +1,7 @@
 """From run records to one row of metrics per pair × engine × γ [× prompt category].
 
-Every number is derived from raw counts and times with the one formula of ``specplan/metrics.py``
-(``shared/docs/metrics.md``). Pure Python, no torch: ``report`` and ``bench``'s end-of-run summary call this.
+Every number is derived from raw counts and times with the one formula of ``specplan/report/metrics.py``
+(``docs/metrics.md``). Pure Python, no torch: ``report`` and ``bench``'s end-of-run summary call this.
 """
 
 from collections import defaultdict
@@ -43,6 +43,17 @@ class Row:
     max_divergence_margin: float | None  # target's top-2 logit margin at the worst first divergence
     cost_ratio: float | None  # c = t_draft(1) / t_target(1) from latency records
     verify_cost_ratio: float | None  # t_target(γ+1) / t_target(1) from latency records
+    batch_size: int | None = None  # requests in flight together (vllm); None: one sequence at a time
+    drafted_tokens: int = 0  # Σ k_s, denominator of the DAR
+
+    @property
+    def batch_tokens_per_s(self) -> float | None:
+        """Throughput of the whole batch: B requests in flight, each at ``tokens_per_s``."""
+        return None if self.tokens_per_s is None else self.tokens_per_s * (self.batch_size or 1)
+
+    @property
+    def baseline_batch_tokens_per_s(self) -> float | None:
+        return None if self.ar_tokens_per_s is None else self.ar_tokens_per_s * (self.batch_size or 1)
 
     @property
     def pair(self) -> str:
@@ -51,19 +62,20 @@ class Row:
     @property
     def key(self) -> tuple:
         """Identity used to match rows across runs (e.g. against a baseline)."""
-        return (self.target, self.draft, self.engine, self.gamma, self.category)
+        return (self.target, self.draft, self.engine, self.gamma, self.category, self.batch_size)
 
 
 def aggregate(records: list[dict], by_category: bool = False) -> list[Row]:
     """Rows per pair × engine × γ (× prompt category when ``by_category``), sorted, from a list of records."""
     runs = [r for r in records if r.get("kind") == "run"]
     latencies = _latencies_by_pair([r for r in records if r.get("kind") == "latency"])
-    ar_index = {_pairing_key(r): r for r in runs if r.get("engine") == "ar"}
+    baselines = {(r.get("engine"), _pairing_key(r)): r for r in runs if r.get("gamma") is None}
     groups = defaultdict(list)
     for r in runs:
-        if r.get("engine") != "ar":
+        if r.get("gamma") is not None:  # ar and vLLM without speculation are baselines, not rows
             groups[_group_key(r, by_category)].append(r)
-    rows = [_row(key, group, ar_index, latencies.get(key[:2], {})) for key, group in groups.items()]
+    rows = [_row(key, group, baselines, latencies.get(key[:2], {}) if (key[5] or 1) == 1 else {})
+            for key, group in groups.items()]  # latency records time one sequence: c, v at batch size 1 only
     return _with_sdsl_fit(sorted(rows, key=_sort_key))
 
 
@@ -74,24 +86,36 @@ def _pair(record: dict) -> tuple:
 
 def _group_key(record: dict, by_category: bool) -> tuple:
     category = str(record.get("prompt_category", "default")) if by_category else None
-    return (*_pair(record), str(record.get("engine")), record.get("gamma"), category)
+    return (*_pair(record), str(record.get("engine")), record.get("gamma"), category, record.get("batch_size"))
 
 
 def _pairing_key(record: dict) -> tuple:
-    """AR and SD runs with the same run, pair, prompt and repeat ran back to back (records.md, Pairing)."""
+    """AR and SD runs with the same run, pair, prompt and repeat ran back to back (records.md, Pairing); batched
+    runs (vllm) pair wave with wave: the same run, pair, batch size, repeat and wave of B requests."""
+    if record.get("batch_size") is not None:
+        return (record.get("run_id"), _pair(record), "wave", record.get("batch_size"), record.get("repeat"),
+                record.get("wave"))
     return (record.get("run_id"), _pair(record), record.get("prompt_index"), record.get("repeat"))
 
 
+def _baseline(record: dict, baselines: dict) -> dict | None:
+    """The engine's own run without speculation (vLLM alone for vllm), else the ``ar`` run."""
+    key = _pairing_key(record)
+    return baselines.get((record.get("engine"), key)) or baselines.get(("ar", key))
+
+
 def _sort_key(row: Row) -> tuple:
-    return (row.target, row.draft, row.engine, row.gamma if row.gamma is not None else -1, row.category or "")
+    return (row.target, row.draft, row.engine, row.gamma if row.gamma is not None else -1, row.category or "",
+            row.batch_size or 0)
 
 
-def _row(key: tuple, group: list, ar_index: dict, latency: dict) -> Row:
-    target, draft, engine, gamma, category = key
+def _row(key: tuple, group: list, baselines: dict, latency: dict) -> Row:
+    target, draft, engine, gamma, category, batch_size = key
     drafted = [k for r in group for k in (r.get("rounds") or {}).get("drafted", [])]
     accepted = [j for r in group for j in (r.get("rounds") or {}).get("accepted", [])]
     positions = max(gamma or 0, *drafted, 0)  # an adaptive draft (hf) may propose more than γ
-    paired = [(ar_index[_pairing_key(r)], r) for r in group if _pairing_key(r) in ar_index]
+    paired = list({_pairing_key(r): (_baseline(r, baselines), r) for r in group
+                   if _baseline(r, baselines) is not None}.values())  # one pair per wave: its requests share a time
     exact = [bool(r["exact"]) for r in group if r.get("exact") is not None]
     margins = [r["divergence_margin"] for r in group
                if r.get("exact") is False and r.get("divergence_margin") is not None]
@@ -117,11 +141,12 @@ def _row(key: tuple, group: list, ar_index: dict, latency: dict) -> Row:
         max_divergence_margin=max(margins) if margins else None,
         cost_ratio=_ratio(latency.get(("draft", 1)), latency.get(("target", 1))),
         verify_cost_ratio=_ratio(latency.get(("target", gamma + 1)) if gamma else None, latency.get(("target", 1))),
+        batch_size=batch_size, drafted_tokens=sum(drafted),
     )
 
 
 def _tokens_per_s(runs: list) -> float | None:
-    """Σ new tokens / Σ wall time (metrics.md: tokens_per_s)."""
+    """Σ new tokens / Σ wall time (docs/metrics.md: tokens_per_s)."""
     seconds = sum(r.get("wall_time_s", 0.0) for r in runs)
     return sum(r.get("new_tokens", 0) for r in runs) / seconds if seconds > 0 else None
 
@@ -150,9 +175,22 @@ def _with_sdsl_fit(rows: list) -> list:
     families = defaultdict(list)
     for row in rows:
         if row.gamma and row.acceptance_length is not None:
-            families[(row.target, row.draft, row.engine, row.category)].append(row)
+            families[(row.target, row.draft, row.engine, row.category, row.batch_size)].append(row)
     fits = {}
     for family, members in families.items():
         if len({m.gamma for m in members}) >= 2:
             fits[family] = metrics.alpha_sdsl_fit([m.gamma for m in members], [m.acceptance_length for m in members])
-    return [replace(r, alpha_sdsl_fit=fits.get((r.target, r.draft, r.engine, r.category))) for r in rows]
+    return [replace(r, alpha_sdsl_fit=fits.get((r.target, r.draft, r.engine, r.category, r.batch_size)))
+            for r in rows]
+
+
+def cross_engine(records: list) -> dict:
+    """Greedy runs of an engine without speculation compared with transformers' ``ar`` on the same prompt and
+    repeat ({engine: (identical, compared)}): different kernels, so a difference is reported, not a failure."""
+    counts = defaultdict(lambda: [0, 0])
+    for r in records:
+        check = r.get("cross_engine") if r.get("kind") == "run" else None
+        if isinstance(check, dict) and check.get("exact") is not None:
+            counts[str(r.get("engine"))][0] += bool(check["exact"])
+            counts[str(r.get("engine"))][1] += 1
+    return {engine: tuple(c) for engine, c in counts.items()}

@@ -8,10 +8,11 @@ import math
 from dataclasses import dataclass
 
 from specplan.report import formats
-from specplan.report.aggregate import aggregate
+from specplan.report import batches
+from specplan.report.aggregate import aggregate, cross_engine
 from specplan.errors import SpecplanError
 from specplan.report.gate import Thresholds, check, parse_fraction
-from specplan.report.predict import compare_gammas, load_plan, predict
+from specplan.report.predict import compare_gammas, load_plans, plan_for, predict
 from specplan.records import read_records
 
 DEFAULT_MAX_REGRESSION = 0.05
@@ -25,6 +26,7 @@ class Report:
     failures: list
     gate_checked: bool
     notes: list
+    batches: list = ()  # report.batches.BatchFamily per pair × engine × γ measured at batch sizes
 
 
 def thresholds(min_speedup, min_acceptance_length, min_acceptance_rate, require_exact, max_regression,
@@ -41,7 +43,7 @@ def thresholds(min_speedup, min_acceptance_length, min_acceptance_rate, require_
     return Thresholds(min_speedup, min_acceptance_length, min_acceptance_rate, require_exact, regression)
 
 
-def build(paths, by_category: bool = False, plan_path: str | None = None, baseline_path: str | None = None,
+def build(paths, by_category: bool = False, plan_path=None, baseline_path: str | None = None,
           thresholds: Thresholds = Thresholds(), skip_bad_lines: bool = False) -> Report:
     """Read, aggregate, predict and gate. Raises :class:`SpecplanError` for unusable input."""
     records = read_records(paths, skip_bad_lines=skip_bad_lines)
@@ -49,7 +51,10 @@ def build(paths, by_category: bool = False, plan_path: str | None = None, baseli
     rows = aggregate(records.records, by_category)
     if not rows:
         raise SpecplanError(f"no sd or hf run records in {', '.join(map(str, paths))}: nothing to report")
-    predictions = predict(rows, load_plan(plan_path) if plan_path else None)
+    plans = load_plans(plan_path)  # one path, or several (one per --batch-size)
+    predictions = predict(rows, plan_for(plans, 1))
+    families = batches.by_batch(rows, plans)
+    notes += batches.summary_lines(families) + cross_engine_lines(records.records)
     if not predictions:
         notes.append("no latency records with draft and target steps: predicted vs measured needs c")
     baseline = None
@@ -59,13 +64,21 @@ def build(paths, by_category: bool = False, plan_path: str | None = None, baseli
         notes += [f"no baseline row for pair {r.pair}, engine {r.engine}, γ {r.gamma}: not compared"
                   for r in rows if r.key not in known]
     return Report(rows, predictions, compare_gammas(rows), check(rows, thresholds, baseline),
-                  thresholds.active, notes)
+                  thresholds.active, notes, families)
+
+
+def cross_engine_lines(records: list) -> list:
+    """vLLM without speculation beside transformers' ar (greedy): a comparison of two engines, not a failure."""
+    return [f"{engine} without speculation vs transformers ar (greedy, same prompt): {same}/{total} outputs "
+            "token-identical (a cross-engine comparison, different kernels; not an exactness check)"
+            for engine, (same, total) in sorted(cross_engine(records).items())]
 
 
 def extra_sections(report: Report) -> tuple:
     several = formats.several_pairs(report.rows)
     return (formats.prediction_section(report.predictions, several),
             formats.gamma_section(report.comparisons, several),
+            batches.batch_section(report.batches, several),
             formats.gate_section(report.failures, report.gate_checked))
 
 
@@ -79,6 +92,7 @@ def render(report: Report, fmt: str, width: int | None = None) -> str:
         return formats.render_json(
             report.rows, predictions=[formats.prediction_json(p) for p in report.predictions],
             gamma_choice=[formats.gamma_json(c) for c in report.comparisons],
+            by_batch=batches.batch_json(report.batches),
             gate={"checked": report.gate_checked, "passed": not report.failures,
                   "failures": [f.line for f in report.failures]},
             notes=report.notes)

@@ -1,4 +1,4 @@
-"""Calibrate the SDSL acceptance law α = A·x + B·y + C (x = draft perplexity, y = target perplexity, sdsl.md §3)
+"""Calibrate the SDSL acceptance law α = A·x + B·y + C (x = draft perplexity, y = target perplexity, docs/theory.md §3 and §6)
 on a user's own measured pairs.
 
 The paper's pooled fit has R² = 0.60 while fits per target family reach 0.92–0.97: the family offset matters. So:

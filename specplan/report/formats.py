@@ -52,6 +52,8 @@ def _label_columns(rows: list, several: bool | None = None) -> list:
     several = several_pairs(rows) if several is None else several
     columns = [("pair", lambda r: r.pair)] if several else []
     columns += [("engine", lambda r: r.engine), ("γ", lambda r: "—" if r.gamma is None else str(r.gamma))]
+    if any(r.batch_size is not None for r in rows):
+        columns.append(("B", lambda r: "1" if r.batch_size is None else str(r.batch_size)))
     if any(r.category is not None for r in rows):
         columns.append(("category", lambda r: r.category))
     return columns
@@ -117,15 +119,17 @@ def acceptance_section(rows: list) -> Section | None:
 
 
 def speed_section(rows: list) -> Section | None:
-    caption = ("tok/s = Σ new tokens / Σ wall time; speedup = geometric mean over the n paired runs of AR/SD time "
-               "per token, 95% t-interval (Spec-Bench); c = t_draft(1)/t_target(1); verify = "
+    caption = ("tok/s = Σ new tokens / Σ wall time, per sequence; AR tok/s = the paired baseline's (ar; for vllm, "
+               "vLLM without speculation at the same batch size B); speedup = geometric mean over the n paired runs "
+               "(batches, for vllm) of baseline/SD time per token, 95% t-interval (Spec-Bench); c = t_draft(1)/t_target(1); verify = "
                "t_target(γ+1)/t_target(1), both from latency records.")
     return _table("Speed", caption, rows, _speed_columns())
 
 
 def exactness_section(rows: list) -> Section | None:
     """Only with greedy runs: how many outputs were token-identical to AR, and how close the worst miss was."""
-    caption = ("exact = greedy outputs token-identical to the AR run of the same prompt and repeat; max margin = "
+    caption = ("exact = greedy outputs token-identical to the baseline run of the same prompt and repeat (ar; for "
+               "vllm, vLLM without speculation, same batch); max margin = "
                "the target's top-2 logit margin at the worst first divergence (near 0: a numerical near-tie "
                "between kernels; large: a bug).")
     return _table("Exactness", caption, rows, _exactness_columns())
@@ -165,7 +169,9 @@ def render_rich(rows: list, console, extra: tuple = ()) -> None:
     for section in sections(rows, extra):
         table = Table(title=escape(section.title), title_justify="left", title_style="bold")
         for i, header in enumerate(section.headers):
-            table.add_column(escape(header), justify="left" if i < section.labels else "right", no_wrap=True)
+            label = i < section.labels  # never squeezed away on a narrow terminal: they name the row
+            width = max([len(header)] + [len(cells[i]) for cells in section.cells]) if label else None
+            table.add_column(escape(header), justify="left" if label else "right", no_wrap=True, min_width=width)
         for cells in section.cells:
             table.add_row(*map(escape, cells))
         console.print(table)
@@ -203,7 +209,7 @@ def row_values(row: Row) -> dict:
         "speedup_high": speedup.high if speedup else None, "paired_runs": row.paired_runs,
         "exact_share": row.exact_share, "checked_runs": row.checked_runs, "diverged_runs": row.diverged_runs,
         "max_divergence_margin": row.max_divergence_margin,
-        "cost_ratio": row.cost_ratio, "verify_cost_ratio": row.verify_cost_ratio,
+        "cost_ratio": row.cost_ratio, "verify_cost_ratio": row.verify_cost_ratio, "batch_size": row.batch_size,
     }
     for i, (u, c) in enumerate(zip(row.per_position_unconditional, row.per_position_conditional), start=1):
         values[f"pos_{i}"], values[f"cond_{i}"] = u, c
@@ -222,7 +228,7 @@ def render_csv(rows: list) -> str:
     return buffer.getvalue()
 
 
-_LABELS = ("target", "draft", "engine", "gamma", "category", "runs", "rounds", "new_tokens", "paired_runs",
+_LABELS = ("target", "draft", "engine", "gamma", "category", "batch_size", "runs", "rounds", "new_tokens", "paired_runs",
            "checked_runs", "diverged_runs", "max_divergence_margin", "exact_share", "ar_tokens_per_s")
 
 
@@ -264,7 +270,7 @@ def prediction_section(predictions: list, several: bool) -> Section | None:
         for p in predictions)
     caption = ("predicted S = E(α̂, γ) / (γ·c + v), E = (1 − α̂^(γ+1))/(1 − α̂), "
                "v = t_target(γ+1)/t_target(1) "
-               "(sdsl.md §1, the formulas `plan` uses); gap = measured / predicted − 1.")
+               "(docs/theory.md §1, the formulas `plan` uses); gap = measured / predicted − 1.")
     return Section("Predicted vs measured", caption, headers, cells, labels=len(labels))
 
 

@@ -34,7 +34,8 @@ class Failure:
     @property
     def line(self) -> str:
         r = self.row
-        where = f"pair {r.pair}, engine {r.engine}, γ {r.gamma}" + (f", category {r.category}" if r.category else "")
+        where = f"pair {r.pair}, engine {r.engine}, γ {r.gamma}" + (f", category {r.category}" if r.category else "") \
+            + (f", batch {r.batch_size}" if r.batch_size is not None else "")
         measured = "no data" if self.measured is None else f"{self.measured:.4g}"
         return f"FAIL {where}: {self.metric} {measured}, required {self.threshold}"
 

@@ -1,4 +1,4 @@
-"""Acceptance and speed metrics from raw per-round counts, one formula each (``shared/docs/metrics.md``).
+"""Acceptance and speed metrics from raw per-round counts, one formula each (``docs/metrics.md``).
 
 Per verification round s: k_s = drafted tokens, j_s = accepted draft tokens (0..k_s); the round emits j_s + 1
 tokens. Pure functions on plain sequences; no torch. Each returns None where its data is empty.
@@ -71,7 +71,7 @@ def examined_drafts(drafted: Sequence[int], accepted: Sequence[int]) -> int:
 
 
 def expected_acceptance_length(alpha: float, gamma: int) -> float:
-    """AL(γ) = (1 − α^(γ+1)) / (1 − α) under the i.i.d. model (sdsl.md §1)."""
+    """AL(γ) = (1 − α^(γ+1)) / (1 − α) under the i.i.d. model (docs/theory.md §1)."""
     return gamma + 1.0 if alpha >= 1.0 else (1.0 - alpha ** (gamma + 1)) / (1.0 - alpha)
 
 

@@ -1,7 +1,7 @@
 """Predicted vs measured: the speedup ``plan``'s formulas give from the *measured* α̂, c and verification cost,
 beside the measured speedup, and the γ ``plan`` would choose beside the γ that measured best.
 
-Formulas of ``shared/docs/sdsl.md`` §1 via :mod:`specplan.plan.theory`; latencies are divided through by t_target(1),
+Formulas of ``docs/theory.md`` §1 via :mod:`specplan.plan.theory`; latencies are divided through by t_target(1),
 so S(γ) = E(α, γ) / (γ·c + v(γ)) with v(γ) = t_target(γ+1)/t_target(1). No torch here.
 """
 
@@ -26,9 +26,14 @@ class PlanPrior:
     verify_cost_ratio: float  # at the plan's γ
     gamma: int
     speedup: float
+    batch_size: int = 1  # the plan's --batch-size
+    speedup_by_gamma: tuple = ()  # the plan's speedup at γ = 1..γmax, where its file has them
 
     def speedup_at(self, gamma: int) -> float:
-        """The plan's a-priori speedup at ``gamma`` (verification cost as the plan's at its own γ)."""
+        """The plan's a-priori speedup at ``gamma``: from its own table where the file has one, else from its α and c
+        with the verification cost of its own γ."""
+        if 1 <= gamma <= len(self.speedup_by_gamma):
+            return self.speedup_by_gamma[gamma - 1]
         return theory.speedup_latency(self.alpha, gamma, 1.0, self.cost_ratio, self.verify_cost_ratio)
 
 
@@ -69,11 +74,11 @@ class GammaComparison:
 
 
 def predict(rows: list, prior: PlanPrior | None = None) -> list:
-    """A :class:`Prediction` for every row with α̂, γ and c (c needs ``latency`` records)."""
+    """A :class:`Prediction` for every row with α̂, γ and c (c needs ``latency`` records) at batch size 1."""
     out = []
     for row in rows:
-        if row.alpha_iid is None or not row.gamma or row.cost_ratio is None:
-            continue
+        if row.alpha_iid is None or not row.gamma or row.cost_ratio is None or (row.batch_size or 1) > 1:
+            continue  # latency records time one sequence: c and v hold at batch size 1 only
         verify = row.verify_cost_ratio
         speedup = theory.speedup_latency(row.alpha_iid, row.gamma, 1.0, row.cost_ratio, verify or 1.0)
         out.append(Prediction(row, speedup, verify is None, prior.speedup_at(row.gamma) if prior else None))
@@ -85,7 +90,7 @@ def compare_gammas(rows: list) -> list:
     measured γ (α̂ pooled over the group's rounds) and the γ with the best measured speedup."""
     groups = defaultdict(list)
     for row in rows:
-        if row.gamma and row.cost_ratio is not None and row.examined_drafts:
+        if row.gamma and row.cost_ratio is not None and row.examined_drafts and (row.batch_size or 1) == 1:
             groups[(row.target, row.draft, row.engine, row.category)].append(row)
     return [_compare(key, members) for key, members in groups.items()]
 
@@ -114,6 +119,25 @@ def _verify_curve(members: list):
     return lambda gamma: float(np.interp(gamma, xs, ys))
 
 
+def load_plans(paths) -> dict:
+    """{batch size: plan} from ``plan --json`` files; one file per batch size (``plan --batch-size B``)."""
+    plans = {}
+    for path in [paths] if isinstance(paths, str) else list(paths or ()):
+        prior = load_plan(path)
+        if prior.batch_size in plans:
+            raise SpecplanError(f"--plan {path!r}: two plan files for batch size {prior.batch_size}; give one per "
+                                "--batch-size")
+        plans[prior.batch_size] = prior
+    return plans
+
+
+def plan_for(plans: dict, batch_size: int | None) -> PlanPrior | None:
+    """The plan made for ``batch_size`` (None: one sequence); a single plan file serves every row."""
+    if len(plans) == 1:
+        return next(iter(plans.values()))
+    return plans.get(batch_size or 1)
+
+
 def load_plan(path: str) -> PlanPrior:
     """Read the recommendation of a ``specplan plan --json`` file."""
     try:
@@ -121,7 +145,8 @@ def load_plan(path: str) -> PlanPrior:
         rec = data["recommendation"]
         return PlanPrior(alpha=float(rec["alpha"]), cost_ratio=float(rec["cost_ratio"]),
                          verify_cost_ratio=float(rec.get("verify_cost_ratio") or 1.0), gamma=int(rec["gamma"]),
-                         speedup=float(rec["speedup"]))
+                         speedup=float(rec["speedup"]), batch_size=int((data.get("inputs") or {}).get("batch_size") or 1),
+                         speedup_by_gamma=tuple(float(s) for s in rec.get("speedup_by_gamma") or ()))
     except FileNotFoundError:
         raise SpecplanError(f"--plan {path!r} does not exist") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

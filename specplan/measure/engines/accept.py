@@ -1,4 +1,4 @@
-"""The speculative acceptance rule (Leviathan et al. 2023, Algorithm 1; sdsl.md §1) as a pure function."""
+"""The speculative acceptance rule (Leviathan et al. 2023, Algorithm 1; docs/theory.md §1) as a pure function."""
 
 import torch
 

@@ -1,0 +1,200 @@
+"""``bench --engines vllm``: vLLM without speculation (the baseline) and with the draft for each γ, at each batch
+size, one engine per configuration started once, warmed up untimed, then every (repeat, batch size, wave).
+
+A *wave* is B requests submitted together and timed until the last finishes; at batch size B there are lcm(N, B)
+requests (the N prompts, cycled), so every batch size decodes the same mix of prompts, each equally often.
+Records follow docs/records.md; vLLM is imported inside functions (:mod:`specplan.measure.engines.vllm`).
+"""
+
+import math
+from dataclasses import dataclass
+
+from specplan.errors import SpecplanError
+
+ENGINE = "vllm"
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request of a batch-size sweep: which prompt, which wave, which slot."""
+
+    batch_size: int
+    repeat: int
+    request_index: int
+    prompt_index: int
+
+    @property
+    def wave(self) -> int:
+        return self.request_index // self.batch_size
+
+    def key(self, gamma: int | None) -> tuple:
+        return ("run", ENGINE, gamma, self.prompt_index, self.repeat, self.batch_size, self.request_index)
+
+
+def requests(num_prompts: int, batch_sizes: tuple, repeats: int) -> list[Request]:
+    """Every request of one configuration, in the order they run: per repeat, per batch size, wave by wave."""
+    out = []
+    for repeat in range(repeats):
+        for size in batch_sizes:
+            count = math.lcm(num_prompts, size)
+            out += [Request(size, repeat, r, r % num_prompts) for r in range(count)]
+    return out
+
+
+def configurations(gammas: tuple) -> list:
+    """The baseline (None) first, so speculative outputs can be checked against it, then each γ."""
+    return [None, *gammas]
+
+
+def pending_count(config, num_prompts: int, done: set) -> int:
+    """Records still to produce (runs, and one ``engine`` record per configuration)."""
+    reqs = requests(num_prompts, config.batch_sizes, config.repeats)
+    return sum(1 for g in configurations(config.gammas) for r in reqs if r.key(g) not in done) + sum(
+        1 for g in configurations(config.gammas) if engine_key(g) not in done)
+
+
+def engine_key(gamma: int | None) -> tuple:
+    return ("engine", ENGINE, gamma)
+
+
+def check_lengths(prompt_ids: list, max_new_tokens: int, max_model_len: int) -> None:
+    """vLLM stops a request at its max model length; every request must fit prompt + ``max_new_tokens``."""
+    for index, ids in enumerate(prompt_ids):
+        if len(ids) + max_new_tokens > max_model_len:
+            raise SpecplanError(
+                f"prompt {index} has {len(ids)} tokens; with --max-new-tokens {max_new_tokens} it exceeds vLLM's "
+                f"max model length {max_model_len}: use shorter prompts or fewer tokens, or raise --max-model-len")
+
+
+def model_max_len(location: str, trust_remote_code: bool) -> int | None:
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(location, trust_remote_code=trust_remote_code).get_text_config()
+    return getattr(config, "max_position_embeddings", None)
+
+
+class VllmSweep:
+    """Runs every pending configuration of one ``bench`` invocation; ``record(kind, **fields)`` builds records."""
+
+    def __init__(self, config, prompt_ids: list, prompts: list, dtype: str, on_cpu: bool, record, existing: list,
+                 ar_outputs: dict):
+        from specplan.measure.sweep import task_key
+
+        self.config, self.prompt_ids, self.prompts = config, prompt_ids, prompts
+        self.dtype, self.on_cpu, self.record = dtype, on_cpu, record
+        self.done = {task_key(r) for r in existing}
+        self.baseline = {(r["batch_size"], r["repeat"], r["request_index"]): r["output_ids"] for r in existing
+                         if r.get("kind") == "run" and r.get("engine") == ENGINE and r.get("gamma") is None}
+        self.ar_outputs = ar_outputs
+
+    def run(self, on_record) -> list:
+        out = []
+        for gamma in configurations(self.config.gammas):
+            every = requests(len(self.prompt_ids), self.config.batch_sizes, self.config.repeats)
+            pending = [r for r in every if r.key(gamma) not in self.done]
+            if pending or engine_key(gamma) not in self.done:
+                out += self._configuration(gamma, waves(every, pending), on_record)
+        return out
+
+    def _configuration(self, gamma: int | None, pending_waves: list, on_record) -> list:
+        from specplan.measure.engines.vllm import VllmEngine, counter_delta, engine_args
+        from specplan.measure.sweep import WARMUP_TOKENS, task_key
+
+        c = self.config
+        args = engine_args(c.target.location, c.draft.location, gamma, c.vllm, self.dtype,
+                           max(c.batch_sizes), c.seed, self.on_cpu)
+        engine = VllmEngine(args)
+        try:
+            warm = engine.generate(self.prompt_ids[:1] * max(c.batch_sizes), min(WARMUP_TOKENS, c.max_new_tokens),
+                                   c.temperature, c.top_p, [c.seed] * max(c.batch_sizes))  # untimed, discarded
+            before = engine.counters() if gamma is not None else None
+            out, ran = [], []
+            for wave in pending_waves:
+                for record in self._wave(engine, gamma, wave):
+                    ran.append(record)
+                    if task_key(record) in self.done:
+                        continue  # rerun to keep its wave whole after an interruption; the old record stays
+                    out.append(record)
+                    on_record(record, f"vllm{f' γ={gamma}' if gamma else ''} batch {record['batch_size']} "
+                                      f"request {record['request_index']} repeat {record['repeat']}")
+            fields = {"engine": ENGINE, "gamma": gamma, "startup_s": engine.startup_s, "warmup_s": warm.seconds,
+                      "engine_args": args, "max_num_seqs": max(c.batch_sizes)}
+            if gamma is not None:  # vLLM's engine-wide counters over exactly these runs vs their per-request counts
+                delta, totals = counter_delta(before, engine.counters()), round_totals(ran)
+                fields.update(engine_counters=delta, request_counts=totals,
+                              counters_match=all(delta[k] == totals[k] for k in totals))
+            if engine_key(gamma) not in self.done:
+                out.append(self.record("engine", **fields))
+                on_record(out[-1], f"vllm{f' γ={gamma}' if gamma else ''} engine")
+            return out
+        finally:
+            engine.close()
+
+    def _wave(self, engine, gamma: int | None, wave: list) -> list:
+        c = self.config
+        seeds = [c.seed + 1009 * r.prompt_index + 7919 * r.repeat for r in wave]  # as the other engines
+        result = engine.generate([self.prompt_ids[r.prompt_index] for r in wave], c.max_new_tokens,
+                                 c.temperature, c.top_p, seeds)
+        records = []
+        for request, produced in zip(wave, result.requests):
+            if len(produced.output_ids) != c.max_new_tokens:
+                raise SpecplanError(f"vLLM generated {len(produced.output_ids)} tokens instead of --max-new-tokens "
+                                    f"{c.max_new_tokens} for prompt {request.prompt_index}")
+            fields = {"engine": ENGINE, "gamma": gamma, "prompt_index": request.prompt_index,
+                      "prompt_category": self.prompts[request.prompt_index].category, "repeat": request.repeat,
+                      "prompt_tokens": len(self.prompt_ids[request.prompt_index]),
+                      "new_tokens": len(produced.output_ids), "wall_time_s": result.seconds,
+                      "output_ids": produced.output_ids, "batch_size": request.batch_size,
+                      "request_index": request.request_index, "wave": request.wave}
+            slot = (request.batch_size, request.repeat, request.request_index)
+            if gamma is None:
+                self.baseline[slot] = produced.output_ids
+                fields.update(self._cross_engine(request, produced.output_ids))
+            else:
+                fields["rounds"] = {"drafted": produced.drafted, "accepted": produced.accepted}
+                fields.update(self._exactness(engine, request, produced.output_ids))
+            records.append(self.record("run", **fields))
+        return records
+
+    def _exactness(self, engine, request: Request, output_ids: list) -> dict:
+        """Greedy: identical to vLLM's baseline for the same request? Else where it first differs and the target's
+        top-2 logit margin there."""
+        from specplan.measure.sweep import first_divergence
+
+        reference = self.baseline.get((request.batch_size, request.repeat, request.request_index))
+        if not self.config.greedy or reference is None:
+            return {}
+        diverged = first_divergence(reference, output_ids)
+        if diverged is None:
+            return {"exact": True, "first_divergence": None, "divergence_margin": None}
+        margin = engine.top2_margin(self.prompt_ids[request.prompt_index], reference[:diverged])
+        return {"exact": False, "first_divergence": diverged, "divergence_margin": margin}
+
+    def _cross_engine(self, request: Request, output_ids: list) -> dict:
+        """Greedy: vLLM's baseline beside transformers' ``ar`` for the same prompt and repeat (different kernels:
+        reported, not an exactness failure)."""
+        from specplan.measure.sweep import first_divergence
+
+        reference = self.ar_outputs.get((request.prompt_index, request.repeat))
+        if not self.config.greedy or reference is None:
+            return {}
+        diverged = first_divergence(reference, output_ids)
+        return {"cross_engine": {"reference": "ar", "exact": diverged is None, "first_divergence": diverged}}
+
+
+def round_totals(records: list) -> dict:
+    """Rounds, drafted and accepted tokens summed over the records' per-round counts."""
+    rounds = [r["rounds"] for r in records if r.get("rounds")]
+    return {"rounds": sum(len(r["drafted"]) for r in rounds), "drafted": sum(sum(r["drafted"]) for r in rounds),
+            "accepted": sum(sum(r["accepted"]) for r in rounds)}
+
+
+def waves(all_requests: list, pending: list) -> list:
+    """The waves (lists of requests run together) holding any pending request; every request of such a wave runs,
+    so the batch is whole (records already written are kept, not written twice)."""
+    wanted = {(r.repeat, r.batch_size, r.wave) for r in pending}
+    groups = {}
+    for request in all_requests:
+        if (request.repeat, request.batch_size, request.wave) in wanted:
+            groups.setdefault((request.repeat, request.batch_size, request.wave), []).append(request)
+    return list(groups.values())
