@@ -215,7 +215,7 @@ def run_bench(config: BenchConfig, existing: tuple = (), on_start=None, on_recor
                          asks)
         tokenizer, notes = pair.tokenizer, pair.notes
     else:  # vllm alone: its engines load the weights; the tokenizer pre-flight still checks the pair
-        pair, (tokenizer, checked) = None, preflight(config.target, config.draft, config.trust_remote_code, asks)
+        pair, (tokenizer, checked) = None, preflight(config.target, config.draft, config.trust_remote_code)
         notes = checked.notes
     if fits_vllm:
         prompt_ids = [tokenizer(p.text).input_ids for p in prompts]
