@@ -101,11 +101,25 @@ def _is_seconds(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
 
 
+def _valid_round_times(clock) -> bool:
+    if not isinstance(clock, dict):
+        return False
+    columns = [clock.get(key) for key in ("rounds", "drafted", "draft_s", "verify_s", "round_s")]
+    if not all(isinstance(c, list) and len(c) == len(columns[0]) for c in columns):
+        return False
+    prefill = clock.get("prefill_s")
+    return (all(map(_is_count, columns[0] + columns[1])) and all(map(_is_seconds, columns[2] + columns[3] + columns[4]))
+            and (prefill is None or _is_seconds(prefill)))
+
+
 def _field_problem(record: dict) -> str | None:
     """The fields metrics are computed from, where present, must have the documented types (docs/records.md)."""
     for key, valid in (("new_tokens", _is_count), ("wall_time_s", _is_seconds), ("median_s", _is_seconds)):
         if key in record and not valid(record[key]):
             return f"{key} {record[key]!r} is not a non-negative number"
+    if "round_times" in record and not _valid_round_times(record["round_times"]):
+        return ("round_times must hold equally long lists 'rounds' and 'drafted' (counts) and 'draft_s', "
+                "'verify_s', 'round_s' (seconds)")
     rounds = record.get("rounds")
     if rounds is None:
         return None

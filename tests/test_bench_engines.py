@@ -1,6 +1,9 @@
 """The decoding engines on tiny seeded random LLaMAs loaded from real folders: greedy speculative output equals
 greedy target output, an identical draft accepts everything, and both KV caches track the committed tokens."""
 
+from importlib import resources
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -88,3 +91,47 @@ def test_sampled_runs_are_reproducible_with_the_seed(pairs):
     runs = [decode_sd(pair.target, pair.draft, ids, 3, NEW_TOKENS, sampling, torch.Generator().manual_seed(s),
                       pair.vocab_tokens).output_ids for s in (5, 5, 6)]
     assert runs[0] == runs[1] and runs[0] != runs[2]
+
+
+TOY = Path(str(resources.files("specplan") / "assets"))
+
+
+@pytest.fixture(scope="module")
+def toy_pair():
+    """The embedded trained pair: its draft agrees with the target often but not always, so rounds end in every
+    way (rejection at each position, full acceptance) and both cache rollbacks run."""
+    with one_thread():
+        yield load(str(TOY / "toy-target"), str(TOY / "toy-draft"))
+
+
+@pytest.mark.parametrize("gamma", [1, 2, 4, 8])
+def test_greedy_fast_path_matches_the_one_hot_rule(pairs, toy_pair, gamma):
+    """Compared argmaxes give the same tokens and the same per-round counts as the general rule on one-hot p, q."""
+    reference = Sampling(one_hot_reference=True)
+    cases = [(toy_pair, "def fib(n):\n    if n < 2:\n        return n\n    return"), (pairs["random"], "x = [")]
+    for pair, text in cases:
+        ids = _prompt(pair, text)
+        fast = decode_sd(pair.target, pair.draft, ids, gamma, 48, GREEDY, _gen(), pair.vocab_tokens)
+        slow = decode_sd(pair.target, pair.draft, ids, gamma, 48, reference, _gen(), pair.vocab_tokens)
+        assert fast == slow
+        assert decode_ar(pair.target, ids, 48, GREEDY, _gen(), pair.vocab_tokens).output_ids == fast.output_ids
+    toy_rounds = decode_sd(toy_pair.target, toy_pair.draft, _prompt(toy_pair, cases[0][1]), gamma, 48, GREEDY, _gen(),
+                           toy_pair.vocab_tokens)
+    assert 0 < sum(toy_rounds.accepted) < sum(toy_rounds.drafted)  # both outcomes were exercised
+
+
+def test_round_clock_times_every_round_on_cpu(toy_pair):
+    """Every round is timed on cpu; its parts are within the round and the rounds within the decode."""
+    import time
+
+    from specplan.measure.engines.round_clock import RoundClock
+
+    clock = RoundClock("cpu")
+    start = time.perf_counter()
+    decoded = decode_sd(toy_pair.target, toy_pair.draft, _prompt(toy_pair), 4, 32, GREEDY, _gen(),
+                        toy_pair.vocab_tokens, clock=clock)
+    wall = time.perf_counter() - start
+    r = clock.record
+    assert r["rounds"] == list(range(len(decoded.drafted))) and r["drafted"] == decoded.drafted
+    assert all(0 < d + v < t for d, v, t in zip(r["draft_s"], r["verify_s"], r["round_s"]))
+    assert r["prefill_s"] > 0 and r["prefill_s"] + sum(r["round_s"]) < wall

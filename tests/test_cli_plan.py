@@ -195,3 +195,31 @@ def test_python_dash_m_specplan_works():
     bad = subprocess.run([sys.executable, "-m", "specplan", "plan", "--target-params", "x"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and bad.stderr.count("\n") == 1
+
+
+def test_alpha_is_paired_with_each_draft_by_order():
+    data = plan_json("--target-params", "8B", "--draft-params", "1.24B", "--alpha", "0.75",
+                     "--draft-params", "0.5B", "--alpha", "0.6")
+    assert {c["draft_params"]: c["alpha"] for c in data["candidates"]} == {1.24e9: 0.75, 0.5e9: 0.6}
+    one = plan_json("--target-params", "8B", "--draft-params", "1.24B", "--draft-params", "0.5B", "--alpha", "0.75")
+    alphas = {c["draft_params"]: c["alpha"] for c in one["candidates"]}
+    assert alphas[1.24e9] == 0.75 and alphas[0.5e9] != 0.75
+    result = run("plan", "--target-params", "8B", "--draft-params", "1B", "--alpha", "0.7", "--alpha", "0.8")
+    assert result.exit_code == 2 and "--alpha is given 2 times for 1 --draft-params" in result.output
+
+
+def test_verdict_with_a_single_candidate_does_not_print_an_empty_band():
+    result = run("plan", "--target-params", "8B", "--draft-params", "1.24B", "--alpha", "0.75")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert "from 1.24B to 1.24B" not in text and "no other given draft is within 3%" in text
+
+
+def test_min_speedup_margin_decides_pays():
+    args = ("--target-params", "7B", "--cost-model", "flops", "--draft-params", "1B", "--alpha", "0.16")
+    assert plan_json(*args)["pays"] is False
+    assert plan_json(*args, "--min-speedup", "1")["pays"] is True
+    result = run("plan", *args)
+    assert "below the 1.05× margin" in " ".join(result.stdout.split())
+    bad = run("plan", *args, "--min-speedup", "0.5")
+    assert bad.exit_code == 2 and "--min-speedup 0.5" in bad.output

@@ -1,19 +1,13 @@
 """benchmarks/close_the_loop.py: the side-by-side table from synthetic plan and bench results (no torch, no I/O)."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "close_the_loop.py"
+from benchmark_scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def loop():
-    spec = importlib.util.spec_from_file_location("close_the_loop", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("close_the_loop")
 
 
 def row(name, params, ppl, alpha, law, plan_gamma, plan_speedup, measured):

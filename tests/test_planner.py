@@ -67,11 +67,36 @@ def test_large_batch_makes_verification_compute_bound_and_speculation_pay_much_l
 
 
 def test_given_alpha_chooses_among_the_given_drafts():
-    plan = planner.make_plan(planner.PlanInputs(target_params=7e9, draft_params=(100e6, 1e9), alpha=0.7))
+    plan = planner.make_plan(planner.PlanInputs(target_params=7e9, draft_params=(100e6, 1e9), alpha=(0.7, 0.7)))
     assert {c.draft_params for c in plan.candidates} == {100e6, 1e9}
     assert all(c.alpha == 0.7 for c in plan.candidates)
     # Same acceptance, so the cheaper draft wins.
     assert plan.recommendation.draft_params == 100e6
+
+
+def test_each_alpha_belongs_to_its_own_draft_by_order():
+    law = planner.make_plan(planner.PlanInputs(target_params=7e9, draft_params=(1e9,))).candidates
+    law_1b = next(c.alpha for c in law if c.draft_params == 1e9)
+    paired = planner.make_plan(planner.PlanInputs(target_params=7e9, draft_params=(1e9, 100e6), alpha=(0.75, 0.5)))
+    assert {c.draft_params: c.alpha for c in paired.candidates} == {1e9: 0.75, 100e6: 0.5}
+    one = planner.make_plan(planner.PlanInputs(target_params=7e9, draft_params=(1e9, 100e6), alpha=0.75))
+    alphas = {c.draft_params: c.alpha for c in one.candidates}
+    assert alphas[1e9] == 0.75 and alphas[100e6] != 0.75  # never copied onto the other draft
+    assert alphas[100e6] < law_1b  # the law's α for the smaller draft
+    assert any("the SDSL law for 100M" in n for n in one.notes)
+    with pytest.raises(SpecplanError, match="--alpha is given 2 times for 1 --draft-params"):
+        planner.make_plan(planner.PlanInputs(target_params=7e9, draft_params=(1e9,), alpha=(0.7, 0.8)))
+
+
+def test_pays_needs_the_margin():
+    """A plan at 1.01× does not pay under the default 5% margin, and does with --min-speedup 1."""
+    inputs = dict(target_params=7e9, draft_params=(1e9,), alpha=0.16, cost_model="flops")
+    plan = planner.make_plan(planner.PlanInputs(**inputs))
+    assert 1.0 < plan.recommendation.speedup < 1.05 and plan.recommendation.gamma >= 1
+    assert not plan.pays and any("below the 1.05× margin" in n for n in plan.notes)
+    assert planner.make_plan(planner.PlanInputs(**inputs, min_speedup=1.0)).pays
+    with pytest.raises(SpecplanError, match="--min-speedup"):
+        planner.make_plan(planner.PlanInputs(**inputs, min_speedup=0.9))
 
 
 def test_alpha_law_coefficients_change_the_prediction():

@@ -20,14 +20,15 @@ QUICK = ["--device", "cpu", "--max-tokens", "3", "--repeats", "3", "--warmup", "
          "--threads", "1"]
 
 
-def _profile(tmp_path, *args):
+def _profile(tmp_path, *args, loop=False):
+    """``--no-loop`` unless ``loop``: the synthetic speculative round is checked once, in the first test."""
     path = tmp_path / "measured.yaml"
-    result = CliRunner().invoke(app, ["profile", *QUICK, "-o", str(path), *args])
+    result = CliRunner().invoke(app, ["profile", *QUICK, "-o", str(path), *args, *([] if loop else ["--no-loop"])])
     return result, path
 
 
 def test_profile_writes_a_file_that_plan_uses(tmp_path):
-    result, path = _profile(tmp_path, "--sizes", "0.3M,2M", "--name", "tiny-cpu", "--json")
+    result, path = _profile(tmp_path, "--sizes", "0.3M,2M", "--name", "tiny-cpu", "--json", loop=True)
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)  # --json: the same document on stdout, the tables on stderr
     assert yaml.safe_load(path.read_text()) == document
@@ -45,8 +46,26 @@ def test_profile_writes_a_file_that_plan_uses(tmp_path):
     plan = CliRunner().invoke(app, ["plan", "--target-params", "1B", "--profile", str(path), "--json"])
     assert plan.exit_code == 0, plan.output
     rec = json.loads(plan.stdout)["recommendation"]
-    measured_c = profile.step_time_s(rec["draft_params"], 1) / profile.step_time_s(1e9, 1)
+    step = profile.loop_step_overhead_s  # ℓ: a step inside a decode loop costs this beyond the isolated step
+    measured_c = (profile.step_time_s(rec["draft_params"], 1) + step) / (profile.step_time_s(1e9, 1) + step)
     assert rec["cost_ratio"] == pytest.approx(measured_c, rel=1e-6)  # c from the measurement, not N/M
+
+
+def test_the_synthetic_round_terms_follow_from_its_measurements(tmp_path):
+    """The loop terms are the documented differences of what the synthetic round measured (real models)."""
+    result, path = _profile(tmp_path, "--sizes", "0.3M,1M", loop=True)
+    assert result.exit_code == 0, result.output
+    loop = yaml.safe_load(path.read_text())["loop"]
+    m = loop["measured"]
+    assert m["rounds"] > 0 and all(m[k] > 0 for k in m)
+    assert "300K draft and target" in loop["method"]
+    step = max(0.0, ((m["ar_step_s"] - m["target_step_s"]) + (m["draft_step_in_loop_s"] - m["draft_step_s"])) / 2)
+    assert loop["step_overhead_s"] == pytest.approx(step, abs=1e-12)
+    rest = m["round_rest_s"] + m["verify_in_loop_s"] - m["verify_step_s"] - step
+    assert loop["round_overhead_s"] == pytest.approx(max(0.0, rest), abs=1e-12)
+    profile = load_profile(str(path))
+    assert (profile.loop_step_overhead_s, profile.round_overhead_s) == (loop["step_overhead_s"],
+                                                                         loop["round_overhead_s"])
 
 
 def test_ladder_models_have_the_parameter_count_the_file_records(tmp_path):
@@ -172,3 +191,14 @@ def test_ctrl_c_before_any_timed_step_writes_nothing(tmp_path, monkeypatch):
 def test_measure_rejects_bad_settings_before_building_anything():
     with pytest.raises(SpecplanError, match="--repeats 0"):
         latency_profile.jobs_for([3e5], [], latency_profile.ProfileSettings(device="cpu", dtype="fp32", repeats=0))
+
+
+def test_loop_terms_are_skipped_when_two_models_do_not_fit(tmp_path, monkeypatch):
+    """One "300K" ladder model (721K parameters with its embeddings, 2.9 MB in fp32) fits a 6 MB device; a draft and
+    a target of it do not fit in half of it: the profile is written without loop terms and says why (on a real
+    machine the OOM killer would end the run instead)."""
+    monkeypatch.setattr(devices, "memory_bytes", lambda device: 6_000_000)
+    result, path = _profile(tmp_path, "--sizes", "0.3M", loop=True)
+    assert result.exit_code == 0, result.output
+    assert "no loop terms: two 300K models do not fit" in " ".join(result.output.split())
+    assert "loop" not in yaml.safe_load(path.read_text())

@@ -280,3 +280,74 @@ def test_profile_help_names_units_and_defaults():
     assert result.exit_code == 0
     for text in ("parameters", "KV cache", "k = 1..K", "auto", "default: 512", "fp32"):
         assert text in result.output
+
+
+def _noisy(timings, seed=0):
+    """The timings with ±20% multiplicative noise, so that a left-out size is missed by a known-nonzero amount."""
+    import random
+
+    rng = random.Random(seed)
+    return [latency_profile.StepTiming(t.model, t.new_tokens, t.median_s * rng.uniform(0.8, 1.2), t.p10_s, t.p90_s,
+                                       t.samples) for t in timings]
+
+
+def test_leave_one_out_errors_are_written_per_size(tmp_path):
+    exact = latency_profile.leave_one_out(_timings(TRUE))
+    assert [e["params"] for e in exact] == [3e6, 9e6, 32e6, 80e6]
+    assert all(e["max_abs_error"] < 1e-4 for e in exact)  # noiseless: the others predict it
+    noisy = _noisy(_timings(TRUE))
+    measurement = _measurement(noisy)
+    document = latency_profile.profile_document(measurement, latency_profile.fit_latency(noisy), "noisy")
+    loo = document["fit"]["leave_one_out"]
+    assert all(e["max_abs_error"] > 0.01 for e in loo)
+    assert latency_profile.leave_one_out(_timings(TRUE, sizes=(3e6, 9e6))) == []  # two sizes: nothing to leave
+
+
+@pytest.mark.parametrize("target, draft, expected", [
+    (80e6 * 1.9, None, []),  # within 2× of the largest measured size: no note
+    (80e6 * 2.1, None, ["target"]),  # just beyond 2×
+    (8e9, None, ["target"]),  # 100×, the issue's case
+    (8e9, 1.4e6, ["target", "draft"]),  # and a draft below half the smallest (3M)
+    (8e9, 1.6e6, ["target"]),  # a draft just inside half the smallest
+])
+def test_extrapolation_notes_appear_exactly_beyond_a_factor_of_two(tmp_path, target, draft, expected):
+    noisy = _noisy(_timings(TRUE))
+    document = latency_profile.profile_document(_measurement(noisy), latency_profile.fit_latency(noisy), "box")
+    path = latency_profile.write_profile(document, tmp_path / "box.yaml")
+    drafts = {"draft_params": (draft,), "alpha": 0.7} if draft else {}
+    plan = planner.make_plan(planner.PlanInputs(target_params=target, profile=str(path), **drafts))
+    notes = [n for n in plan.notes if "× above the largest" in n or "× below the smallest" in n]
+    assert [n.split()[0] for n in notes] == expected
+    loo = {e["params"]: e["max_abs_error"] for e in document["fit"]["leave_one_out"]}
+    for note in notes:
+        edge = 80e6 if note.startswith("target") else 3e6
+        assert f"missed it by up to {loo[edge]:.0%}" in note
+    if "target" in expected:
+        assert f"{target / 80e6:.3g}× above the largest" in notes[0]
+
+
+def test_a_profile_without_its_table_gives_no_extrapolation_note(tmp_path):
+    plan = planner.make_plan(planner.PlanInputs(target_params=8e9, profile=_synthetic(tmp_path, "bare")))
+    assert not [n for n in plan.notes if "size profile" in n]
+
+
+def test_plan_charges_the_loop_terms_of_a_measured_profile(tmp_path):
+    """S = E·(t(M,1) + ℓ) / (γ·(t(N,1) + ℓ) + t(M,γ+1) + ℓ + o), with the profile's ℓ and o."""
+    path = tmp_path / "loop.yaml"
+    coefficients = {"step_overhead_s": 1e-3, "layer_overhead_s": 0.0, "per_param_s": 1e-12, "per_param_token_s": 0.0}
+    body = {"name": "loop", "kind": "measured", "dtype": "fp32", "coefficients": coefficients,
+            "loop": {"step_overhead_s": 2e-4, "round_overhead_s": 5e-4}}
+    path.write_text(yaml.safe_dump(body))
+    profile = load_profile(str(path))
+    assert (profile.loop_step_overhead_s, profile.round_overhead_s) == (2e-4, 5e-4)
+    rec = planner.make_plan(planner.PlanInputs(target_params=7e9, profile=str(path), draft_params=(100e6,),
+                                               alpha=0.8)).recommendation
+    t = lambda params: 1e-3 + 1e-12 * params + 2e-4  # noqa: E731 - a step in the loop
+    g = rec.gamma
+    expected = (1 - 0.8 ** (g + 1)) / 0.2 * t(7e9) / (g * t(100e6) + t(7e9) + 5e-4)
+    assert rec.speedup == pytest.approx(expected, rel=1e-12)
+    assert rec.cost_ratio == pytest.approx(t(100e6) / t(7e9)) and rec.round_cost_ratio == pytest.approx(5e-4 / t(7e9))
+    body["loop"]["round_overhead_s"] = -1
+    path.write_text(yaml.safe_dump(body))
+    with pytest.raises(SpecplanError, match="loop.round_overhead_s must be a finite number ≥ 0"):
+        load_profile(str(path))

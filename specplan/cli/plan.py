@@ -70,14 +70,19 @@ def plan(
         "--emit", help="Also print the recommended pair and γ as that engine's configuration (needs --target): "
                        "vllm (serve command), sglang (launch flags), trtllm (YAML), llamacpp (llama-server flags), "
                        "hf (transformers generate).")] = None,
-    alpha: Annotated[float | None, typer.Option(
-        help="Measured acceptance α in (0, 1) for the given --draft-params, instead of the SDSL law.")] = None,
+    alpha: Annotated[list[float] | None, typer.Option(
+        help="Measured acceptance α in (0, 1), instead of the SDSL law, for one --draft-params: the first --alpha "
+             "belongs to the first --draft-params, the second to the second, and so on (repeatable; a draft "
+             "without one keeps the law).")] = None,
     alpha_law: Annotated[str | None, typer.Option(
         metavar="A,B,C|FILE",
         help="Acceptance law α = A·ppl_draft + B·ppl_target + C, or a file from `specplan calibrate` "
              "(default: SDSL pooled fit -0.0067,0.012971,0.642084).")] = None,
     gamma_max: Annotated[int, typer.Option(
         help="Largest lookahead γ (draft tokens per round) to consider.")] = planner.DEFAULT_GAMMA_MAX,
+    min_speedup: Annotated[float, typer.Option(
+        help="Smallest speedup (×) that counts as paying; below it the verdict is to decode with the target "
+             "alone, since the model's own error is as large as the gain.")] = planner.DEFAULT_MIN_SPEEDUP,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
 ) -> None:
     """Recommend the draft size N*, a draft checkpoint, lookahead γ*, acceptance and speedup for a target (pure
@@ -97,9 +102,10 @@ def plan(
         context_tokens=context_tokens,
         aspect_ratio=aspect_ratio,
         draft_params=tuple(draft_params or ()),
-        alpha=alpha,
+        alpha=tuple(alpha) if alpha else None,
         alpha_law=parse_alpha_law(alpha_law) if alpha_law else AlphaLaw(),
         gamma_max=gamma_max,
+        min_speedup=min_speedup,
         target_model=model.architecture if model else None,
         target_name=model.name if model else None,
         tensor_parallel=tensor_parallel,
@@ -131,7 +137,8 @@ def render(result: planner.Plan, console: Console, deployment: checkpoints.Deplo
     rows = [
         ("draft size N*", f"{format_count(rec.draft_params)} parameters"),
         ("target / draft M/N*", f"{inputs.target_params / rec.draft_params:.0f}"),
-        ("acceptance α", f"{rec.alpha:.3f}" + (" (given)" if inputs.alpha is not None else " (SDSL law)")),
+        ("acceptance α", f"{rec.alpha:.3f}" + (" (given)" if rec.draft_params in inputs.given_alpha()
+                                                else " (SDSL law)")),
         ("lookahead γ", f"{rec.gamma}" + (f" (real-valued γ* {rec.gamma_real:.2f})" if rec.gamma_real else "")),
         ("tokens per round E", f"{rec.expected_tokens_per_round:.2f}"),
         ("cost ratio c", f"{rec.cost_ratio:.4f} (draft step / target step)"),
@@ -196,9 +203,11 @@ def _checkpoint_table(deployment: checkpoints.Deployment) -> Table:
 def checkpoint_verdict(deployment: checkpoints.Deployment) -> str:
     """The verdict naming a checkpoint, and the best one the strict engines accept when they reject it."""
     best, plan = deployment.best, deployment.plan
-    if not best.candidate.gamma:
+    if not best.candidate.gamma or best.candidate.speedup < plan.inputs.min_speedup:
+        gain = (f"at most {best.candidate.speedup:.2f}×, below the {plan.inputs.min_speedup:g}× margin; "
+                if best.candidate.gamma else "")
         return (f"Verdict: speculation does not pay with any checkpoint here (best {best.model.name}: "
-                f"c = {best.candidate.cost_ratio:.3f} against α = {best.candidate.alpha:.3f}); decode with the "
+                f"{gain}c = {best.candidate.cost_ratio:.3f} against α = {best.candidate.alpha:.3f}); decode with the "
                 "target alone.")
     rejected = [engine_rules.ENGINE_NAMES[e] for e in ("vllm", "sglang") if best.engines[e].status == "rejected"]
     text = (f"Verdict: use {best.model.name} with γ = {best.candidate.gamma} for about {best.candidate.speedup:.2f}× "
@@ -215,8 +224,18 @@ def checkpoint_verdict(deployment: checkpoints.Deployment) -> str:
 def verdict(result: planner.Plan) -> str:
     rec = result.recommendation
     if not result.pays:
+        gain = (f"at most {rec.speedup:.2f}×, below the {result.inputs.min_speedup:g}× margin; "
+                if rec.gamma and rec.speedup > 1.0 else "")
         return (f"Verdict: speculation does not pay here (best draft {format_count(rec.draft_params)}: "
-                f"c = {rec.cost_ratio:.3f} against α = {rec.alpha:.3f}); decode with the target alone.")
+                f"{gain}c = {rec.cost_ratio:.3f} against α = {rec.alpha:.3f}); decode with the target alone.")
     return (f"Verdict: use a ~{format_count(rec.draft_params)} draft with γ = {rec.gamma} for about "
-            f"{rec.speedup:.2f}× (any draft from {format_count(result.flat_band[0])} to "
-            f"{format_count(result.flat_band[1])} is within 3%).")
+            f"{rec.speedup:.2f}× ({band_text(result)}).")
+
+
+def band_text(result: planner.Plan) -> str:
+    """The flat band in words; a band of one size says that no other draft comes within 3%."""
+    low, high = result.flat_band
+    if format_count(low) == format_count(high):
+        others = "given draft" if result.inputs.alphas else "draft size"
+        return f"no other {others} is within 3%"
+    return f"any draft from {format_count(low)} to {format_count(high)} is within 3%"

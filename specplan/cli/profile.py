@@ -51,6 +51,10 @@ def profile(
     output: Annotated[str | None, typer.Option(
         "--output", "-o", metavar="FILE",
         help="Profile YAML to write (default: NAME.yaml); then run `specplan plan --profile FILE`.")] = None,
+    loop_round: Annotated[bool, typer.Option(
+        "--loop/--no-loop",
+        help="Also time a synthetic speculative round (greedy ar and sd loops on two random models of the "
+             "smallest size) for the decode loop's own costs: ℓ per step and o per round, which plan adds.")] = True,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Also print the profile as one JSON object on stdout.")] = False,
 ) -> None:
@@ -82,13 +86,40 @@ def profile(
         raise SpecplanError("no model could be measured (see the skipped lines above)")
     name = name or latency_profile.default_name(settings)
     fit = latency_profile.fit_latency(measurement.timings, settings.aspect_ratio)
-    document = latency_profile.profile_document(measurement, fit, name)
+    loop = None if measurement.partial or not loop_round else _loop_terms(jobs, measurement, settings, console)
+    document = latency_profile.profile_document(measurement, fit, name, loop)
     path = latency_profile.write_profile(document, output or f"{name}.yaml")
     if as_json:
         typer.echo(json.dumps(document, indent=2))
     render(document, str(path), console)
     if measurement.partial:
         raise typer.Exit(130)
+
+
+def _loop_terms(jobs, measurement, settings, console: Console) -> dict | None:
+    """The loop terms on the smallest measured model (measure.loop_profile); None if interrupted."""
+    from specplan.measure.loop_profile import measure_loop
+
+    from specplan.measure import devices
+    from specplan.plan.hardware import BYTES_PER_PARAM
+
+    measured = {t.model.label for t in measurement.timings}
+    job = min((j for j in jobs if j.label in measured), key=lambda j: j.params)
+    need = 2 * job.params * BYTES_PER_PARAM[settings.dtype]  # a draft and a target of this size at once
+    if need > latency_profile.LADDER_MEMORY_SHARE * devices.memory_bytes(settings.device):
+        console.print(f"[yellow]no loop terms: two {job.label} models do not fit in half the device memory[/yellow]")
+        return None
+    console.print(f"timing a synthetic speculative round on {job.label} (loop costs beyond the forward steps)")
+    try:
+        return measure_loop(job, settings)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: the profile is written without loop terms[/yellow]")
+    except (RuntimeError, MemoryError) as exc:
+        if not devices.is_out_of_memory(exc):
+            raise
+        devices.free_memory(settings.device)
+        console.print(f"[yellow]no loop terms: out of memory on {settings.device} for two {job.label} models[/yellow]")
+    return None
 
 
 def _measure_with_progress(jobs, settings, console: Console):
@@ -127,6 +158,10 @@ def render(document: dict, path: str, console: Console) -> None:
                   f"+ {c['layer_token_s'] * 1e6:.4g} µs·L·k + P·({c['per_param_s'] * 1e12:.4g} ps + m(k)), "
                   f"m(k = 2..{k_max}) = {extras} ps; worst error {document['fit']['max_abs_error']:.1%}, "
                   f"rms {document['fit']['rms_error']:.1%} over {document['fit']['points']} points")
+    loop = document.get("loop")
+    if loop:
+        console.print(f"loop: ℓ {loop['step_overhead_s'] * 1e6:.4g} µs per step in a decode loop, o "
+                      f"{loop['round_overhead_s'] * 1e6:.4g} µs per speculative round ({loop['method']})")
     noisy = latency_profile.noisy_points(rows)
     if noisy:
         console.print(f"[yellow]{len(noisy)} of {len(rows)} points spread more than "

@@ -366,6 +366,25 @@ def fit_latency(timings, aspect_ratio: float = DEFAULT_ASPECT_RATIO) -> Fit:
                errors=tuple(float(e) for e in predicted_s / measured_s - 1.0))
 
 
+def leave_one_out(timings, aspect_ratio: float = DEFAULT_ASPECT_RATIO) -> list:
+    """For each measured size: the fit made without it, and its largest relative error on that size's points —
+    how far the latency model is off at a size it did not see (what ``plan`` quotes when it extrapolates).
+    Needs at least three sizes (two remain to fit)."""
+    sizes = sorted({t.model.params for t in timings})
+    if len(sizes) < 3:
+        return []
+    from specplan.plan.hardware import MeasuredProfile
+
+    out = []
+    for size in sizes:
+        kept = [t for t in timings if t.model.params != size]
+        profile = MeasuredProfile("leave-one-out", "fp32", fit_latency(kept, aspect_ratio).coefficients, aspect_ratio)
+        errors = [abs(profile.step_time_s(size, t.new_tokens) / t.median_s - 1.0)
+                  for t in timings if t.model.params == size]
+        out.append({"params": size, "max_abs_error": float(max(errors))})
+    return out
+
+
 # -------------------------------------------------------------------------------------------------- document
 
 
@@ -373,7 +392,7 @@ def default_name(settings: ProfileSettings) -> str:
     return f"measured-{settings.device.replace(':', '')}-{settings.dtype}"
 
 
-def profile_document(measurement: Measurement, fit: Fit, name: str) -> dict:
+def profile_document(measurement: Measurement, fit: Fit, name: str, loop: dict | None = None) -> dict:
     """The ``kind: measured`` profile: what ``plan`` reads (name, dtype, coefficients, aspect ratio) first, then
     for people the device, settings, the measured table with each point's fitted value and error, and the
     environment. Checked by plan's own loader before it is returned, so a written file always loads."""
@@ -394,11 +413,14 @@ def profile_document(measurement: Measurement, fit: Fit, name: str) -> dict:
         "settings": {"device": s.device, "repeats": s.repeats, "warmup": s.warmup, "seed": s.seed},
         "fit": {"method": "non-negative least squares on relative error, latency model of hardware.MeasuredProfile "
                           "with a per-k multi-token table",
-                "points": len(fit.errors), "max_abs_error": fit.max_abs_error, "rms_error": fit.rms_error},
+                "points": len(fit.errors), "max_abs_error": fit.max_abs_error, "rms_error": fit.rms_error,
+                "leave_one_out": leave_one_out(measurement.timings, s.aspect_ratio)},
         "skipped": list(measurement.skipped),
         "measurements": [_row(t, p, e) for t, p, e in zip(measurement.timings, fit.predicted_s, fit.errors)],
         "environment": measurement.environment,
     }
+    if loop is not None:  # the decode loop's own terms (measure.loop_profile); plan adds them to the fit
+        document["loop"] = loop
     profile_from_dict(document, f"profile {name!r}")  # the reading side's schema check
     return document
 

@@ -352,7 +352,7 @@ class _Runner:
             return self._latency(task)
         return self._perplexity(task)
 
-    def _decode(self, engine: str, gamma: int | None, prompt_ids, max_new_tokens: int, seed: int):
+    def _decode(self, engine: str, gamma: int | None, prompt_ids, max_new_tokens: int, seed: int, clock=None):
         import torch
 
         from specplan.measure.engines.ar import decode_ar
@@ -366,15 +366,18 @@ class _Runner:
         if engine == "ar":
             return lambda: decode_ar(target, prompt_ids, max_new_tokens, sampling, generator, vocab)
         if engine == "sd":
-            return lambda: decode_sd(target, draft, prompt_ids, gamma, max_new_tokens, sampling, generator, vocab)
+            return lambda: decode_sd(target, draft, prompt_ids, gamma, max_new_tokens, sampling, generator, vocab,
+                                     clock=clock)
         return lambda: decode_hf(target, draft, prompt_ids, gamma, max_new_tokens, sampling, seed)
 
     def _run(self, task: Task) -> dict:
+        from specplan.measure.engines.round_clock import RoundClock
         from specplan.measure.timing import timed
 
         prompt_ids = self.prompt_ids[task.prompt_index]
         seed = self.config.seed + 1009 * task.prompt_index + 7919 * task.repeat  # per prompt and repeat
-        work = self._decode(task.engine, task.gamma, prompt_ids, self.config.max_new_tokens, seed)
+        clock = RoundClock(self.pair.device) if task.engine == "sd" else None
+        work = self._decode(task.engine, task.gamma, prompt_ids, self.config.max_new_tokens, seed, clock)
         decoded, seconds = timed(self.pair.device, work)
         fields = {"engine": task.engine, "gamma": task.gamma, "prompt_index": task.prompt_index,
                   "prompt_category": self.prompts[task.prompt_index].category, "repeat": task.repeat,
@@ -386,6 +389,8 @@ class _Runner:
             fields["rounds"] = {"drafted": decoded.drafted, "accepted": decoded.accepted}
             if decoded.generator:
                 fields["hf_generator"] = decoded.generator
+            if clock is not None:
+                fields["round_times"] = clock.record
             fields.update(self._exactness(task, prompt_ids, decoded.output_ids))
         return self._record("run", **fields)
 

@@ -154,6 +154,10 @@ class MeasuredProfile:
     description: str = ""
     extra: dict = field(default_factory=dict)  # measurements, errors, environment: kept, not used by plan
     kind: str = "measured"
+    # The decode loop's own terms (``loop`` in the file, from profile's synthetic speculative round): ℓ per
+    # forward step inside a loop, o per speculative round beyond its forward steps. 0 where not measured.
+    loop_step_overhead_s: float = 0.0
+    round_overhead_s: float = 0.0
 
     def step_time_s(
         self,
@@ -177,6 +181,23 @@ class MeasuredProfile:
         """K of a per-k table: the largest step measured (1 for an empty table); beyond it the last entry holds."""
         table = self.coefficients.multi_token_per_param_s
         return len(table) + 1 if isinstance(table, (tuple, list)) else None
+
+    @property
+    def measured_params(self) -> tuple | None:
+        """(smallest, largest) model size in the profile's measured table; None when the file has no table."""
+        sizes = [row.get("params") for row in self.extra.get("measurements") or [] if isinstance(row, dict)]
+        sizes = [float(p) for p in sizes if isinstance(p, (int, float)) and not isinstance(p, bool) and p > 0]
+        return (min(sizes), max(sizes)) if sizes else None
+
+    def leave_one_out_error(self, params: float) -> float | None:
+        """The fit's largest relative error on the size ``params`` when that size was left out of the fit
+        (``fit.leave_one_out`` written by ``specplan profile``); None where unknown."""
+        entries = (self.extra.get("fit") or {}).get("leave_one_out") or []
+        for entry in entries:
+            if isinstance(entry, dict) and entry.get("params") == params:
+                error = entry.get("max_abs_error")
+                return float(error) if isinstance(error, (int, float)) and not isinstance(error, bool) else None
+        return None
 
     def check_dtype(self, dtype: str | None) -> str:
         if dtype not in (None, self.dtype):
@@ -230,6 +251,7 @@ _MEASURED_SCHEMA = {
     "fit": (dict, False),
     "environment": (dict, False),
     "created": (str, False),
+    "loop": (dict, False),  # step_overhead_s, round_overhead_s: the decode loop's own terms (plan uses them)
 }
 
 
@@ -316,6 +338,13 @@ def _measured_from_dict(data: dict, where: str) -> MeasuredProfile:
             if isinstance(item, bool) or not isinstance(item, _NUMBER) or not 0 <= item < float("inf"):
                 raise SpecplanError(f"{where}: coefficients.{key} must be a finite number ≥ 0, got {item!r}")
     known = {"name", "kind", "dtype", "coefficients", "aspect_ratio", "description"}
+    loop = data.get("loop") or {}
+    loop_terms = {}
+    for key in ("step_overhead_s", "round_overhead_s"):
+        value = _yaml11_number(loop.get(key, 0.0))
+        if isinstance(value, bool) or not isinstance(value, _NUMBER) or not 0 <= value < float("inf"):
+            raise SpecplanError(f"{where}: loop.{key} must be a finite number ≥ 0, got {value!r}")
+        loop_terms[key] = float(value)
     return MeasuredProfile(
         name=data["name"],
         dtype=data["dtype"],
@@ -324,6 +353,8 @@ def _measured_from_dict(data: dict, where: str) -> MeasuredProfile:
         aspect_ratio=_positive(data.get("aspect_ratio", DEFAULT_ASPECT_RATIO), where, "aspect_ratio"),
         description=data.get("description", ""),
         extra={k: v for k, v in data.items() if k not in known},
+        loop_step_overhead_s=loop_terms["step_overhead_s"],
+        round_overhead_s=loop_terms["round_overhead_s"],
     )
 
 

@@ -16,6 +16,7 @@ from specplan.plan.architecture import Architecture, rule_architecture
 from specplan.plan.hardware import DEFAULT_CONTEXT_TOKENS, Profile, RooflineProfile, load_profile
 from specplan.plan.scaling import ALPHA_CEIL, ALPHA_FLOOR, AlphaLaw, perplexity, pooled_rule_draft_params
 from specplan.plan.shapes import DEFAULT_ASPECT_RATIO
+from specplan.units import format_count
 
 COST_MODELS = ("hardware", "flops")
 # Training tokens of the SDSL paper's LLaMA-3 example: the target saw 15T tokens, the draft 2.4T.
@@ -24,6 +25,11 @@ DEFAULT_DRAFT_TOKENS = 2.4e12
 DEFAULT_PROFILE = "h100-sxm"
 DEFAULT_GAMMA_MAX = 32
 FLAT_BAND_TOLERANCE = 0.03
+# A plan "pays" only from this speedup on: below it the model's own error (a measured profile's fit, the α law)
+# is as large as the gain. --min-speedup changes it.
+DEFAULT_MIN_SPEEDUP = 1.05
+# A measured profile is trusted within this factor of the sizes it measured; beyond it plan says how far it went.
+EXTRAPOLATION_FACTOR = 2.0
 SENSITIVITY_SIZES = (50e6, 100e6, 200e6, 500e6, 1e9, 2e9, 4e9, 8e9)
 _GRID_POINTS = 1200
 _SMALLEST_DRAFT = 1e6
@@ -43,7 +49,7 @@ class PlanInputs:
     context_tokens: int = DEFAULT_CONTEXT_TOKENS
     aspect_ratio: float = DEFAULT_ASPECT_RATIO
     draft_params: tuple = ()
-    alpha: float | None = None
+    alpha: float | tuple | None = None  # measured α, one per --draft-params in their order (a number: the first)
     alpha_law: AlphaLaw = field(default_factory=AlphaLaw)
     gamma_max: int = DEFAULT_GAMMA_MAX
     # Real deployments (issue: real checkpoints and tensor parallelism). target_model replaces the shape rule for
@@ -52,6 +58,18 @@ class PlanInputs:
     target_name: str | None = None
     tensor_parallel: int | None = None
     draft_tensor_parallel: int = 1
+    min_speedup: float = DEFAULT_MIN_SPEEDUP
+
+    @property
+    def alphas(self) -> tuple:
+        """The given α values in --alpha order (paired with --draft-params by position)."""
+        if self.alpha is None:
+            return ()
+        return tuple(self.alpha) if isinstance(self.alpha, (tuple, list)) else (self.alpha,)
+
+    def given_alpha(self) -> dict:
+        """{draft size: its given α}: the i-th --alpha belongs to the i-th --draft-params, and to no other draft."""
+        return dict(zip(self.draft_params, self.alphas))
 
     def validate(self) -> None:
         if self.cost_model not in COST_MODELS:
@@ -65,11 +83,20 @@ class PlanInputs:
                 raise SpecplanError(
                     f"--draft-params {draft:g} must be positive and smaller than --target-params {self.target_params:g}"
                 )
-        if self.alpha is not None:
-            if not 0 < self.alpha < 1:
-                raise SpecplanError(f"--alpha {self.alpha!r} must be in (0, 1)")
-            if not self.draft_params:
-                raise SpecplanError("--alpha needs --draft-params: a measured acceptance belongs to one draft")
+        for alpha in self.alphas:
+            if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
+                raise SpecplanError(f"--alpha {alpha!r} must be in (0, 1)")
+        if self.alphas and not self.draft_params:
+            raise SpecplanError("--alpha needs --draft-params: a measured acceptance belongs to one draft")
+        if len(self.alphas) > len(self.draft_params):
+            raise SpecplanError(f"--alpha is given {len(self.alphas)} times for {len(self.draft_params)} "
+                                "--draft-params: give at most one per draft, in the same order")
+        pairs = list(zip(self.draft_params, self.alphas))
+        for draft, alpha in pairs:
+            if any(d == draft and a != alpha for d, a in pairs):
+                raise SpecplanError(f"--draft-params {draft:g} is given twice with different --alpha values")
+        if not (math.isfinite(self.min_speedup) and self.min_speedup >= 1):
+            raise SpecplanError(f"--min-speedup {self.min_speedup!r} must be a number ≥ 1")
         if self.gamma_max < 1:
             raise SpecplanError(f"--gamma-max {self.gamma_max!r} must be at least 1")
         if self.batch_size < 1:
@@ -98,6 +125,7 @@ class Candidate:
     expected_tokens_per_round: float
     verify_cost_ratio: float  # t_target(γ+1) / t_target(1)
     speedup: float
+    round_cost_ratio: float = 0.0  # o: a round's overhead beyond its forward steps / t_target(1) (measured loop)
     speedup_by_gamma: tuple = ()  # index γ-1: the speedup at γ = 1..γmax (cost model and α as above)
 
 
@@ -114,7 +142,9 @@ class Plan:
 
     @property
     def pays(self) -> bool:
-        return self.recommendation.gamma >= 1 and self.recommendation.speedup > 1.0
+        """Speculate: a γ ≥ 1 whose speedup reaches the margin ``min_speedup`` (default 1.05×)."""
+        rec = self.recommendation
+        return rec.gamma >= 1 and rec.speedup > 1.0 and rec.speedup >= self.inputs.min_speedup
 
     def to_json(self) -> dict:
         inputs = asdict(self.inputs)
@@ -135,6 +165,7 @@ class Plan:
                 "target_draft_ratio": self.inputs.target_params / rec.draft_params,
                 "cost_ratio": rec.cost_ratio,
                 "verify_cost_ratio": rec.verify_cost_ratio,
+                "round_cost_ratio": rec.round_cost_ratio,
                 "speedup_by_gamma": list(rec.speedup_by_gamma),
             },
             "pays": self.pays,
@@ -156,24 +187,31 @@ class Plan:
 
 
 class _Costs:
-    """c(N) and the verification cost ratio v(k) = t_target(k) / t_target(1) under one cost model."""
+    """c(N), the verification cost ratio v(k) = t_target(k) / t_target(1) and the round overhead ratio o under one
+    cost model. A measured profile's loop terms (ℓ per step in a decode loop, o per round) are charged as a
+    decode loop pays them: t_target(1) + ℓ per AR token, t_draft(1) + ℓ per draft step, t_target(γ+1) + ℓ + o per
+    verification round (measure.loop_profile)."""
 
     def __init__(self, inputs: PlanInputs, profile: Profile | None):
         self.inputs = inputs
         self.profile = profile
+        self.loop_step_s = getattr(profile, "loop_step_overhead_s", 0.0)
         gammas = np.arange(1, inputs.gamma_max + 1)
         target, tp = inputs.target, inputs.tensor_parallel or 1
         if profile is None:  # flops: c = N/M, verification charged as one target pass (docs/theory.md §5)
             self.target_step_s = None
             self.verify_ratio = np.ones_like(gammas, dtype=float)
+            self.round_ratio = 0.0
         else:
             self.target_step_s = self.step_s(target, 1, tp)
             self.verify_ratio = np.array([self.step_s(target, g + 1, tp) for g in gammas]) / self.target_step_s
+            self.round_ratio = getattr(profile, "round_overhead_s", 0.0) / self.target_step_s
 
     def step_s(self, arch: Architecture, tokens: int, tp: int) -> float:
         i = self.inputs
-        return parallel.step_time_s(self.profile, arch, tokens, i.batch_size, i.dtype, i.context_tokens, tp,
-                                    i.aspect_ratio)
+        isolated = parallel.step_time_s(self.profile, arch, tokens, i.batch_size, i.dtype, i.context_tokens, tp,
+                                        i.aspect_ratio)
+        return isolated + self.loop_step_s
 
     def cost_ratio(self, draft_params: np.ndarray) -> np.ndarray:
         return self.cost_ratios([rule_architecture(n, self.inputs.aspect_ratio) for n in draft_params])
@@ -185,23 +223,30 @@ class _Costs:
         tp = self.inputs.draft_tensor_parallel
         return np.array([self.step_s(d, 1, tp) for d in drafts]) / self.target_step_s
 
+    @property
+    def round_cost(self) -> np.ndarray:
+        """v(γ+1) + o per γ: what a round costs besides its draft steps, in target steps."""
+        return self.verify_ratio + self.round_ratio
+
 
 def _acceptance(inputs: PlanInputs, draft_params: np.ndarray) -> np.ndarray:
-    if inputs.alpha is not None:
-        return np.full_like(draft_params, inputs.alpha, dtype=float)
+    """α per draft: the one given for it with --alpha, else the SDSL law (docs/theory.md §3)."""
     target_ppl = perplexity(inputs.target_params, inputs.target_tokens)
     law = inputs.alpha_law
     alpha = law.a * np.array([perplexity(n, inputs.draft_tokens) for n in draft_params]) + law.b * target_ppl + law.c
-    return np.clip(alpha, ALPHA_FLOOR, ALPHA_CEIL)
+    alpha = np.clip(alpha, ALPHA_FLOOR, ALPHA_CEIL)
+    given = inputs.given_alpha()
+    return np.array([given.get(float(n), a) for n, a in zip(draft_params, alpha)], dtype=float)
 
 
-def _speedup_table(alpha: np.ndarray, c: np.ndarray, verify_ratio: np.ndarray) -> np.ndarray:
-    """Speedup for every draft (rows) and γ = 1..γmax (columns): E(α, γ) / (γc + v(γ+1)) (docs/theory.md §1,
-    latency form divided through by t_target(1))."""
-    gammas = np.arange(1, verify_ratio.size + 1)[None, :]
+def _speedup_table(alpha: np.ndarray, c: np.ndarray, round_cost: np.ndarray) -> np.ndarray:
+    """Speedup for every draft (rows) and γ = 1..γmax (columns): E(α, γ) / (γc + v(γ+1) + o) (docs/theory.md §1,
+    latency form divided through by t_target(1); o, the loop's round overhead, is 0 unless a measured profile
+    holds it)."""
+    gammas = np.arange(1, round_cost.size + 1)[None, :]
     a = alpha[:, None]
     tokens = (1.0 - a ** (gammas + 1)) / (1.0 - a)  # (drafts, γmax)
-    return tokens / (gammas * c[:, None] + verify_ratio[None, :])
+    return tokens / (gammas * c[:, None] + round_cost[None, :])
 
 
 def _evaluate(inputs: PlanInputs, costs: _Costs, draft_params) -> list:
@@ -222,7 +267,7 @@ def evaluate_architectures(inputs: PlanInputs, drafts: list, draft_tokens: list)
 
 
 def _candidates(n: np.ndarray, alpha: np.ndarray, c: np.ndarray, costs: _Costs) -> list:
-    table = _speedup_table(alpha, c, costs.verify_ratio)
+    table = _speedup_table(alpha, c, costs.round_cost)
     result = []
     for i in range(n.size):
         best = int(np.argmax(table[i]))
@@ -232,9 +277,31 @@ def _candidates(n: np.ndarray, alpha: np.ndarray, c: np.ndarray, costs: _Costs) 
             draft_params=float(n[i]), alpha=float(alpha[i]), cost_ratio=float(c[i]), gamma=gamma,
             gamma_real=gamma_real, expected_tokens_per_round=float(theory.expected_tokens_per_round(alpha[i], gamma)),
             verify_cost_ratio=float(costs.verify_ratio[gamma - 1]) if gamma else 1.0, speedup=speedup,
+            round_cost_ratio=float(costs.round_ratio),
             speedup_by_gamma=tuple(float(x) for x in table[i]),
         ))
     return result
+
+
+def evaluate_draft(inputs: PlanInputs, draft_params: float, gamma: int | None = None) -> Candidate:
+    """One draft under ``inputs``' cost model and acceptance, at ``gamma`` (1..gamma_max) or, when None, at its
+    best γ: what plan predicts for a pair whose γ is already chosen (e.g. a published result)."""
+    inputs.validate()
+    profile = load_profile(inputs.profile) if inputs.cost_model == "hardware" else None
+    if profile is not None:
+        profile.check_dtype(inputs.dtype)
+    costs = _Costs(inputs, profile)
+    best = _evaluate(inputs, costs, [draft_params])[0]
+    if gamma is None:
+        return best
+    if not 1 <= gamma <= inputs.gamma_max:
+        raise SpecplanError(f"γ {gamma!r} must be in 1..{inputs.gamma_max}")
+    n = np.array([float(draft_params)])
+    alpha, c = _acceptance(inputs, n), costs.cost_ratio(n)
+    speedup = float(_speedup_table(alpha, c, costs.round_cost)[0, gamma - 1])
+    return replace(best, gamma=gamma, speedup=speedup,
+                   expected_tokens_per_round=float(theory.expected_tokens_per_round(alpha[0], gamma)),
+                   verify_cost_ratio=float(costs.verify_ratio[gamma - 1]))
 
 
 def _objective(inputs: PlanInputs, costs: _Costs, draft_params: np.ndarray) -> np.ndarray:
@@ -246,7 +313,7 @@ def _objective(inputs: PlanInputs, costs: _Costs, draft_params: np.ndarray) -> n
         w = theory.lambertw_m1_from_log((1.0 / c - 1.0) * log_alpha - 1.0)
         gamma = np.clip((1.0 + w) / log_alpha - 1.0 / c, 0.0, inputs.gamma_max)
         return (1.0 - alpha ** (gamma + 1.0)) / ((1.0 - alpha) * (gamma * c + 1.0))
-    return np.maximum(_speedup_table(alpha, c, costs.verify_ratio).max(axis=1), 1.0)
+    return np.maximum(_speedup_table(alpha, c, costs.round_cost).max(axis=1), 1.0)
 
 
 def _search(inputs: PlanInputs, costs: _Costs):
@@ -276,7 +343,7 @@ def make_plan(inputs: PlanInputs) -> Plan:
     inputs, tp_notes = resolve_tensor_parallel(inputs, profile)
     costs = _Costs(inputs, profile)
     user = tuple(sorted(set(inputs.draft_params)))
-    if inputs.alpha is not None:  # a measured α belongs to the given drafts: choose among them only
+    if inputs.alphas:  # a measured α belongs to the given drafts: choose among them only
         candidates = _evaluate(inputs, costs, user)
         recommendation = max(candidates, key=lambda c: c.speedup)
         best = recommendation.speedup
@@ -330,6 +397,40 @@ def _notes(inputs: PlanInputs, profile: Profile | None, recommendation: Candidat
             f"tokens, beyond the {measured_tokens} that profile {profile.name!r} measured: its cost is extrapolated "
             f"(the last measured k's cost per parameter held); re-profile with --max-tokens {verified_tokens}"
         )
-    if inputs.alpha is not None:
-        notes.append("acceptance fixed by --alpha: the plan chooses among the given --draft-params only")
+    if inputs.alphas:
+        given = inputs.given_alpha()
+        lawful = [format_count(n) for n in inputs.draft_params if n not in given]
+        notes.append("acceptance given by --alpha for " + ", ".join(f"{format_count(n)} (α {a:g})"
+                                                                    for n, a in given.items())
+                     + (f"; the SDSL law for {', '.join(lawful)}" if lawful else "")
+                     + ": the plan chooses among the given --draft-params only")
+    notes += extrapolation_notes(inputs, profile, recommendation)
+    if recommendation.gamma and 1.0 < recommendation.speedup < inputs.min_speedup:
+        notes.append(f"the best speedup, {recommendation.speedup:.3f}×, is below the {inputs.min_speedup:g}× margin "
+                     "(--min-speedup): within the model's error, so the verdict is not to speculate")
+    return notes
+
+
+def extrapolation_notes(inputs: PlanInputs, profile: Profile | None, recommendation: Candidate) -> list:
+    """A note for each planned size (target, recommended draft) more than ``EXTRAPOLATION_FACTOR`` outside the
+    sizes a measured profile measured, with the distance and, where the profile knows it, the fit's leave-one-out
+    error at its extreme sizes (how far off a fitted size was when it was left out)."""
+    measured = getattr(profile, "measured_params", None)
+    if not measured:
+        return []
+    low, high = measured
+    notes = []
+    for role, size in (("target", inputs.target_params), ("draft", recommendation.draft_params)):
+        if size > EXTRAPOLATION_FACTOR * high:
+            where, factor, edge = "above the largest", size / high, high
+        elif size < low / EXTRAPOLATION_FACTOR:
+            where, factor, edge = "below the smallest", low / size, low
+        else:
+            continue
+        loo = profile.leave_one_out_error(edge)
+        notes.append(f"{role} {format_count(size)} is {factor:.3g}× {where} size profile {profile.name!r} measured "
+                     f"({format_count(edge)}): its step times are extrapolated"
+                     + (f"; leaving {format_count(edge)} out of the fit missed it by up to {loo:.0%}"
+                        if loo is not None else "")
+                     + "; profile sizes nearer the plan (--sizes) to measure them")
     return notes

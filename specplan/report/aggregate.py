@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from statistics import median
 
 from specplan.report import metrics
+from specplan.report.decompose import LoopTerms, loop_terms
 from specplan.report.metrics import Interval
 
 
@@ -43,6 +44,8 @@ class Row:
     max_divergence_margin: float | None  # target's top-2 logit margin at the worst first divergence
     cost_ratio: float | None  # c = t_draft(1) / t_target(1) from latency records
     verify_cost_ratio: float | None  # t_target(γ+1) / t_target(1) from latency records
+    target_step_s: float | None = None  # t_target(1), isolated, from latency records
+    loop: LoopTerms | None = None  # the loop's own terms, from runs timed per round (report.decompose)
     batch_size: int | None = None  # requests in flight together (vllm); None: one sequence at a time
     drafted_tokens: int = 0  # Σ k_s, denominator of the DAR
 
@@ -141,6 +144,8 @@ def _row(key: tuple, group: list, baselines: dict, latency: dict) -> Row:
         max_divergence_margin=max(margins) if margins else None,
         cost_ratio=_ratio(latency.get(("draft", 1)), latency.get(("target", 1))),
         verify_cost_ratio=_ratio(latency.get(("target", gamma + 1)) if gamma else None, latency.get(("target", 1))),
+        target_step_s=latency.get(("target", 1)),
+        loop=loop_terms(paired),
         batch_size=batch_size, drafted_tokens=sum(drafted),
     )
 

@@ -77,6 +77,7 @@ def cross_engine_lines(records: list) -> list:
 def extra_sections(report: Report) -> tuple:
     several = formats.several_pairs(report.rows)
     return (formats.prediction_section(report.predictions, several),
+            formats.decomposition_section(report.predictions, several),
             formats.gamma_section(report.comparisons, several),
             batches.batch_section(report.batches, several),
             formats.gate_section(report.failures, report.gate_checked))

@@ -274,6 +274,31 @@ def prediction_section(predictions: list, several: bool) -> Section | None:
     return Section("Predicted vs measured", caption, headers, cells, labels=len(labels))
 
 
+def decomposition_section(predictions: list, several: bool) -> Section | None:
+    """The measured speedup term by term: c and v measured in isolation beside the loop's c_loop, v_loop and
+    per-round overhead (report.decompose), and the speedup each set predicts."""
+    timed = [p for p in predictions if p.loop_speedup is not None]
+    if not timed:
+        return None
+    labels = _label_columns([p.row for p in timed], several)
+    headers = tuple(h for h, _ in labels) + ("AR/step", "c", "c_loop", "v", "v_loop", "o_round", "f_round",
+                                             "predicted", "with loop terms", "measured", "gap")
+    cells = tuple(tuple(fn(p.row) for _, fn in labels) + (
+        _f(p.row.loop.ar_s_per_token / p.row.target_step_s if p.row.target_step_s else None),
+        _f(p.row.cost_ratio, 3), _f(p.row.loop.c_loop, 3),
+        _f(p.row.verify_cost_ratio) if not p.verify_assumed else "—", _f(p.row.loop.v_loop),
+        _f(p.row.loop.o_round, 3), _f(p.row.loop.f_round, 3), _f(p.predicted_speedup, 2, "×"),
+        _f(p.loop_speedup, 2, "×"),
+        _f(p.measured_speedup, 2, "×"), "—" if p.loop_gap is None else f"{p.loop_gap:+.1%}")
+        for p in timed)
+    caption = ("per round: γ draft steps, one verification, the rest. In units of the AR loop's time per token "
+               "t_AR: c_loop = draft step in the loop, v_loop = verification in the loop, o_round = the rest of a "
+               "round (acceptance, cache rollback, sync), f_round = the prefills spread over the rounds; c, v "
+               "measured in isolation (÷ t_target(1)); AR/step = t_AR / t_target(1). with loop terms = E(α̂, γ) / "
+               "(γ·c_loop + v_loop + o_round + f_round); gap = measured / that − 1.")
+    return Section("Where the time goes", caption, headers, cells, labels=len(labels))
+
+
 def gamma_section(comparisons: list, several: bool) -> Section | None:
     """The γ `plan` would choose from the measurements beside the γ that measured best."""
     if not comparisons:
@@ -306,7 +331,20 @@ def prediction_json(p) -> dict:
             "verify_cost_assumed_one_target_step": p.verify_assumed,
             "predicted_speedup": p.predicted_speedup, "measured_speedup": p.measured_speedup, "gap": p.gap,
             "plan_prior_speedup": p.prior_speedup,
-            "formula": "E(a, g) / (g*c + v), E = (1 - a^(g+1)) / (1 - a), v = t_target(g+1) / t_target(1)"}
+            "formula": "E(a, g) / (g*c + v), E = (1 - a^(g+1)) / (1 - a), v = t_target(g+1) / t_target(1)",
+            "loop": _loop_json(p)}
+
+
+def _loop_json(p) -> dict | None:
+    loop = p.row.loop
+    if loop is None:
+        return None
+    return {"ar_s_per_token": loop.ar_s_per_token, "draft_step_s": loop.draft_step_s, "verify_s": loop.verify_s,
+            "overhead_s_per_round": loop.overhead_s, "c_loop": loop.c_loop, "v_loop": loop.v_loop,
+            "o_round": loop.o_round, "prefill_s": loop.prefill_s, "f_round": loop.f_round, "rounds": loop.rounds, "drafted": loop.drafted, "tokens": loop.tokens,
+            "seconds": loop.seconds, "pooled_speedup": loop.pooled_speedup,
+            "predicted_speedup": p.loop_speedup, "gap": p.loop_gap,
+            "formula": "E(a, g) / (g*c_loop + v_loop + o_round + f_round), terms in units of the AR loop's s/token"}
 
 
 def gamma_json(c) -> dict:

@@ -45,6 +45,7 @@ class Prediction:
     predicted_speedup: float
     verify_assumed: bool  # no target(γ+1) latency: verification charged as one target step (v = 1)
     prior_speedup: float | None  # from --plan
+    loop_speedup: float | None = None  # E(α̂, γ) / (γ·c_loop + v_loop + o_round) (report.decompose)
 
     @property
     def measured_speedup(self) -> float | None:
@@ -55,6 +56,12 @@ class Prediction:
         """measured / predicted − 1: negative when the run fell short of the formula."""
         measured = self.measured_speedup
         return measured / self.predicted_speedup - 1.0 if measured is not None else None
+
+    @property
+    def loop_gap(self) -> float | None:
+        """measured / predicted with the loop's terms − 1."""
+        measured = self.measured_speedup
+        return measured / self.loop_speedup - 1.0 if measured is not None and self.loop_speedup else None
 
 
 @dataclass(frozen=True)
@@ -81,7 +88,8 @@ def predict(rows: list, prior: PlanPrior | None = None) -> list:
             continue  # latency records time one sequence: c and v hold at batch size 1 only
         verify = row.verify_cost_ratio
         speedup = theory.speedup_latency(row.alpha_iid, row.gamma, 1.0, row.cost_ratio, verify or 1.0)
-        out.append(Prediction(row, speedup, verify is None, prior.speedup_at(row.gamma) if prior else None))
+        loop = row.loop.predicted_speedup(row.alpha_iid, row.gamma) if row.loop else None
+        out.append(Prediction(row, speedup, verify is None, prior.speedup_at(row.gamma) if prior else None, loop))
     return out
 
 

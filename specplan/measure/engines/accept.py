@@ -26,3 +26,13 @@ def accept(p: torch.Tensor, q: torch.Tensor, draft_tokens: torch.Tensor,
     # p == q at a rejected position has probability 0; fall back to p rather than divide by zero.
     residual = torch.where(total > 0, residual / total.clamp(min=1e-30), p[accepted])
     return accepted, sample(residual, generator)
+
+
+def accept_greedy(target_tokens: torch.Tensor, draft_tokens: torch.Tensor) -> tuple[int, torch.Tensor]:
+    """:func:`accept` for greedy decoding, from argmaxes: (k+1,) target argmaxes at the verified positions and the
+    (k,) draft tokens. With one-hot p and q the ratio p_i(x_i)/q_i(x_i) is 1 where the argmaxes agree and 0 where
+    they differ, and the residual at the first disagreement is the one-hot of the target's argmax; so j = the
+    length of the agreeing prefix and the next token is the target's argmax at position j+1 (bonus or correction)."""
+    k = draft_tokens.shape[0]
+    accepted = int((draft_tokens == target_tokens[:k]).int().cumprod(dim=0).sum()) if k else 0  # the round's sync
+    return accepted, target_tokens[accepted]

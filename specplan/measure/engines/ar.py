@@ -2,8 +2,8 @@
 
 import torch
 
-from specplan.measure.engines.probs import Sampling, probabilities, sample
 from specplan.measure.engines.cache import new_cache
+from specplan.measure.engines.probs import Sampling, choose
 from specplan.measure.engines.step import Decoded, forward
 
 
@@ -15,7 +15,7 @@ def decode_ar(target, prompt_ids: torch.Tensor, max_new_tokens: int, sampling: S
     logits = forward(target, prompt_ids, cache, 1, vocab_tokens)  # prefill; (1, V)
     tokens = []
     for _ in range(max_new_tokens):
-        token = sample(probabilities(logits[-1], sampling), generator)  # () on the device
+        token = choose(logits[-1], sampling, generator)  # () on the device
         tokens.append(token)
         if len(tokens) < max_new_tokens:
             logits = forward(target, token.view(1, 1), cache, 1, vocab_tokens)

@@ -11,10 +11,18 @@ class Sampling:
 
     temperature: float = 0.0
     top_p: float = 1.0
+    # Greedy through the general rule (sampling from one-hot distributions) instead of compared argmaxes: the
+    # reference the fast path is tested against; same tokens and counts, more work per step.
+    one_hot_reference: bool = False
 
     @property
     def greedy(self) -> bool:
         return self.temperature == 0.0
+
+    @property
+    def argmax(self) -> bool:
+        """Greedy on the fast path: tokens are argmaxes, acceptance compares them (no one-hot, no draw)."""
+        return self.greedy and not self.one_hot_reference
 
 
 def probabilities(logits: torch.Tensor, sampling: Sampling) -> torch.Tensor:
@@ -45,3 +53,11 @@ def sample(probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """(..., V) probabilities -> (...) token ids, drawn with the run's one seeded generator (no host sync)."""
     flat = probs.reshape(-1, probs.shape[-1])
     return torch.multinomial(flat, 1, generator=generator).reshape(probs.shape[:-1])
+
+
+def choose(logits: torch.Tensor, sampling: Sampling, generator: torch.Generator) -> torch.Tensor:
+    """(..., V) logits -> (...) token ids. Greedy takes the argmax directly: the same token that sampling from the
+    one-hot of :func:`probabilities` gives, without building a vocabulary-sized one-hot or drawing from it."""
+    if sampling.argmax:
+        return logits.argmax(dim=-1)
+    return sample(probabilities(logits, sampling), generator)

@@ -1,0 +1,272 @@
+"""Published draft-model speculative decoding results beside what ``specplan plan`` predicts for them.
+
+    python benchmarks/published_pairs.py            # the table, the ratios and the median |log ratio|
+    python benchmarks/published_pairs.py --json     # the same as JSON
+
+Each row is one published classic draft-model result (a separate smaller draft, not EAGLE/Medusa heads): target
+and draft with their sizes, hardware, batch, γ, the acceptance it reported, its measured speedup, and the source.
+plan's prediction uses the reported acceptance where there is one (converted to the i.i.d. α: an acceptance
+length through AL(γ) = (1 − α^(γ+1))/(1 − α), a draft acceptance rate through E[j]/γ), else the SDSL law; the
+reported γ where there is one, else plan's own best γ; the bundled profile of the hardware, else a roofline
+profile written here from the device's datasheet with the bundled GPU profiles' overhead estimates
+(``INLINE_PROFILES``). Tensor parallelism (``tp``; the draft runs at the target's TP in these engines) is plan's
+own (``--tensor-parallel``, all-reduce included) on a bundled profile; on an inline profile, which has no
+interconnect figures, each device streams 1/tp of both models and communication is not modelled.
+
+Rows of kind ``paper`` are held out: nothing in specplan was tuned on them. Rows of kind ``engine`` (engine PR
+benchmarks, vendor blogs) are the ones the bundled GPU profiles' overheads are checked against (see each
+profile's ``sources``). ``hardware_assumed`` marks a row whose hardware the source does not state.
+"""
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from specplan.plan import planner  # noqa: E402
+from specplan.plan.theory import expected_tokens_per_round  # noqa: E402
+
+LEVIATHAN = "Leviathan, Kalman, Matias 2023, Fast Inference from Transformers via Speculative Decoding (ICML), arXiv 2211.17192, Table 2"
+CHEN = "Chen et al. 2023, Accelerating Large Language Model Decoding with Speculative Sampling, arXiv 2302.01318, Table 1"
+
+
+@dataclass(frozen=True)
+class Published:
+    """One published result (sizes in parameters; speedup = target-alone time per token / speculative)."""
+
+    label: str
+    target: str
+    target_params: float
+    draft: str
+    draft_params: float
+    hardware: str
+    profile: str  # bundled profile name or a key of INLINE_PROFILES
+    dtype: str
+    batch: int
+    gamma: int | None  # None: not reported (plan's best γ is used)
+    speedup: float
+    source: str
+    kind: str  # paper (held out) | engine
+    alpha: float | None = None  # reported i.i.d. acceptance α
+    acceptance_length: float | None = None  # reported mean tokens per round (needs γ)
+    draft_acceptance_rate: float | None = None  # reported Σ accepted / Σ drafted (needs γ)
+    tp: int = 1
+    target_tokens: float = planner.DEFAULT_TARGET_TOKENS  # for the SDSL law when no acceptance is reported
+    draft_tokens: float = planner.DEFAULT_DRAFT_TOKENS
+    hardware_assumed: bool = False
+    note: str = ""
+
+
+# Datasheet rooflines for hardware without a bundled profile; overheads as the bundled GPU profiles' estimates.
+_GPU_OVERHEADS = {"bandwidth_efficiency": 0.8, "compute_efficiency": 0.6, "step_overhead_us": 500,
+                  "layer_overhead_us": 10}
+INLINE_PROFILES = {
+    "tpu-v4": {"name": "tpu-v4", "description": "Google TPU v4 (32 GiB HBM2)", "kind": "roofline", "dtype": "bf16",
+               "memory_gb": 32, "memory_bandwidth_gb_s": 1200, "peak_tflops": {"bf16": 275, "int8": 275},
+               **_GPU_OVERHEADS,
+               "sources": "Google Cloud TPU v4 documentation: 1,200 GB/s HBM, 275 TFLOPS bf16/int8 per chip; "
+                          "overheads: the bundled GPU profiles' estimates"},
+    "rtx-3060": {"name": "rtx-3060", "description": "RTX 3060 12GB (GDDR6)", "kind": "roofline", "dtype": "int8",
+                 "memory_gb": 12, "memory_bandwidth_gb_s": 360, "peak_tflops": {"fp16": 51.2, "int8": 102.4},
+                 **_GPU_OVERHEADS,
+                 "sources": "NVIDIA Ampere GA102/GA106 whitepaper, RTX 3060: 360 GB/s; 51.2 TFLOPS FP16 tensor "
+                            "(FP16 accumulate), 102.4 INT8 TOPS (dense); overheads: bundled GPU estimates"},
+    "m3-pro": {"name": "m3-pro", "description": "Apple M3 Pro (18-core GPU, unified memory)", "kind": "roofline",
+               "dtype": "int4", "memory_gb": 36, "memory_bandwidth_gb_s": 150,
+               "peak_tflops": {"fp16": 7.4, "int8": 7.4, "int4": 7.4},
+               **_GPU_OVERHEADS,
+               "sources": "Apple M3 Pro specifications: 150 GB/s unified memory; ~7.4 TFLOPS GPU (quantised "
+                          "weights are dequantised to fp16, so int4/int8 compute at the fp16 rate); overheads: "
+                          "bundled GPU estimates"},
+}
+
+ROWS = (
+    # --- papers: held out -----------------------------------------------------------------------------------
+    Published("T5 EnDe greedy, small", "T5-XXL", 11e9, "T5-small", 77e6, "TPU v4", "tpu-v4", "bf16", 1, 7, 3.4,
+              LEVIATHAN, "paper", alpha=0.75),
+    Published("T5 EnDe greedy, base", "T5-XXL", 11e9, "T5-base", 250e6, "TPU v4", "tpu-v4", "bf16", 1, 7, 2.8,
+              LEVIATHAN, "paper", alpha=0.80),
+    Published("T5 EnDe greedy, large", "T5-XXL", 11e9, "T5-large", 800e6, "TPU v4", "tpu-v4", "bf16", 1, 7, 1.7,
+              LEVIATHAN, "paper", alpha=0.82),
+    Published("T5 EnDe T=1, small", "T5-XXL", 11e9, "T5-small", 77e6, "TPU v4", "tpu-v4", "bf16", 1, 7, 2.6,
+              LEVIATHAN, "paper", alpha=0.62),
+    Published("T5 CNN/DM greedy, small", "T5-XXL", 11e9, "T5-small", 77e6, "TPU v4", "tpu-v4", "bf16", 1, 5, 3.1,
+              LEVIATHAN, "paper", alpha=0.65),
+    Published("T5 CNN/DM greedy, base", "T5-XXL", 11e9, "T5-base", 250e6, "TPU v4", "tpu-v4", "bf16", 1, 5, 3.0,
+              LEVIATHAN, "paper", alpha=0.73),
+    Published("T5 CNN/DM greedy, large", "T5-XXL", 11e9, "T5-large", 800e6, "TPU v4", "tpu-v4", "bf16", 1, 3, 2.2,
+              LEVIATHAN, "paper", alpha=0.74),
+    Published("T5 CNN/DM T=1, small", "T5-XXL", 11e9, "T5-small", 77e6, "TPU v4", "tpu-v4", "bf16", 1, 5, 2.3,
+              LEVIATHAN, "paper", alpha=0.53),
+    Published("Chinchilla XSum greedy", "Chinchilla 70B", 70e9, "Chinchilla-style 4B draft", 4e9, "16× TPU v4",
+              "tpu-v4", "bf16", 1, 4, 2.01, CHEN, "paper", tp=16, target_tokens=1.4e12, draft_tokens=1.4e12,
+              note="no acceptance reported: α from the SDSL law (draft tokens taken as the target's 1.4T)"),
+    Published("Chinchilla HumanEval", "Chinchilla 70B", 70e9, "Chinchilla-style 4B draft", 4e9, "16× TPU v4",
+              "tpu-v4", "bf16", 1, 4, 2.46, CHEN, "paper", tp=16, target_tokens=1.4e12, draft_tokens=1.4e12,
+              note="sampled (T = 0.8, top-p 0.95); no acceptance reported: α from the SDSL law"),
+    # --- engine benchmarks and vendor blogs -------------------------------------------------------------------
+    Published("SGLang STANDALONE 70B+1B", "Llama-3.1-70B-Instruct", 70.55e9, "Llama-3.2-1B-Instruct", 1.24e9,
+              "not stated (H100 assumed)", "h100-sxm", "bf16", 1, 3, 173.38 / 63.87,
+              "sgl-project/sglang PR #10090 (STANDALONE speculative decoding): 63.87 → 173.38 tok/s, accept "
+              "length 3.85, default 3 steps", "engine", acceptance_length=3.85, tp=4, hardware_assumed=True),
+    Published("llama.cpp 8B+1B Q8", "Llama-3.1-8B Q8_0", 8.03e9, "Llama-3.2-1B Q8_0", 1.24e9, "RTX 3060 12GB",
+              "rtx-3060", "int8", 1, 5, 55.47 / 32.49,
+              "ggml-org/llama.cpp discussion #5877 comment (llama-speculative): 32.49 → 55.47 t/s, accept 72%, "
+              "n_draft 5", "engine", draft_acceptance_rate=0.72,
+              note="llama.cpp may draft fewer than n_draft (p_min): the rate→α conversion assumes 5 a round"),
+    Published("vLLM Qwen2.5-Coder 7B+0.5B", "Qwen2.5-Coder-7B", 7.62e9, "Qwen2.5-Coder-0.5B", 0.49e9,
+              "RTX 4090", "rtx-4090", "bf16", 1, 4, 15.73 / 9.15,
+              "vllm-project/vllm PR #13849: TPOT 15.73 → 9.15 ms at batch 1, k = 4", "engine",
+              target_tokens=18e12, draft_tokens=18e12, note="no acceptance reported: α from the SDSL law"),
+    Published("vLLM R1-Distill 32B+1.5B bs1", "DeepSeek-R1-Distill-Qwen-32B FP8", 32.76e9,
+              "DeepSeek-R1-Distill-Qwen-1.5B", 1.78e9, "not stated (H100 assumed)", "h100-sxm", "fp8", 1, 7, 2.82,
+              "vllm-project/vllm PR #42775: TPOT speedup 2.82× at batch 1, k = 7", "engine", target_tokens=18e12,
+              draft_tokens=18e12, hardware_assumed=True, note="no acceptance reported: α from the SDSL law"),
+    Published("vLLM R1-Distill 32B+1.5B bs4", "DeepSeek-R1-Distill-Qwen-32B FP8", 32.76e9,
+              "DeepSeek-R1-Distill-Qwen-1.5B", 1.78e9, "not stated (H100 assumed)", "h100-sxm", "fp8", 4, 7, 1.98,
+              "vllm-project/vllm PR #42775: TPOT speedup 1.98× at batch 4, k = 7", "engine", target_tokens=18e12,
+              draft_tokens=18e12, hardware_assumed=True, note="no acceptance reported: α from the SDSL law"),
+    Published("vLLM R1-Distill 32B+1.5B bs8", "DeepSeek-R1-Distill-Qwen-32B FP8", 32.76e9,
+              "DeepSeek-R1-Distill-Qwen-1.5B", 1.78e9, "not stated (H100 assumed)", "h100-sxm", "fp8", 8, 5, 1.45,
+              "vllm-project/vllm PR #42775: TPOT speedup ~1.45× at batch 8, k = 5", "engine", target_tokens=18e12,
+              draft_tokens=18e12, hardware_assumed=True, note="no acceptance reported: α from the SDSL law"),
+    Published("LM Studio MLX 32B+0.5B", "Qwen2.5-32B-Instruct 4-bit", 32.76e9, "Qwen2.5-0.5B-Instruct 4-bit",
+              0.49e9, "Apple M3 Pro", "m3-pro", "int4", 1, None, 17.74 / 7.30,
+              "lmstudio.ai/blog/lmstudio-v0.3.10: 7.30 → 17.74 tok/s on a code prompt", "engine",
+              target_tokens=18e12, draft_tokens=18e12, note="γ not reported: plan's best γ; α from the SDSL law"),
+    Published("mlx-engine 7B+0.5B", "Qwen2.5-7B-Instruct 4-bit", 7.62e9, "Qwen2.5-0.5B-Instruct 8-bit", 0.49e9,
+              "Apple M3 Pro", "m3-pro", "int4", 1, None, 1.83,
+              "lmstudio-ai/mlx-engine PR #83: 1.83×", "engine", target_tokens=18e12, draft_tokens=18e12,
+              note="γ not reported: plan's best γ; α from the SDSL law; the 8-bit draft is charged as 4-bit"),
+)
+
+
+def alpha_from_acceptance_length(length: float, gamma: int) -> float:
+    """α with (1 − α^(γ+1))/(1 − α) = length (bisection; the left side grows with α)."""
+    low, high = 0.0, 1.0 - 1e-12
+    for _ in range(200):
+        mid = (low + high) / 2
+        low, high = (mid, high) if expected_tokens_per_round(mid, gamma) < length else (low, mid)
+    return (low + high) / 2
+
+
+def alpha_from_draft_acceptance_rate(rate: float, gamma: int) -> float:
+    """α whose expected accepted drafts per round, E[j] = AL(γ) − 1, equal rate·γ."""
+    return alpha_from_acceptance_length(1.0 + rate * gamma, gamma)
+
+
+def reported_alpha(row: Published) -> tuple:
+    """(α or None, where it came from)."""
+    if row.alpha is not None:
+        return row.alpha, "reported α"
+    if row.acceptance_length is not None and row.gamma:
+        return alpha_from_acceptance_length(row.acceptance_length, row.gamma), f"from AL {row.acceptance_length}"
+    if row.draft_acceptance_rate is not None and row.gamma:
+        rate = row.draft_acceptance_rate
+        return alpha_from_draft_acceptance_rate(rate, row.gamma), f"from accept rate {rate:.0%}"
+    return None, "SDSL law"
+
+
+@dataclass(frozen=True)
+class Checked:
+    row: Published
+    alpha: float
+    alpha_source: str
+    gamma: int
+    predicted: float
+
+    @property
+    def ratio(self) -> float:
+        """predicted / published."""
+        return self.predicted / self.row.speedup
+
+
+def profile_path(name: str, folder: Path) -> str:
+    """A bundled profile's name, or the path of the inline profile written to ``folder``."""
+    if name not in INLINE_PROFILES:
+        return name
+    path = folder / f"{name}.yaml"
+    if not path.exists():
+        path.write_text(yaml.safe_dump(INLINE_PROFILES[name], sort_keys=False))
+    return str(path)
+
+
+def check(row: Published, folder: Path) -> Checked:
+    """plan's prediction for one published row."""
+    alpha, source = reported_alpha(row)
+    if alpha is None:  # the law at the real sizes
+        law = planner.PlanInputs(target_params=row.target_params, target_tokens=row.target_tokens,
+                                 draft_tokens=row.draft_tokens, cost_model="flops")
+        alpha = planner.evaluate_draft(law, row.draft_params).alpha
+    native = row.tp > 1 and row.profile not in INLINE_PROFILES  # plan's own tensor parallelism (all-reduce too)
+    share = 1 if native else row.tp  # else each device streams 1/tp of both models, no communication
+    inputs = planner.PlanInputs(target_params=row.target_params / share, profile=profile_path(row.profile, folder),
+                                dtype=row.dtype, batch_size=row.batch, draft_params=(row.draft_params / share,),
+                                alpha=alpha, min_speedup=1.0, tensor_parallel=row.tp if native else None,
+                                draft_tensor_parallel=row.tp if native else 1)
+    candidate = planner.evaluate_draft(inputs, row.draft_params / share, row.gamma)
+    return Checked(row, alpha, source, candidate.gamma, candidate.speedup)
+
+
+def check_all(rows=ROWS) -> list:
+    with tempfile.TemporaryDirectory(prefix="specplan-published-") as folder:
+        return [check(row, Path(folder)) for row in rows]
+
+
+def median_abs_log_ratio(checked: list) -> float | None:
+    values = [abs(math.log(c.ratio)) for c in checked if c.predicted > 0]
+    return statistics.median(values) if values else None
+
+
+def summary(checked: list) -> dict:
+    groups = {"paper rows (held out)": [c for c in checked if c.row.kind == "paper"],
+              "engine rows, hardware stated": [c for c in checked if c.row.kind == "engine"
+                                               and not c.row.hardware_assumed],
+              "engine rows, hardware assumed": [c for c in checked if c.row.hardware_assumed],
+              "all rows": checked}
+    return {name: {"rows": len(group), "median_abs_log_ratio": median_abs_log_ratio(group),
+                   "median_ratio": statistics.median(c.ratio for c in group) if group else None}
+            for name, group in groups.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    args = parser.parse_args()
+    checked = check_all()
+    if args.json:
+        print(json.dumps({"rows": [{**asdict(c.row), "alpha_used": c.alpha, "alpha_source": c.alpha_source,
+                                    "gamma_used": c.gamma, "predicted_speedup": c.predicted, "ratio": c.ratio}
+                                   for c in checked], "summary": summary(checked)}, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Published draft-model results vs specplan plan", title_justify="left")
+    for column in ("row", "kind", "hardware", "batch", "γ", "α (source)", "published", "plan", "plan/published"):
+        table.add_column(column, justify="left" if column in ("row", "kind", "hardware") else "right")
+    for c in checked:
+        gamma = str(c.gamma) if c.row.gamma else f"{c.gamma} (plan's)"
+        table.add_row(c.row.label, c.row.kind, c.row.hardware + (f" TP{c.row.tp}" if c.row.tp > 1 else ""),
+                      str(c.row.batch), gamma, f"{c.alpha:.3f} ({c.alpha_source})", f"{c.row.speedup:.2f}×",
+                      f"{c.predicted:.2f}×", f"{c.ratio:.2f}")
+    console = Console(width=170)
+    console.print(table)
+    for name, s in summary(checked).items():
+        console.print(f"{name}: {s['rows']} rows, median plan/published {s['median_ratio']:.2f}, "
+                      f"median |log ratio| {s['median_abs_log_ratio']:.3f}")
+    console.print("Sources:")
+    for c in checked:
+        console.print(f"  {c.row.label}: {c.row.source}" + (f" — {c.row.note}" if c.row.note else ""))
+
+
+if __name__ == "__main__":
+    main()

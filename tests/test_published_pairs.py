@@ -1,0 +1,61 @@
+"""benchmarks/published_pairs.py: the table of published draft-model results loads, every row runs through plan,
+and the acceptance conversions invert the formulas they come from."""
+
+import math
+
+import pytest
+
+from benchmark_scripts import load_benchmark
+from specplan.plan.theory import expected_tokens_per_round
+
+
+@pytest.fixture(scope="module")
+def published():
+    return load_benchmark("published_pairs")
+
+
+def test_the_table_has_at_least_twelve_sourced_rows(published):
+    rows = published.ROWS
+    assert len(rows) >= 12 and len({r.label for r in rows}) == len(rows)
+    for row in rows:
+        assert row.source and row.kind in ("paper", "engine")
+        assert 0 < row.draft_params < row.target_params and row.batch >= 1 and row.speedup > 0
+        assert row.gamma is None or row.gamma >= 1
+        assert row.profile in published.INLINE_PROFILES or row.profile in ("h100-sxm", "rtx-4090", "a100-80gb-sxm",
+                                                                           "h200", "l40s", "cpu-generic")
+    assert sum(r.kind == "paper" for r in rows) >= 4 and sum(r.kind == "engine" for r in rows) >= 4
+
+
+def test_every_row_runs_and_gets_a_prediction(published):
+    checked = published.check_all()
+    assert len(checked) == len(published.ROWS)
+    for c in checked:
+        assert 0 < c.alpha < 1 and math.isfinite(c.ratio) and c.predicted > 0
+        if c.row.gamma is not None:
+            assert c.gamma == c.row.gamma  # evaluated at the published γ
+        if c.row.alpha is not None:
+            assert c.alpha == c.row.alpha
+    summary = published.summary(checked)
+    assert summary["all rows"]["rows"] == len(checked) and summary["all rows"]["median_abs_log_ratio"] >= 0
+
+
+def test_acceptance_conversions_invert_the_formulas(published):
+    for alpha in (0.3, 0.7, 0.95):
+        for gamma in (1, 3, 7):
+            length = expected_tokens_per_round(alpha, gamma)
+            assert published.alpha_from_acceptance_length(length, gamma) == pytest.approx(alpha, abs=1e-9)
+            rate = (length - 1) / gamma
+            assert published.alpha_from_draft_acceptance_rate(rate, gamma) == pytest.approx(alpha, abs=1e-9)
+
+
+def test_a_row_evaluated_at_its_gamma_matches_the_speedup_formula(published, tmp_path):
+    """plan's number for a row at a fixed γ is E(α, γ) / (γc + v) with plan's own c and v."""
+    row = published.ROWS[0]
+    c = published.check(row, tmp_path)
+    from specplan.plan import planner
+
+    inputs = planner.PlanInputs(target_params=row.target_params, profile=published.profile_path(row.profile, tmp_path),
+                                dtype=row.dtype, draft_params=(row.draft_params,), alpha=row.alpha)
+    cand = planner.evaluate_draft(inputs, row.draft_params, row.gamma)
+    expected = expected_tokens_per_round(row.alpha, row.gamma) / (row.gamma * cand.cost_ratio + cand.verify_cost_ratio)
+    assert c.predicted == pytest.approx(expected, rel=1e-12)
