@@ -120,17 +120,32 @@ def test_recurrent_models_are_refused_where_unsupported_in_one_line_and_run_ar(t
     assert [r["new_tokens"] for r in records if r["kind"] == "run"] == [NEW_TOKENS]
 
 
-@pytest.mark.parametrize("family", list(FAMILIES))
-def test_profile_times_the_architecture(tmp_path, family):
-    path = tmp_path / "measured.yaml"
+def _profile(tmp_path, family: str, *args):
     with one_thread():
         result = CliRunner().invoke(app, ["profile", "--model", folders()[family, "target"], "--device", "cpu",
                                           "--context", "16", "--max-tokens", "3", "--repeats", "2", "--warmup", "1",
-                                          "--threads", "1", "--json", "-o", str(path)])
+                                          "--threads", "1", "--json", "-o", str(tmp_path / "measured.yaml"), *args])
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)["measurements"]
+    return result, json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_profile_times_the_architecture(tmp_path, family):
+    _, document = _profile(tmp_path, family, "--no-loop")  # the loop round: the test below
+    rows = document["measurements"]
     assert [r["new_tokens"] for r in rows] == [1, 2, 3] and all(r["median_s"] > 0 for r in rows)
     assert rows[0]["layers"] == 2
+
+
+@pytest.mark.parametrize("family", ["mistral", "qwen3_next", "mamba"])
+def test_profile_loop_round_runs_where_sd_does(tmp_path, family):
+    """The synthetic speculative round runs sd on the architecture: a sliding window and a recurrent model get
+    loop terms; a Mamba-1 model (no sd) is said to have none, and the profile is still written."""
+    result, document = _profile(tmp_path, family)
+    if family in SINGLE_TOKEN:
+        assert "no loop terms" in result.output and not document.get("loop")
+    else:
+        assert document["loop"]["step_overhead_s"] >= 0 and document["loop"]["round_overhead_s"] >= 0
 
 
 def test_cross_family_pair_sharing_a_tokenizer_is_exact(tmp_path):
