@@ -101,6 +101,17 @@ def profile(
         raise interrupted(f"interrupted: {path} holds the models measured so far (partial: true)")
 
 
+def _speculates(config) -> bool:
+    """Whether ``sd`` can run this architecture (Mamba-1 and unknown cache layers cannot)."""
+    from specplan.measure.engines.cache import check_rollback
+
+    try:
+        check_rollback(config, "model", "sd")
+    except SpecplanError:
+        return False
+    return True
+
+
 def _loop_terms(jobs, measurement, settings, console: Console) -> dict | None:
     """The loop terms on the smallest measured model (measure.loop_profile); None if interrupted."""
     from specplan.measure.loop_profile import measure_loop
@@ -109,7 +120,12 @@ def _loop_terms(jobs, measurement, settings, console: Console) -> dict | None:
     from specplan.plan.hardware import BYTES_PER_PARAM
 
     measured = {t.model.label for t in measurement.timings}
-    job = min((j for j in jobs if j.label in measured), key=lambda j: j.params)
+    candidates = [j for j in jobs if j.label in measured and _speculates(j.config)]
+    if not candidates:
+        console.print("[yellow]no loop terms: no measured model can run the speculative loop (see `bench` "
+                      "architectures in the README)[/yellow]")
+        return None
+    job = min(candidates, key=lambda j: j.params)
     need = 2 * job.params * BYTES_PER_PARAM[settings.dtype]  # a draft and a target of this size at once
     if need > latency_profile.LADDER_MEMORY_SHARE * devices.memory_bytes(settings.device):
         console.print(f"[yellow]no loop terms: two {job.label} models do not fit in half the device memory[/yellow]")

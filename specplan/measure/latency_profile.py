@@ -137,24 +137,36 @@ class Job:
 
 def jobs_for(sizes, model_ids, settings: ProfileSettings) -> list:
     """The models to time, configs read up front so that a bad ``--model`` fails before any timing."""
+    from specplan.measure.loading import check_causal_lm
     from specplan.measure.random_models import config_for_model, ladder_config
 
     settings.validate()
     positions = settings.context_tokens + settings.max_tokens + 16
     configs = [(size_label(p), ladder_config(p, settings.aspect_ratio, max_positions=positions)) for p in sizes]
     configs += [(m, config_for_model(m)) for m in model_ids]
+    for label, config in configs[len(sizes):]:
+        check_causal_lm(config, "--model", label)  # a BERT or T5 would fail at its first timed step
     jobs = [Job(label, config, _count_params(config, label)) for label, config in configs]
     _check_context_fits(jobs, settings)
     return jobs
 
 
 def kv_cache_bytes(config, context_tokens: int, dtype: str) -> float:
-    """Bytes of the KV cache at ``context_tokens``: K and V, every layer, every key-value head."""
+    """Bytes of the KV cache at ``context_tokens``: K and V, every layer, every key-value head (an estimate where
+    the config's heads vary by layer)."""
     text = config.get_text_config()
-    heads = getattr(text, "num_attention_heads", 1) or 1
-    kv_heads = getattr(text, "num_key_value_heads", None) or heads
-    head_dim = getattr(text, "head_dim", None) or text.hidden_size // heads
+    heads = _global_value(text, "num_attention_heads") or 1
+    kv_heads = _global_value(text, "num_key_value_heads") or heads
+    head_dim = _global_value(text, "head_dim") or text.hidden_size // heads
     return 2.0 * text.num_hidden_layers * kv_heads * head_dim * context_tokens * BYTES_PER_PARAM[dtype]
+
+
+def _global_value(config, name: str):
+    """``config.name``, or None where it is missing or varies by layer (Gemma 4's configs raise on such a read)."""
+    try:
+        return getattr(config, name, None)
+    except Exception:  # transformers' AmbiguousGlobalPerLayerAttributeError is no AttributeError
+        return None
 
 
 def _check_context_fits(jobs, settings: ProfileSettings) -> None:
@@ -252,29 +264,28 @@ def _skip_if_out_of_memory(exc: BaseException, job: Job, settings: ProfileSettin
 
 
 class _StepTimer:
-    """One model on the device with a KV cache of the profile's context: times steps of k = 1..K new tokens, the
-    cache rewound after each so that every step sees the same context."""
+    """One job's model built on the device, timed by :class:`specplan.measure.timing.StepTimer` over steps of
+    k = 1..K new tokens on a warm cache of the profile's context."""
 
     def __init__(self, job: Job, settings: ProfileSettings, on_advance):
         import torch
 
         from specplan.measure import devices
-        from specplan.measure.engines.step import new_cache
         from specplan.measure.random_models import build_from_config, describe
+        from specplan.measure.timing import StepTimer
 
         self.job, self.settings, self.progress = job, settings, _Progress(job.label, on_advance)
+        self.timer = None
         try:
             _check_fits(job, settings)
             _, torch_dtype = devices.resolve_dtype(settings.dtype, settings.device)
-            self.model = build_from_config(job.config, torch_dtype, settings.device, settings.seed)
-            self.shape = describe(self.model, job.label)
+            model = build_from_config(job.config, torch_dtype, settings.device, settings.seed)
+            self.shape = describe(model, job.label)
             generator = torch.Generator().manual_seed(settings.seed)
             context_ids = torch.randint(self.shape.vocab_size, (1, settings.context_tokens), generator=generator)
-            self.new_ids = torch.randint(self.shape.vocab_size, (1, settings.max_tokens), generator=generator)
-            self.new_ids = self.new_ids.to(settings.device)
-            self.cache = new_cache(self.model)
-            if settings.context_tokens:
-                self._forward(context_ids.to(settings.device))  # prefill: the warm KV cache
+            new_ids = torch.randint(self.shape.vocab_size, (1, settings.max_tokens), generator=generator)
+            self.timer = StepTimer(model, context_ids.to(settings.device), new_ids.to(settings.device),
+                                   settings.device, self.shape.vocab_size)
         except BaseException:
             self.close()
             raise
@@ -283,35 +294,19 @@ class _StepTimer:
     def run(self, keep: bool) -> None:
         """One repeat: an untimed decode step (it re-warms this model's weights after the other models' steps),
         then a timed step for each k; the times are kept unless this is a warm-up repeat."""
-        self._step(1)
+        self.timer.time(1)
         for k, kept in self.samples.items():
-            elapsed_s = self._step(k)
+            elapsed_s = self.timer.time(k)
             if keep:
                 kept.append(elapsed_s)
             self.progress()
-
-    def _step(self, new_tokens: int) -> float:
-        """Seconds of one step of ``new_tokens`` tokens, device synchronised; the cache is rewound after it."""
-        from specplan.measure.engines.step import drop_last
-        from specplan.measure.timing import timed
-
-        step_ids = self.new_ids[:, :new_tokens]
-        _, elapsed_s = timed(self.settings.device, lambda: self._forward(step_ids))
-        drop_last(self.cache, self.cache.get_seq_length() - self.settings.context_tokens)
-        return elapsed_s
-
-    def _forward(self, input_ids) -> None:
-        import torch
-
-        with torch.inference_mode():
-            self.model(input_ids=input_ids, past_key_values=self.cache, use_cache=True)
 
     def summaries(self) -> list:
         return [_summarise(self.shape, k, values) for k, values in self.samples.items() if values]
 
     def close(self) -> None:
         """Drop the model (its memory is returned by the caller's free_memory) and complete its progress share."""
-        self.model = self.cache = None
+        self.timer = None
         self.progress.finish(self.settings.steps_per_model)
 
 

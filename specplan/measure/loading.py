@@ -127,22 +127,88 @@ class LoadedPair:
     notes: tuple = field(default_factory=tuple)
 
 
-def preflight(target: ModelSource, draft: ModelSource, trust_remote_code: bool):
-    """Tokenizers and configs only (cheap): the shared tokenizer and the :class:`Preflight` verdict."""
+@dataclass(frozen=True)
+class Workload:
+    """What a run asks of the models, checked against their configs before any weights load: the engines, and the
+    positions the longest sequence reaches (``positions``, explained by ``why``)."""
+
+    engines: tuple = ()
+    positions: int = 0
+    why: str = ""
+
+
+def check_causal_lm(config, option: str, name: str) -> None:
+    """A decoder-only causal language model, or one line: an encoder (BERT), an encoder-decoder (T5, BART) or a
+    model type transformers has no causal-LM class for cannot decode here."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    causal = MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.get(config.model_type) or \
+        (getattr(config, "auto_map", None) or {}).get("AutoModelForCausalLM")
+    if not causal or getattr(config, "is_encoder_decoder", False) or \
+            (_needs_decoder_flag(causal) and not getattr(config, "is_decoder", False)):
+        kind = "an encoder-decoder" if getattr(config, "is_encoder_decoder", False) else \
+            "an encoder" if causal else "not a causal language"
+        raise SpecplanError(f"{option} {name!r} is a {config.model_type} model, {kind} model: bench needs a "
+                            f"decoder-only causal LM (AutoModelForCausalLM)")
+
+
+def _needs_decoder_flag(class_name: str) -> bool:
+    """Encoder families (BERT, RoBERTa, ...) have a causal-LM head only when configured ``is_decoder``."""
+    import inspect
+
+    import transformers
+
+    model_class = getattr(transformers, class_name, None) if isinstance(class_name, str) else None
+    try:
+        return model_class is not None and "is_decoder" in inspect.getsource(model_class.__init__)
+    except (OSError, TypeError):
+        return False
+
+
+def check_positions(config, option: str, workload: Workload) -> None:
+    """The longest sequence of the run must fit the model's positions (``max_position_embeddings``): beyond them
+    a model runs on and produces garbage that would be measured as if it were real."""
+    limit = getattr(config.get_text_config(), "max_position_embeddings", None)
+    if limit and workload.positions > limit:
+        raise SpecplanError(f"{workload.why} = {workload.positions} positions exceed the {option.lstrip('-')}'s "
+                            f"max_position_embeddings ({limit}) by {workload.positions - limit}; use shorter prompts, "
+                            f"fewer --max-new-tokens or a smaller --gamma / --latency-context")
+
+
+def check_workload(configs: dict, workload: Workload) -> None:
+    """Every pre-flight check of the configs against the run: positions, and a cache the engines can roll back."""
+    from specplan.measure.engines.cache import check_rollback
+
+    for option, config in configs.items():
+        check_positions(config, option, workload)
+        for engine in ("sd", "hf"):
+            if engine in workload.engines:
+                check_rollback(config, option.lstrip("-"), engine)
+
+
+def preflight(target: ModelSource, draft: ModelSource, trust_remote_code: bool, workload=None):
+    """Tokenizers and configs only (cheap): the shared tokenizer and the :class:`Preflight` verdict. With a
+    ``workload`` (a function of the tokenizer and the target's config giving a :class:`Workload`), its checks too."""
     from transformers import AutoConfig, AutoTokenizer
 
+    configs = {option: _load(AutoConfig, option, source, trust_remote_code)
+               for option, source in (("--target", target), ("--draft", draft))}
+    for (option, config), source in zip(configs.items(), (target, draft)):
+        check_causal_lm(config, option, source.name)
     target_tok = _load(AutoTokenizer, "--target", target, trust_remote_code)
     draft_tok = _load(AutoTokenizer, "--draft", draft, trust_remote_code)
     check_tokenizers(target_tok, draft_tok)
-    rows = [_load(AutoConfig, option, source, trust_remote_code).get_text_config().vocab_size
-            for option, source in (("--target", target), ("--draft", draft))]
+    if workload is not None:
+        check_workload(configs, workload(target_tok, configs["--target"]))
+    rows = [config.get_text_config().vocab_size for config in configs.values()]
     return target_tok, check_vocab_rows(rows[0], rows[1], len(target_tok))
 
 
 def load_pair(target: ModelSource, draft: ModelSource, device: str, dtype: str | None,
-              device_map: str | None = None, trust_remote_code: bool = False) -> LoadedPair:
-    """Pre-flight, then both models in eval mode: the draft on ``device``, the target there or spread by
-    accelerate with ``device_map='auto'`` (a target larger than one GPU)."""
+              device_map: str | None = None, trust_remote_code: bool = False, workload=None) -> LoadedPair:
+    """Pre-flight (with ``workload``'s checks, see :func:`preflight`), then both models in eval mode: the draft on
+    ``device``, the target there or spread by accelerate with ``device_map='auto'`` (a target larger than one
+    GPU). A checkpoint that holds less than half of its model's weights is refused (it would run as random)."""
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging
 
@@ -150,7 +216,7 @@ def load_pair(target: ModelSource, draft: ModelSource, device: str, dtype: str |
 
     logging.set_verbosity_error()  # transformers' chatter and its own bars would break our progress bar
     logging.disable_progress_bar()
-    tokenizer, checked = preflight(target, draft, trust_remote_code)
+    tokenizer, checked = preflight(target, draft, trust_remote_code, workload)
     dtype, torch_dtype = resolve_dtype(dtype, device)  # None: the device's default
     target_model = _load(AutoModelForCausalLM, "--target", target, trust_remote_code, dtype=torch_dtype,
                          device_map=device_map or device)
@@ -160,19 +226,39 @@ def load_pair(target: ModelSource, draft: ModelSource, device: str, dtype: str |
                       checked.vocab_tokens, checked.notes)
 
 
+MIN_LOADED_SHARE = 0.5  # of a model's weight tensors a checkpoint must hold
+
+
+def check_loaded(model, missing: list, option: str, name: str) -> None:
+    """Refuse a checkpoint that left most of the model's tensors at their random initialisation."""
+    total = len(model.state_dict())
+    if total and len(missing) > (1 - MIN_LOADED_SHARE) * total:
+        raise SpecplanError(f"{option} {name!r}: the checkpoint holds {total - len(missing)} of the model's {total} "
+                            f"weight tensors (e.g. {sorted(missing)[0]!r} is missing); it is not a checkpoint of "
+                            f"this architecture, and the rest would be random")
+
+
 def _load(auto_class, option: str, source: ModelSource, trust_remote_code: bool, **kwargs):
     """``auto_class.from_pretrained`` with safetensors where the folder has them, else a pickle checkpoint loaded
-    with ``weights_only`` (tensors only: a pickle that would run code is refused); errors in one line."""
+    with ``weights_only`` (tensors only: a pickle that would run code is refused); errors in one line. A model is
+    checked to have loaded most of its weights (:func:`check_loaded`)."""
     if any(Path(source.location).glob("*.safetensors")):
         kwargs["use_safetensors"] = True
     elif "dtype" in kwargs:  # a model (not a tokenizer or config) from a pickle checkpoint: tensors only
         kwargs["weights_only"] = True
+    is_model = auto_class.__name__.startswith("AutoModel")
     try:
-        return auto_class.from_pretrained(source.location, trust_remote_code=trust_remote_code, **kwargs)
+        loaded = auto_class.from_pretrained(source.location, trust_remote_code=trust_remote_code,
+                                            **({"output_loading_info": True} if is_model else {}), **kwargs)
     except _loading_errors() as exc:
         text = " ".join(str(exc).split())
         first_line = text[:300] if text else type(exc).__name__
         raise SpecplanError(f"{option} {source.name!r} could not be loaded: {first_line}") from None
+    if not is_model:
+        return loaded
+    model, info = loaded
+    check_loaded(model, list(info.get("missing_keys", ())), option, source.name)
+    return model
 
 
 def _loading_errors() -> tuple:

@@ -243,11 +243,16 @@ def run_bench(config: BenchConfig, existing: tuple = (), on_start=None, on_recor
     prompts = load_prompts(config.prompts_file, config.num_prompts)  # bad files fail before the heavy load
     text = perplexity_text(config.perplexity_text) if config.perplexity else None
     fits_vllm = _vllm_preflight(config, device) if "vllm" in config.engines else None
-    if any(e in TRANSFORMERS_ENGINES for e in config.engines) or config.perplexity:
-        pair = load_pair(config.target, config.draft, device, dtype, config.device_map, config.trust_remote_code)
-        check_latency_context(pair, config)
-        check_prompts_fit(prompts, getattr(pair.target.config.get_text_config(), "max_position_embeddings", None),
+
+    def asks(tokenizer, target_config):  # checked before tokenising: a multi-megabyte prompt costs seconds and GB
+        check_prompts_fit(prompts, getattr(target_config.get_text_config(), "max_position_embeddings", None),
                           config.prompts_file)
+        return workload(config, [len(tokenizer(p.text).input_ids) for p in prompts])
+
+    if any(e in TRANSFORMERS_ENGINES for e in config.engines) or config.perplexity:
+        pair = load_pair(config.target, config.draft, device, dtype, config.device_map, config.trust_remote_code,
+                         asks)
+        check_latency_context(pair, config)
         tokenizer, notes = pair.tokenizer, pair.notes
     else:  # vllm alone: its engines load the weights; the tokenizer pre-flight still checks the pair
         pair, (tokenizer, checked) = None, preflight(config.target, config.draft, config.trust_remote_code)
@@ -340,6 +345,22 @@ def _record_maker(header: dict):
     return record
 
 
+def workload(config: BenchConfig, prompt_tokens: list):
+    """What the run asks of the models (pre-flight, before weights load): its engines, and the positions of its
+    longest sequence: the longest prompt + new tokens + γ (drafts run up to γ past the output), or the latency
+    context + the longest timed step, whichever is more."""
+    from specplan.measure.loading import Workload
+
+    gamma = max(config.gammas) if any(e != "ar" for e in config.engines) else 0
+    longest = max(prompt_tokens)
+    decode = (longest + config.max_new_tokens + gamma,
+              f"the longest prompt ({longest} tokens) + --max-new-tokens {config.max_new_tokens} + γ {gamma}")
+    timed = (config.latency_context_tokens + gamma + 1,
+             f"--latency-context {config.latency_context_tokens} + the longest timed step ({gamma + 1} tokens)")
+    positions, why = max(decode, timed)
+    return Workload(tuple(config.engines), positions, why)
+
+
 @dataclass(frozen=True)
 class BenchResult:
     records: list
@@ -406,6 +427,8 @@ class _Runner:
             self.ar_outputs[(task.prompt_index, task.repeat)] = decoded.output_ids
         else:
             fields["rounds"] = {"drafted": decoded.drafted, "accepted": decoded.accepted}
+            if decoded.generator:
+                fields["hf_generator"] = decoded.generator
             if clock is not None:
                 fields["round_times"] = clock.record
             fields.update(self._exactness(task, prompt_ids, decoded.output_ids))
@@ -466,10 +489,11 @@ def top2_margin(target, prompt_ids, prefix: list, vocab_tokens: int) -> float:
     """The target's top-1 minus top-2 logit after prompt + ``prefix`` (one uncached forward pass)."""
     import torch
 
-    from specplan.measure.engines.step import forward, new_cache
+    from specplan.measure.engines.cache import new_cache
+    from specplan.measure.engines.step import forward
 
     ids = torch.cat([prompt_ids[0], torch.tensor(prefix, dtype=torch.long, device=prompt_ids.device)]).view(1, -1)
-    top = forward(target, ids, new_cache(target), 1, vocab_tokens)[-1].float().topk(2).values
+    top = forward(target, ids, new_cache(target, rollback=False), 1, vocab_tokens)[-1].float().topk(2).values
     return float(top[0] - top[1])
 
 

@@ -29,27 +29,47 @@ class StepLatency:
     samples: int
 
 
+class StepTimer:
+    """The one way specplan times a forward step (``bench`` latencies and ``profile`` alike): a model with a warm
+    cache of (1, C) ``context_ids``, timed over steps of k of the (1, K) ``step_ids`` (any tokens: the cost does
+    not depend on their values), the cache rewound after each through the engines' cache policy
+    (:mod:`specplan.measure.engines.cache`) so that every step sees the same context. k = 1 is a decode step,
+    k = γ+1 a verification pass."""
+
+    def __init__(self, model, context_ids, step_ids, device: str, vocab_tokens: int):
+        from specplan.measure.engines.cache import new_cache
+        from specplan.measure.engines.step import forward
+
+        self.model, self.step_ids, self.device, self.vocab_tokens = model, step_ids, device, vocab_tokens
+        self.cache = new_cache(model)
+        if context_ids.shape[1]:
+            forward(model, context_ids, self.cache, 1, vocab_tokens)  # prefill: the warm cache
+
+    def time(self, new_tokens: int) -> float:
+        """Seconds of one step of ``new_tokens`` tokens, device synchronised; the cache is rewound after it."""
+        from specplan.measure.engines.cache import drop_last
+        from specplan.measure.engines.step import forward
+
+        ids = self.step_ids[:, :new_tokens]
+        _, seconds = timed(self.device, lambda: forward(self.model, ids, self.cache, new_tokens, self.vocab_tokens))
+        drop_last(self.cache, new_tokens)
+        return seconds
+
+
 def step_latencies(steps: list, context_ids, device: str, vocab_tokens: int, samples: int = 20,
                    block: int = 5) -> list[StepLatency]:
     """Latency of each (model, new_tokens) step on a warm cache prefilled with (1, C) ``context_ids``.
 
     Steps are timed in interleaved blocks: ``block`` timed repetitions of one step after an untimed one, then the
     next step, round after round. Interleaving spreads a slow drift of the machine (clock, other load) over every
-    step alike; the untimed lead-in warms the caches as a run of decode steps would. The KV cache is cropped back
-    after each step, so every sample sees the same context (1 token = a decode step, γ+1 = a verification pass).
+    step alike; the untimed lead-in warms the caches as a run of decode steps would.
     """
-    from specplan.measure.engines.step import forward, new_cache
-
-    caches = [new_cache(model) for model, _ in steps]
-    for (model, _), cache in zip(steps, caches):
-        forward(model, context_ids, cache, 1, vocab_tokens)
+    timers = [StepTimer(model, context_ids, context_ids, device, vocab_tokens) for model, _ in steps]
     times = [[] for _ in steps]
     while len(times[0]) < samples:
-        for (model, k), cache, kept in zip(steps, caches, times):
-            step_ids = context_ids[:, :k]  # any tokens: the cost does not depend on their values
+        for (_, k), timer, kept in zip(steps, timers, times):
             for i in range(block + 1):
-                _, seconds = timed(device, lambda: forward(model, step_ids, cache, k, vocab_tokens))
-                cache.crop(-k)
+                seconds = timer.time(k)
                 if i > 0:
                     kept.append(seconds)
     return [_summary(k, context_ids.shape[1], kept[:samples]) for (_, k), kept in zip(steps, times)]

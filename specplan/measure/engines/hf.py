@@ -2,6 +2,7 @@
 through its candidate-generator hook (``update_candidate_strategy(input_ids, scores, num_matches)``)."""
 
 import copy
+import math
 
 import torch
 
@@ -19,13 +20,21 @@ def assistant_settings(gamma: int) -> dict:
 @torch.inference_mode()
 def decode_hf(target, draft, prompt_ids: torch.Tensor, gamma: int, max_new_tokens: int, sampling: Sampling,
               seed: int) -> Decoded:
-    """``target.generate(assistant_model=draft)`` for exactly ``max_new_tokens`` tokens (EOS does not stop)."""
+    """``target.generate(assistant_model=draft)`` for exactly ``max_new_tokens`` tokens (EOS does not stop).
+
+    When the two models' embedding rows differ (padding beyond one shared tokenizer), the assistant's logits are
+    padded (or cut) to the target's row count, so transformers keeps its same-tokenizer path; without that it
+    demands ``tokenizer=``/``assistant_tokenizer=`` and re-tokenizes text between the models (its
+    different-tokenizer path, which drafts beyond γ and crashes when sampling in 5.19). ``Decoded.generator``
+    names the candidate generator transformers used."""
     assistant = copy.copy(draft)  # a shallow copy, so the caller's draft keeps its own generation_config
     assistant.generation_config = copy.deepcopy(draft.generation_config)
     for key, value in assistant_settings(gamma).items():
         setattr(assistant.generation_config, key, value)
-    drafted, accepted = [], []
-    _count_rounds(target, drafted, accepted)
+    drafted, accepted, generators = [], [], []
+    _count_rounds(target, drafted, accepted, generators)
+    if _rows(draft) != _rows(target):
+        _match_rows(assistant, _rows(target))
     try:
         torch.manual_seed(seed)  # transformers samples with the global generator
         out = target.generate(input_ids=prompt_ids, attention_mask=torch.ones_like(prompt_ids),
@@ -33,7 +42,28 @@ def decode_hf(target, draft, prompt_ids: torch.Tensor, gamma: int, max_new_token
                               generation_config=_generation_config(target, max_new_tokens, sampling))
     finally:
         del target._get_candidate_generator  # back to the class method
-    return Decoded(out[0, prompt_ids.shape[1]:].tolist(), drafted, accepted)
+    return Decoded(out[0, prompt_ids.shape[1]:].tolist(), drafted, accepted, generators[0] if generators else None)
+
+
+def _rows(model) -> int:
+    return model.config.get_text_config().vocab_size
+
+
+def _match_rows(assistant, rows: int) -> None:
+    """Make the (shallow-copied) assistant report and return ``rows`` logit columns: its extra padding columns cut,
+    or the target's padding columns added at −inf (never drafted, probability 0). The caller's draft is untouched."""
+    assistant.config = copy.deepcopy(assistant.config)
+    assistant.config.get_text_config().vocab_size = rows
+    forward = assistant.forward
+
+    def padded_forward(*args, **kwargs):
+        out = forward(*args, **kwargs)
+        width = out.logits.shape[-1]
+        out.logits = (out.logits[..., :rows] if width >= rows else
+                      torch.nn.functional.pad(out.logits, (0, rows - width), value=-math.inf))
+        return out
+
+    assistant.forward = padded_forward
 
 
 def _generation_config(target, max_new_tokens: int, sampling: Sampling):
@@ -48,8 +78,9 @@ def _generation_config(target, max_new_tokens: int, sampling: Sampling):
     return config
 
 
-def _count_rounds(target, drafted: list, accepted: list) -> None:
-    """Wrap the candidate generator that ``generate`` builds so each round's (k_s, j_s) lands in the lists.
+def _count_rounds(target, drafted: list, accepted: list, generators: list) -> None:
+    """Wrap the candidate generator that ``generate`` builds so each round's (k_s, j_s) lands in the lists (and
+    the generator's class name in ``generators``).
 
     ``scores`` holds the target's logits at the k_s + 1 verified positions and ``num_matches`` is j_s.
     """
@@ -57,6 +88,7 @@ def _count_rounds(target, drafted: list, accepted: list) -> None:
 
     def build_and_count(*args, **kwargs):
         generator = build(target, *args, **kwargs)
+        generators.append(type(generator).__name__)
         update = generator.update_candidate_strategy
 
         def counted(input_ids, scores, num_matches):

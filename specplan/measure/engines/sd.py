@@ -4,9 +4,10 @@ bonus token, crop both KV caches to the committed prefix. The prompt is encoded 
 import torch
 
 from specplan.measure.engines.accept import accept, accept_greedy
+from specplan.measure.engines.cache import drop_last, new_cache
 from specplan.measure.engines.probs import Sampling, choose, probabilities, sample
 from specplan.measure.engines.round_clock import NoClock
-from specplan.measure.engines.step import Decoded, drop_last, forward, new_cache
+from specplan.measure.engines.step import Decoded, forward
 
 
 @torch.inference_mode()

@@ -1,8 +1,11 @@
 """One forward step of a causal LM over new tokens with a KV cache; shared by every engine and the timers."""
 
+import functools
 from dataclasses import dataclass, field
 
 import torch
+
+from specplan.measure.engines.cache import note_input
 
 
 @dataclass(frozen=True)
@@ -12,20 +15,22 @@ class Decoded:
     output_ids: list
     drafted: list = field(default_factory=list)  # k_s per round
     accepted: list = field(default_factory=list)  # j_s per round
+    generator: str | None = None  # hf: the candidate generator transformers chose (its generation path)
 
 
-def new_cache(model):
-    """An empty KV cache shaped for the model (transformers 5.x DynamicCache; crop(-n) drops the last n tokens)."""
-    from transformers import DynamicCache
+@functools.cache
+def _cache_argument_of(model_class) -> str:
+    import inspect
 
-    return DynamicCache(config=model.config)
+    parameters = inspect.signature(model_class.forward).parameters
+    return "cache_params" if "cache_params" in parameters and "past_key_values" not in parameters \
+        else "past_key_values"
 
 
-def drop_last(cache, tokens: int) -> None:
-    """Remove the last ``tokens`` entries of a KV cache. Never calls crop(0): transformers 4.x read its argument as
-    the length to keep, and crop(0) emptied the whole cache there."""
-    if tokens > 0:
-        cache.crop(-tokens)
+def cache_argument(model) -> str:
+    """The name ``model.forward`` takes its cache under: ``past_key_values``, or ``cache_params`` (Mamba-style
+    models, which would silently run without a cache if given ``past_key_values``)."""
+    return _cache_argument_of(type(model))
 
 
 @torch.inference_mode()
@@ -35,5 +40,6 @@ def forward(model, input_ids: torch.Tensor, cache, keep: int, vocab_tokens: int)
     Logits are cut to ``vocab_tokens`` columns: embedding rows beyond the shared tokenizer are padding that the two
     models may have in different amounts (e.g. 151936 vs 152064) and never hold a real token.
     """
-    out = model(input_ids=input_ids, past_key_values=cache, use_cache=True, logits_to_keep=keep)
+    note_input(cache, input_ids)
+    out = model(input_ids=input_ids, **{cache_argument(model): cache}, use_cache=True, logits_to_keep=keep)
     return out.logits[0, -keep:, :vocab_tokens]
