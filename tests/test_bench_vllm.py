@@ -12,6 +12,10 @@ from bench_fixtures import cli_text as _text
 from bench_fixtures import invoke
 from specplan.records import read_records
 
+from bench_fixtures import require_vllm  # noqa: E402
+
+require_vllm()
+
 GAMMA, BATCHES, PROMPTS, TOKENS = 3, (1, 2), 3, 16
 KV = ["--vllm-arg", f"kv_cache_memory_bytes={256 * 2**20}"]  # the machine is shared: a small KV cache
 

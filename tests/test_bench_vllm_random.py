@@ -16,6 +16,10 @@ from bench_fixtures import vllm_folders
 from specplan.measure.vllm_sweep import VllmSweep
 from specplan.records import read_records
 
+from bench_fixtures import require_vllm  # noqa: E402
+
+require_vllm()
+
 PLANTED_SLOT, PLANTED_AT = (4, 0, 3), 5  # (batch size, repeat, request), position in new tokens
 SMALL = ["--num-prompts", "4", "--max-new-tokens", "12", "--threads", "1",
          "--vllm-arg", f"kv_cache_memory_bytes={128 * 2**20}"]
