@@ -33,12 +33,13 @@ DEFAULT_MIN_SPEEDUP = 1.05
 EXTRAPOLATION_FACTOR = 2.0
 SENSITIVITY_SIZES = (50e6, 100e6, 200e6, 500e6, 1e9, 2e9, 4e9, 8e9)
 _GRID_POINTS = 1200
-_SMALLEST_DRAFT = 1e6
+_SMALLEST_DRAFT = 1e6  # the N* search starts here (the SDSL law's fitted range)
+_SMALLEST_MODEL = 1e5  # a given model may be smaller (profile's smallest; the trained toy ladder's 0.25M draft)
 # The range each input may take: the SDSL perplexity law is a fit over 1e6..1e12+ parameters and ~1e9..1e13
 # tokens (below 1e6 tokens its exponent overflows); the search's work grows with γ max; the latency model with
 # batch × context. Far beyond these the numbers printed would be noise, so they are refused, not extrapolated.
 LIMITS = {
-    "target-params": (_SMALLEST_DRAFT, 1e15),
+    "target-params": (_SMALLEST_MODEL, 1e15),
     "target-tokens": (1e6, 1e17),
     "draft-tokens": (1e6, 1e17),
     "aspect-ratio": (1.0, 1e5),
