@@ -218,17 +218,6 @@ def perplexity_text(path: str | None) -> tuple[str, str]:
     return text, path
 
 
-def check_latency_context(pair, config: BenchConfig) -> None:
-    """The latency records time steps with ``--latency-context`` tokens cached plus γ+1 new ones: beyond the
-    models' positions the step is undefined (and the cache alone may not fit); refused before any work."""
-    needed = config.latency_context_tokens + max(config.gammas) + 1
-    for role, model in (("target", pair.target), ("draft", pair.draft)):
-        positions = getattr(model.config.get_text_config(), "max_position_embeddings", None)
-        if positions and needed > positions:
-            raise SpecplanError(f"--latency-context {config.latency_context_tokens} (+ γ+1 = {needed} tokens) is "
-                                f"beyond the {role}'s context of {positions} positions")
-
-
 def run_bench(config: BenchConfig, existing: tuple = (), on_start=None, on_record=None) -> "BenchResult":
     """Run every task not already in ``existing`` (records of an interrupted run); ``on_start(total)`` once the
     work is known, ``on_record(record, label)`` after each finished record (the caller writes it at once)."""
@@ -252,7 +241,6 @@ def run_bench(config: BenchConfig, existing: tuple = (), on_start=None, on_recor
     if any(e in TRANSFORMERS_ENGINES for e in config.engines) or config.perplexity:
         pair = load_pair(config.target, config.draft, device, dtype, config.device_map, config.trust_remote_code,
                          asks)
-        check_latency_context(pair, config)
         tokenizer, notes = pair.tokenizer, pair.notes
     else:  # vllm alone: its engines load the weights; the tokenizer pre-flight still checks the pair
         pair, (tokenizer, checked) = None, preflight(config.target, config.draft, config.trust_remote_code)
