@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from specplan.errors import SpecplanError
+from specplan.errors import SpecplanError, first_line
 
 MAX_SHOWN = 60  # characters of a bad value quoted in an error line
 MAX_TEXT_FILE_BYTES = 20_000_000  # a profile, law, plan or prompts file is kilobytes; refuse before reading gigabytes
@@ -96,7 +96,7 @@ def load_yaml(text: str, where: str):
     except SpecplanError as exc:
         raise SpecplanError(f"{where} {exc}") from None
     except yaml.YAMLError as exc:
-        raise SpecplanError(f"{where}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        raise SpecplanError(f"{where}: not valid YAML ({first_line(exc)})") from None
 
 
 def read_yaml_file(path, what: str):

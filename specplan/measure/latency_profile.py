@@ -21,7 +21,7 @@ import numpy as np
 import yaml
 
 from specplan.checks import count_in
-from specplan.errors import SpecplanError
+from specplan.errors import SpecplanError, first_line
 from specplan.plan.hardware import BYTES_PER_PARAM, MeasuredCoefficients, profile_from_dict
 from specplan.measure.random_models import ModelShape
 from specplan.plan.shapes import DEFAULT_ASPECT_RATIO
@@ -193,9 +193,8 @@ def _count_params(config, label: str) -> int:
         with torch.device("meta"):
             return count_params(AutoModelForCausalLM.from_config(config))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        first_line = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise SpecplanError(f"--model {label!r}: not a causal language model specplan can build ({first_line})") \
-            from None
+        raise SpecplanError(f"--model {label!r}: not a causal language model specplan can build "
+                            f"({first_line(exc, 200)})") from None
 
 
 def measure(jobs, settings: ProfileSettings, on_advance=lambda label, steps: None) -> Measurement:
@@ -260,7 +259,7 @@ def _skip_if_out_of_memory(exc: BaseException, job: Job, settings: ProfileSettin
 
     if not devices.is_out_of_memory(exc):
         raise exc
-    skipped.append(f"{job.label}: out of memory on {settings.device} ({_first_line(exc)})")
+    skipped.append(f"{job.label}: out of memory on {settings.device} ({first_line(exc, 200)})")
 
 
 class _StepTimer:
@@ -323,11 +322,6 @@ class _Progress:
     def finish(self, total: int) -> None:
         if self.steps < total:
             self(total - self.steps)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def _check_fits(job: Job, settings: ProfileSettings) -> None:

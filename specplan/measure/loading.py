@@ -54,30 +54,25 @@ def model_source(option: str, value: str) -> ModelSource:
     return ModelSource(value, str(path) if looks_local else value)
 
 
-HUB_CONNECT_TIMEOUT_S = 3.0
-
 
 def offline_unless_hub_reachable() -> bool:
     """Before a model-hub id is resolved: if the hub cannot be reached within a few seconds, switch the hub client
     to offline mode, so a cached model still loads and an uncached one fails at once with one line (instead of
     ~30 s of retries). Returns whether offline mode is on."""
     import os
-    import socket
     import sys
-    from urllib.parse import urlparse
 
-    if os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE"):
+    from specplan.plan.model_source import hub_offline_set, hub_unreachable
+
+    if hub_offline_set():
         return True
-    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
-    try:
-        socket.create_connection((host, 443), timeout=HUB_CONNECT_TIMEOUT_S).close()
+    if hub_unreachable() is None:
         return False
-    except OSError:
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        constants = sys.modules.get("huggingface_hub.constants")
-        if constants is not None:  # already imported: it read the variable at import
-            constants.HF_HUB_OFFLINE = True
-        return True
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    constants = sys.modules.get("huggingface_hub.constants")
+    if constants is not None:  # already imported: it read the variable at import
+        constants.HF_HUB_OFFLINE = True
+    return True
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ The ladder models (``build_random_llama``) follow the shape rule of :mod:`specpl
 
 from dataclasses import dataclass
 
-from specplan.errors import SpecplanError
+from specplan.errors import SpecplanError, first_line
 from specplan.plan.hardware import KV_HEAD_FRACTION
 from specplan.plan.shapes import DEFAULT_ASPECT_RATIO, HEAD_DIM, shape_for_params
 
@@ -81,8 +81,8 @@ def config_for_model(model_id_or_path: str):
     try:
         config = AutoConfig.from_pretrained(model_id_or_path)
     except (OSError, ValueError, KeyError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SpecplanError(f"--model {model_id_or_path!r}: could not read its config ({first_line})") from None
+        raise SpecplanError(f"--model {model_id_or_path!r}: could not read its config ({first_line(exc)})") \
+            from None
     check_decoder_only(config, model_id_or_path)
     return config
 

