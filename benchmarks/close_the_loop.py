@@ -138,7 +138,15 @@ def measured_pair(records: Path) -> dict:
                               "cost_ratio": r["metrics"]["cost_ratio"]["value"]} for r in rows}
     choice = next(c for c in report["gamma_choice"] if c["engine"] == "sd" and c["category"] is None)
     exact, checked = sum(r["checked_runs"] - r["diverged_runs"] for r in rows), sum(r["checked_runs"] for r in rows)
-    return {"per_gamma": per_gamma, "alpha_pooled": choice["pooled_alpha_iid"], "exact": f"{exact}/{checked}"}
+    return {"per_gamma": per_gamma, "alpha_pooled": choice["pooled_alpha_iid"], "exact": f"{exact}/{checked}",
+            "prompt_tokens": prompt_tokens(records)}
+
+
+def prompt_tokens(records: Path) -> int:
+    """The mean prompt length in tokens of the pair's ``ar`` runs (what plan's --prompt-tokens is given)."""
+    lengths = [line["prompt_tokens"] for line in map(json.loads, records.read_text().splitlines())
+               if line.get("kind") == "run" and line.get("engine") == "ar"]
+    return round(sum(lengths) / len(lengths))
 
 
 def calibrate(paths: list, law_path: Path) -> dict:
@@ -146,10 +154,13 @@ def calibrate(paths: list, law_path: Path) -> dict:
                           capture=True))
 
 
-def plan(target_params: int, draft_params: int, alpha: float, profile_path: Path, gamma_max: int) -> dict:
-    """γ and speedup that plan predicts for this draft at acceptance α on the measured profile."""
+def plan(target_params: int, draft_params: int, alpha: float, profile_path: Path, gamma_max: int,
+         request: tuple) -> dict:
+    """γ and speedup that plan predicts for this draft at acceptance α on the measured profile, for requests of
+    ``request`` = (prompt tokens, new tokens) as bench ran them (both prefills counted)."""
     out = json.loads(run(["specplan", "plan", "--target-params", str(target_params), "--profile", str(profile_path),
                           "--draft-params", str(draft_params), "--alpha", f"{alpha:.6f}",
+                          "--prompt-tokens", str(request[0]), "--new-tokens", str(request[1]),
                           "--gamma-max", str(gamma_max), "--json"], capture=True))
     candidate = next(c for c in out["candidates"] if round(c["draft_params"]) == draft_params)
     return {"gamma": candidate["gamma"], "speedup": candidate["speedup"], "cost_ratio": candidate["cost_ratio"],
@@ -189,8 +200,8 @@ def build_table(rows: list, law: dict) -> dict:
     lines = [
         "| draft | params | ppl (measured) | α̂ measured | α law | plan γ (law α) | plan speedup (law α) "
         "| plan γ / speedup (measured α̂) | measured best γ | measured best speedup (95% CI) "
-        "| measured at plan's γ |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| measured at plan's γ | plan / measured best |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in out:
         lines.append(
@@ -198,7 +209,8 @@ def build_table(rows: list, law: dict) -> dict:
             f"{' **(measured best)**' if r['name'] == measured_best else ''} | {r['params']:,} | {r['ppl']:.3f} "
             f"| {r['alpha_measured']:.3f} | {r['alpha_law']:.3f} | {g(r['plan_law']['gamma'])} "
             f"| {x(r['plan_law']['speedup'])} | {g(r['plan_measured']['gamma'])} / {x(r['plan_measured']['speedup'])} "
-            f"| {r['measured_gamma']} | {x(r['measured_speedup'])}{ci(r)} | {x(r['measured_at_planned_gamma'])} |")
+            f"| {r['measured_gamma']} | {x(r['measured_speedup'])}{ci(r)} | {x(r['measured_at_planned_gamma'])} "
+            f"| {r['plan_law']['speedup'] / r['measured_speedup'] - 1:+.1%} |")
     r2 = "undefined" if law.get("r2") is None else f"{law['r2']:.3f}"
     lines += [
         "",
@@ -220,7 +232,8 @@ def parse_args(argv=None):
     p.add_argument("--ladder", default="out/toy", help="ladder folder with toy-pair.json (default out/toy)")
     p.add_argument("--out-dir", default="out/close-the-loop", help="profile, records, law and table go here")
     p.add_argument("--markdown", help="also write the table as Markdown to this file")
-    p.add_argument("--gammas", default="1,2,3,4,5,6,8", help="γ sweep for bench (default 1,2,3,4,5,6,8)")
+    p.add_argument("--gammas", default="1,2,3,4,5,6,7,8", help="γ sweep for bench (default 1..8: every γ plan may pick "
+                   "up to 8, so that its choice is measured)")
     p.add_argument("--num-prompts", type=int, default=16, help="held-out prompts per pair (default 16, all)")
     p.add_argument("--repeats", type=int, default=2, help="repeats per prompt in bench (default 2)")
     p.add_argument("--max-new-tokens", type=int, default=96, help="tokens per prompt (default 96: the toy models "
@@ -296,14 +309,15 @@ def main(argv=None) -> int:
         point = points[draft["name"]]
         alpha_law = law["a"] * point["draft_ppl"] + law["c"]
         measured = measured_pair(records[draft["name"]])
+        request = (measured["prompt_tokens"], args.max_new_tokens)
         rows.append({
             "name": draft["name"], "params": draft["params"], "ppl": point["draft_ppl"],
             "target_ppl": point["target_ppl"], "alpha_measured": measured["alpha_pooled"],
             "alpha_law": alpha_law,
             "plan_law": plan(target["params"], draft["params"], min(max(alpha_law, 1e-4), 1 - 1e-4),
-                             profile_path, gamma_max),
+                             profile_path, gamma_max, request),
             "plan_measured": plan(target["params"], draft["params"], measured["alpha_pooled"], profile_path,
-                                  gamma_max),
+                                  gamma_max, request),
             "per_gamma": measured["per_gamma"], "exact": measured["exact"],
             "cost_ratio_bench": next(iter(measured["per_gamma"].values()))["cost_ratio"],
         })

@@ -43,6 +43,16 @@ def test_profile_writes_a_file_that_plan_uses(tmp_path):
     for row in rows:  # the errors in the file are those of the model plan evaluates
         assert profile.step_time_s(row["params"], row["new_tokens"]) == pytest.approx(row["predicted_s"])
 
+    # Each model's prefill of the 32-token context and its cold step (after a cache flush) were timed too.
+    prefill, cold = document["prefill"], document["cold_step"]
+    assert prefill["tokens"] == 32 and [r["model"] for r in prefill["measurements"]] == ["300K", "2M"]
+    assert prefill["per_param_token_s"] >= 0 and all(r["median_s"] > 0 for r in prefill["measurements"])
+    warm = {r["params"]: r["median_s"] for r in rows if r["new_tokens"] == 1}
+    for row in cold["measurements"]:
+        assert row["warm_s"] == warm[row["params"]] and row["extra_s"] == max(0.0, row["cold_s"] - row["warm_s"])
+    for row in prefill["measurements"]:  # the prefill errors in the file are those of the model plan evaluates
+        assert profile.prefill_time_s(row["params"], 32) == pytest.approx(row["predicted_s"])
+
     plan = CliRunner().invoke(app, ["plan", "--target-params", "1B", "--profile", str(path), "--json"])
     assert plan.exit_code == 0, plan.output
     rec = json.loads(plan.stdout)["recommendation"]
@@ -168,10 +178,11 @@ def _interrupt_at_sync(monkeypatch, after: int) -> None:
 
 
 def test_ctrl_c_writes_what_was_measured_marked_partial(tmp_path, monkeypatch):
-    # The two models are timed side by side; each repeat is, per model, an untimed step then k = 1, 2, 3: 8 syncs.
-    # The warm-up repeat takes 16; then 300K's first timed repeat (8); Ctrl-C lands after 2M's untimed step and
-    # its k = 1 step. Everything timed is written, marked partial.
-    _interrupt_at_sync(monkeypatch, after=16 + 8 + 4)
+    # The two models are timed side by side; each repeat is, per model, a cold step, an untimed step, then
+    # k = 1, 2, 3 (10 syncs), and a timed repeat also starts with a prefill (12). The warm-up repeat takes 20; then
+    # 300K's first timed repeat (12); Ctrl-C lands after 2M's prefill, cold step, untimed step and k = 1 step.
+    # Everything timed is written, marked partial.
+    _interrupt_at_sync(monkeypatch, after=20 + 12 + 8)
     result, path = _profile(tmp_path, "--sizes", "0.3M,2M")
     assert result.exit_code == 130, result.output
     document = yaml.safe_load(path.read_text())

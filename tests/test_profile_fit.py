@@ -2,6 +2,7 @@
 moves `plan`'s answers. The planning checks use synthetic measured profiles so that their direction is exact."""
 
 import json
+from dataclasses import replace
 import re
 import subprocess
 import sys
@@ -351,3 +352,90 @@ def test_plan_charges_the_loop_terms_of_a_measured_profile(tmp_path):
     path.write_text(yaml.safe_dump(body))
     with pytest.raises(SpecplanError, match="loop.round_overhead_s must be a finite number ≥ 0"):
         load_profile(str(path))
+
+
+def _request_profile(tmp_path, **extra):
+    coefficients = {"step_overhead_s": 1e-3, "layer_overhead_s": 0.0, "per_param_s": 1e-12, "per_param_token_s": 0.0}
+    body = {"name": "request", "kind": "measured", "dtype": "fp32", "coefficients": coefficients,
+            "loop": {"step_overhead_s": 2e-4, "round_overhead_s": 5e-4},
+            "prefill": {"tokens": 256, "per_param_token_s": 3e-14},
+            "cold_step": {"measurements": [{"params": 1e8, "extra_s": 3e-4}, {"params": 1e9, "extra_s": 1e-4}]},
+            **extra}
+    path = tmp_path / "request.yaml"
+    path.write_text(yaml.safe_dump(body))
+    return str(path)
+
+
+def test_plan_counts_both_prefills_and_the_drafts_first_step_per_request(tmp_path):
+    """Per request of P prompt and n new tokens (docs/theory.md §5): S = (p_M + n − 1) / (p_M + p_N + (n − 1)·R/E),
+    R = γ·c + x + v + o, every term in AR steps t(M, 1) + ℓ; x the draft's cold-step extra, p the prefills."""
+    profile = _request_profile(tmp_path)
+    inputs = planner.PlanInputs(target_params=7e9, profile=profile, draft_params=(100e6,), alpha=0.8,
+                                prompt_tokens=500, new_tokens=200)
+    rec = planner.make_plan(inputs).recommendation
+    step = lambda params: 1e-3 + 1e-12 * params  # noqa: E731 - an isolated decode step
+    ar = step(7e9) + 2e-4
+    prefill = lambda params: step(params) + 3e-14 * params * 499  # noqa: E731
+    g = rec.gamma
+    tokens = (1 - 0.8 ** (g + 1)) / 0.2
+    round_s = g * (step(100e6) + 2e-4) + 3e-4 + ar + 5e-4
+    expected = (prefill(7e9) + 199 * ar) / (prefill(7e9) + prefill(100e6) + 199 * round_s / tokens)
+    assert rec.speedup == pytest.approx(expected, rel=1e-12)
+    assert rec.first_step_ratio == pytest.approx(3e-4 / ar)
+    assert (rec.target_prefill_ratio, rec.draft_prefill_ratio) == (pytest.approx(prefill(7e9) / ar),
+                                                                   pytest.approx(prefill(100e6) / ar))
+    steady = planner.make_plan(replace(inputs, prompt_tokens=0, new_tokens=0)).recommendation
+    assert steady.speedup_by_gamma[g - 1] == pytest.approx(tokens * ar / round_s, rel=1e-12)
+    assert steady.draft_prefill_ratio == 0.0 and steady.first_step_ratio == rec.first_step_ratio
+    assert rec.speedup < steady.speedup  # the prefills are not sped up
+    long = planner.make_plan(replace(inputs, new_tokens=10**8)).recommendation
+    assert long.speedup == pytest.approx(steady.speedup, rel=1e-4)  # a long answer: the steady state
+
+
+def test_cold_step_extra_is_interpolated_in_log_size_and_held_outside(tmp_path):
+    profile = load_profile(_request_profile(tmp_path))
+    assert profile.cold_step_extra_s(1e8) == pytest.approx(3e-4)
+    assert profile.cold_step_extra_s(10 ** 8.5) == pytest.approx(2e-4)
+    assert profile.cold_step_extra_s(1e6) == pytest.approx(3e-4) and profile.cold_step_extra_s(1e11) == pytest.approx(1e-4)
+    bare = load_profile(_synthetic(tmp_path, "bare"))
+    assert bare.cold_step_extra_s(1e8) == 0.0 and bare.prefill_per_param_token_s is None
+    assert bare.prefill_time_s(1e8, 40) == bare.step_time_s(1e8, 40)  # no measured prefill: the step model's
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"prefill": {"per_param_token_s": -1}}, "prefill.per_param_token_s must be a finite number ≥ 0"),
+    ({"prefill": {"per_param_token_s": ".nan"}}, "prefill.per_param_token_s"),
+    ({"prefill": [1]}, "key 'prefill' has the wrong type"),
+    ({"cold_step": {"measurements": [{"params": 1e8, "extra_s": -1e-4}]}}, "each cold_step measurement"),
+    ({"cold_step": {"measurements": "none"}}, "cold_step.measurements must be a list"),
+])
+def test_bad_prefill_and_cold_step_entries_are_named(tmp_path, extra, message):
+    with pytest.raises(SpecplanError, match=re.escape(message)):
+        load_profile(_request_profile(tmp_path, **extra))
+
+
+def test_fit_prefill_recovers_the_cost_per_parameter_and_prompt_token():
+    q = 4e-13
+    step_1 = lambda params: 1e-3 + 2e-9 * params  # noqa: E731
+    prefills = [latency_profile.StepTiming(model=ModelShape(f"{n:g}", int(n), 2, 64, 4096), new_tokens=128,
+                                           median_s=step_1(n) + q * n * 127, p10_s=0.0, p90_s=1.0, samples=5)
+                for n in (3e6, 9e6, 32e6)]
+    fitted = latency_profile.fit_prefill(prefills, step_1)
+    assert fitted["per_param_token_s"] == pytest.approx(q, rel=1e-9) and fitted["tokens"] == 128
+    assert all(abs(row["error"]) < 1e-9 for row in fitted["measurements"])
+    assert latency_profile.fit_prefill([], step_1) is None
+
+
+def test_a_per_request_plan_says_when_the_profile_never_timed_a_prefill(tmp_path):
+    with_prefill = _request_profile(tmp_path, coefficients={"step_overhead_s": 1e-3, "layer_overhead_s": 0.0,
+                                                            "per_param_s": 1e-12, "per_param_token_s": 0.0,
+                                                            "multi_token_per_param_s": [1e-13, 2e-13]})
+    inputs = planner.PlanInputs(target_params=7e9, profile=with_prefill, prompt_tokens=300, new_tokens=50)
+    assert not [n for n in planner.make_plan(inputs).notes if "prefill" in n]
+    body = yaml.safe_load(open(with_prefill))
+    del body["prefill"]
+    (tmp_path / "request.yaml").write_text(yaml.safe_dump(body))
+    notes = [n for n in planner.make_plan(inputs).notes if "prefill" in n]
+    assert notes == ["profile 'request' has no prefill measurement: a 300-token prefill is its step model "
+                     "extrapolated from steps of ≤ 3 tokens; re-run `specplan profile`"]
+    assert not [n for n in planner.make_plan(replace(inputs, prompt_tokens=0, new_tokens=0)).notes if "prefill" in n]

@@ -53,6 +53,15 @@ def plan(
         help="Sequences decoded together. Larger batches make verification compute-bound (hardware model).")] = 1,
     context_tokens: Annotated[int, typer.Option(
         "--context-tokens", "--context", metavar="TOKENS", help="Tokens in the KV cache at each step, in the hardware model.")] = planner.DEFAULT_CONTEXT_TOKENS,
+    prompt_tokens: Annotated[int, typer.Option(
+        metavar="TOKENS",
+        help="Prompt length of one request. With --new-tokens the speedup is of whole requests: target and draft "
+             "both prefill the prompt, which speculation does not speed up. 0 (default): steady-state decoding, "
+             "prefill not counted.")] = 0,
+    new_tokens: Annotated[int, typer.Option(
+        metavar="TOKENS",
+        help="Tokens generated per request (with --prompt-tokens). Short answers after long prompts gain less; "
+             "0 (default): steady state.")] = 0,
     aspect_ratio: Annotated[float, typer.Option(
         help="Shape rule: model width / layer count, used for per-layer overhead and KV bytes.")] = 100.0,
     draft_params: Annotated[list[float] | None, typer.Option(
@@ -107,6 +116,8 @@ def plan(
         alpha_law=parse_alpha_law(alpha_law) if alpha_law is not None else AlphaLaw(),
         gamma_max=gamma_max,
         min_speedup=min_speedup,
+        prompt_tokens=prompt_tokens,
+        new_tokens=new_tokens,
         target_model=model.architecture if model else None,
         target_name=model.name if model else None,
         tensor_parallel=tensor_parallel,
@@ -142,7 +153,10 @@ def render(result: planner.Plan, console: Console, deployment: checkpoints.Deplo
         ("lookahead γ", f"{rec.gamma}" + (f" (real-valued γ* {rec.gamma_real:.2f})" if rec.gamma_real else "")),
         ("tokens per round E", f"{rec.expected_tokens_per_round:.2f}"),
         ("cost ratio c", f"{rec.cost_ratio:.4f} (draft step / target step)"),
-        ("expected speedup", f"{rec.speedup:.2f}×"),
+        ("expected speedup", f"{rec.speedup:.2f}×" + (
+            f" per request of {inputs.prompt_tokens} prompt + {inputs.new_tokens} new tokens (prefills: target "
+            f"{rec.target_prefill_ratio:.3g}, draft {rec.draft_prefill_ratio:.3g} target steps)"
+            if inputs.per_request else "")),
         ("flat band (≤3% off)", f"{format_count(result.flat_band[0])} – {format_count(result.flat_band[1])}"),
         ("pooled rule N*", f"{format_count(result.pooled_rule_draft_params)} (2.71e-3·M + 8.71e7)"),
         ("cost model", inputs.cost_model + (f", profile {result.profile_name}" if result.profile_name else "")

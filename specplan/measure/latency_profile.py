@@ -22,8 +22,9 @@ import yaml
 
 from specplan.checks import count_in
 from specplan.errors import SpecplanError, first_line
-from specplan.plan.hardware import BYTES_PER_PARAM, MeasuredCoefficients, profile_from_dict
+from specplan.plan.hardware import BYTES_PER_PARAM, MeasuredCoefficients, MeasuredProfile, profile_from_dict
 from specplan.measure.random_models import ModelShape
+from specplan.measure.timing import CacheFlush
 from specplan.plan.shapes import DEFAULT_ASPECT_RATIO
 
 # Ladder ×4 apart (the issue's 20M, 80M, 300M, ...). A size is kept when its weights fit in this share of the
@@ -39,6 +40,7 @@ DEFAULT_REPEATS = 20
 DEFAULT_WARMUP = 3
 PER_PARAM_TOKEN_TERM = 3  # place of per_param_token_s in MeasuredCoefficients.vector()
 NOISY_SPREAD = 0.5
+PREFILL_SAMPLES = 5  # prefills of the context timed per model (the median is fitted)
 # Bounds that keep one profile finite (a typo's extra zeros would run for days or fill memory first).
 MAX_CONTEXT_TOKENS = 1 << 22
 MAX_STEP_TOKENS = 1024
@@ -91,6 +93,8 @@ class Measurement:
     skipped: tuple = ()  # one line per model that could not be measured (out of memory)
     partial: bool = False  # interrupted (Ctrl-C): the models measured so far
     environment: dict = field(default_factory=dict)
+    prefill_timings: tuple = ()  # StepTiming per model: a prefill of the context (new_tokens = context tokens)
+    cold_timings: tuple = ()  # StepTiming per model: a k = 1 step right after a cache flush
 
 
 # ---------------------------------------------------------------------------------------------------- sizes
@@ -206,7 +210,8 @@ def measure(jobs, settings: ProfileSettings, on_advance=lambda label, steps: Non
     from specplan.measure import devices
 
     settings.validate()
-    timings, skipped, partial = [], [], False
+    timings, prefills, colds, skipped, partial = [], [], [], [], False
+    flush = CacheFlush(settings.device)
     try:
         for group in side_by_side_groups(jobs, settings):
             timers = []
@@ -219,7 +224,7 @@ def measure(jobs, settings: ProfileSettings, on_advance=lambda label, steps: Non
                 for repeat in range(settings.warmup + settings.repeats):
                     for timer in list(timers):
                         try:
-                            timer.run(keep=repeat >= settings.warmup)
+                            timer.run(keep=repeat >= settings.warmup, flush=flush)
                         except (RuntimeError, MemoryError) as exc:
                             _skip_if_out_of_memory(exc, timer.job, settings, skipped)
                             timers.remove(timer)
@@ -227,13 +232,17 @@ def measure(jobs, settings: ProfileSettings, on_advance=lambda label, steps: Non
                             devices.free_memory(settings.device)
             finally:
                 timings += [timing for timer in timers for timing in timer.summaries()]
+                prefills += [timing for timer in timers for timing in timer.prefill_summary()]
+                colds += [timing for timer in timers for timing in timer.cold_summary()]
                 for timer in timers:
                     timer.close()
                 devices.free_memory(settings.device)
     except KeyboardInterrupt:
         partial = True
+    del flush
     return Measurement(settings=settings, device_name=devices.device_name(settings.device), timings=tuple(timings),
-                       skipped=tuple(skipped), partial=partial, environment=environment())
+                       skipped=tuple(skipped), partial=partial, environment=environment(),
+                       prefill_timings=tuple(prefills), cold_timings=tuple(colds))
 
 
 def side_by_side_groups(jobs, settings: ProfileSettings) -> list:
@@ -283,16 +292,27 @@ class _StepTimer:
             generator = torch.Generator().manual_seed(settings.seed)
             context_ids = torch.randint(self.shape.vocab_size, (1, settings.context_tokens), generator=generator)
             new_ids = torch.randint(self.shape.vocab_size, (1, settings.max_tokens), generator=generator)
-            self.timer = StepTimer(model, context_ids.to(settings.device), new_ids.to(settings.device),
-                                   settings.device, self.shape.vocab_size)
+            self.context_ids = context_ids.to(settings.device)
+            self.timer = StepTimer(model, self.context_ids, new_ids.to(settings.device), settings.device,
+                                   self.shape.vocab_size)
         except BaseException:
             self.close()
             raise
         self.samples = {k: [] for k in range(1, settings.max_tokens + 1)}
+        self.prefill_samples, self.cold_samples = [], []
 
-    def run(self, keep: bool) -> None:
-        """One repeat: an untimed decode step (it re-warms this model's weights after the other models' steps),
-        then a timed step for each k; the times are kept unless this is a warm-up repeat."""
+    def run(self, keep: bool, flush) -> None:
+        """One repeat: with the device's caches flushed, a prefill of the context on a fresh cache (in the first
+        ``PREFILL_SAMPLES`` kept repeats only: a long prefill is steady and costly) and a cold decode step (a draft's
+        first step of a round, after the target's pass); then an untimed decode step (it re-warms this model's
+        weights) and a timed step for each k. Times are kept unless this is a warm-up repeat."""
+        if keep and self.context_ids.shape[1] and len(self.prefill_samples) < PREFILL_SAMPLES:
+            flush()
+            self.prefill_samples.append(self.timer.time_prefill(self.context_ids))
+        flush()
+        cold_s = self.timer.time(1)
+        if keep:
+            self.cold_samples.append(cold_s)
         self.timer.time(1)
         for k, kept in self.samples.items():
             elapsed_s = self.timer.time(k)
@@ -302,6 +322,15 @@ class _StepTimer:
 
     def summaries(self) -> list:
         return [_summarise(self.shape, k, values) for k, values in self.samples.items() if values]
+
+    def prefill_summary(self) -> list:
+        """The prefill of the profile's context (``new_tokens`` = context tokens), as a one-item list (or none)."""
+        return [_summarise(self.shape, self.settings.context_tokens, self.prefill_samples)] \
+            if self.prefill_samples else []
+
+    def cold_summary(self) -> list:
+        """The cold decode step (k = 1 right after a cache flush), as a one-item list (or none)."""
+        return [_summarise(self.shape, 1, self.cold_samples)] if self.cold_samples else []
 
     def close(self) -> None:
         """Drop the model (its memory is returned by the caller's free_memory) and complete its progress share."""
@@ -414,8 +443,6 @@ def leave_one_out(timings, aspect_ratio: float = DEFAULT_ASPECT_RATIO) -> list:
     sizes = sorted({t.model.params for t in timings})
     if len(sizes) < 3:
         return []
-    from specplan.plan.hardware import MeasuredProfile
-
     out = []
     for size in sizes:
         kept = [t for t in timings if t.model.params != size]
@@ -424,6 +451,39 @@ def leave_one_out(timings, aspect_ratio: float = DEFAULT_ASPECT_RATIO) -> list:
                   for t in timings if t.model.params == size]
         out.append({"params": size, "max_abs_error": float(max(errors))})
     return out
+
+
+def fit_prefill(prefills, step_1_s) -> dict | None:
+    """The ``prefill`` mapping of a profile: one cost per parameter per prompt token q, fitted (least squares on
+    relative error) to the measured prefills of C context tokens as t_prefill(N, P) = t(N, 1) + q·N·(P − 1), with
+    t(N, 1) = ``step_1_s(N)``, the fitted decode step. None when no prefill of more than one token was timed."""
+    rows = [t for t in prefills if t.new_tokens > 1]
+    if not rows:
+        return None
+    x = np.array([t.model.params * (t.new_tokens - 1) for t in rows])
+    measured = np.array([t.median_s for t in rows])
+    rest = measured - np.array([step_1_s(t.model.params) for t in rows])
+    weight = 1.0 / measured ** 2
+    q = max(0.0, float(np.sum(weight * x * rest) / np.sum(weight * x * x)))
+    predicted = measured - rest + q * x
+    return {"tokens": rows[0].new_tokens, "per_param_token_s": q,
+            "method": "prefill of the context on a fresh cache after a cache flush; t(N, 1) + q·N·(P − 1) fitted",
+            "measurements": [{"model": t.model.label, "params": t.model.params, "median_s": t.median_s,
+                              "p10_s": t.p10_s, "p90_s": t.p90_s, "predicted_s": float(p),
+                              "error": float(p / t.median_s - 1.0)} for t, p in zip(rows, predicted)]}
+
+
+def cold_steps(colds, timings) -> dict | None:
+    """The ``cold_step`` mapping of a profile: per model, a decode step right after a cache flush against the warm
+    one (k = 1 medians) and the extra, max(0, cold − warm): what a draft's first step of each round costs beyond
+    the others once the target's pass has pushed its weights out of the caches."""
+    warm = {t.model.params: t.median_s for t in timings if t.new_tokens == 1}
+    rows = [{"model": t.model.label, "params": t.model.params, "cold_s": t.median_s, "warm_s": warm[t.model.params],
+             "extra_s": max(0.0, t.median_s - warm[t.model.params])} for t in colds if t.model.params in warm]
+    if not rows:
+        return None
+    return {"method": f"k = 1 step right after writing a {CacheFlush.BYTES >> 20} MiB buffer, against the warm k = 1 "
+                      "step", "measurements": rows}
 
 
 # -------------------------------------------------------------------------------------------------- document
@@ -462,6 +522,13 @@ def profile_document(measurement: Measurement, fit: Fit, name: str, loop: dict |
     }
     if loop is not None:  # the decode loop's own terms (measure.loop_profile); plan adds them to the fit
         document["loop"] = loop
+    step_1 = MeasuredProfile("fit", s.dtype, fit.coefficients, s.aspect_ratio)
+    prefill = fit_prefill(measurement.prefill_timings, lambda params: step_1.step_time_s(params, 1))
+    if prefill is not None:
+        document["prefill"] = prefill
+    cold = cold_steps(measurement.cold_timings, measurement.timings)
+    if cold is not None:
+        document["cold_step"] = cold
     profile_from_dict(document, f"profile {name!r}")  # the reading side's schema check
     return document
 

@@ -55,6 +55,30 @@ class StepTimer:
         drop_last(self.cache, new_tokens)
         return seconds
 
+    def time_prefill(self, prompt_ids) -> float:
+        """Seconds of a prefill of (1, P) ``prompt_ids`` on a fresh cache (what a request's prompt costs)."""
+        from specplan.measure.engines.cache import new_cache
+        from specplan.measure.engines.step import forward
+
+        cache = new_cache(self.model)
+        return timed(self.device, lambda: forward(self.model, prompt_ids, cache, 1, self.vocab_tokens))[1]
+
+
+class CacheFlush:
+    """Evicts the device's caches (CPU L1–L3, a GPU's L2) by writing a buffer larger than any of them, the way
+    kernel benchmarks time a cold call. After it a model's next step reads its weights from memory again: what a
+    draft's first step of a round does after the target's verification pass streamed the target's weights."""
+
+    BYTES = 256 << 20
+
+    def __init__(self, device: str):
+        import torch
+
+        self.buffer = torch.empty(self.BYTES, dtype=torch.uint8, device=device)
+
+    def __call__(self) -> None:
+        self.buffer.add_(1)  # read and write every byte
+
 
 def step_latencies(steps: list, context_ids, device: str, vocab_tokens: int, samples: int = 20,
                    block: int = 5) -> list[StepLatency]:

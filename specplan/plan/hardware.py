@@ -158,6 +158,11 @@ class MeasuredProfile:
     # forward step inside a loop, o per speculative round beyond its forward steps. 0 where not measured.
     loop_step_overhead_s: float = 0.0
     round_overhead_s: float = 0.0
+    # ``prefill.per_param_token_s`` q: a prompt of P tokens costs t(N, 1) + q·N·(P − 1); None where not measured.
+    prefill_per_param_token_s: float | None = None
+    # ``cold_step``: (params, extra seconds) per measured size, the cost of a decode step right after a cache flush
+    # beyond the warm one (a draft's first step of each round).
+    cold_step_extra: tuple = ()
 
     def step_time_s(
         self,
@@ -175,6 +180,24 @@ class MeasuredProfile:
         terms = measured_latency_terms(params, tokens * batch, aspect_ratio or self.aspect_ratio,
                                        len(self.coefficients.multi_token_table))
         return sum(coefficient * term for coefficient, term in zip(coefficients, terms))
+
+    def prefill_time_s(self, params: float, tokens: int, aspect_ratio: float | None = None) -> float:
+        """Seconds to prefill a prompt of ``tokens`` tokens: t(N, 1) + q·N·(tokens − 1) with the measured q, else the
+        step model's own extrapolation to a step of that many tokens."""
+        if self.prefill_per_param_token_s is None:
+            return self.step_time_s(params, tokens, aspect_ratio=aspect_ratio)
+        return self.step_time_s(params, 1, aspect_ratio=aspect_ratio) \
+            + self.prefill_per_param_token_s * params * max(tokens - 1, 0)
+
+    def cold_step_extra_s(self, params: float) -> float:
+        """Extra seconds of a draft's first step in a round (its weights evicted by the target's pass): the measured
+        extras interpolated in log size, the nearest measured size's held outside their range; 0 if not measured."""
+        if not self.cold_step_extra:
+            return 0.0
+        import numpy as np
+
+        sizes, extras = zip(*sorted(self.cold_step_extra))
+        return float(np.interp(np.log(params), np.log(sizes), extras))
 
     @property
     def measured_tokens(self) -> int | None:
@@ -255,6 +278,8 @@ _MEASURED_SCHEMA = {
     "environment": (dict, False),
     "created": (str, False),
     "loop": (dict, False),  # step_overhead_s, round_overhead_s: the decode loop's own terms (plan uses them)
+    "prefill": (dict, False),  # per_param_token_s: a prompt's prefill cost (plan uses it with --prompt-tokens)
+    "cold_step": (dict, False),  # measurements: [{params, extra_s}]: a draft's first step per round (plan uses it)
 }
 
 
@@ -353,6 +378,8 @@ def _measured_from_dict(data: dict, where: str) -> MeasuredProfile:
             raise SpecplanError(f"{where}: loop.{key} must be a finite number ≥ 0, got {value!r}")
         loop_terms[key] = float(value)
     return MeasuredProfile(
+        prefill_per_param_token_s=_prefill_coefficient(data.get("prefill"), where),
+        cold_step_extra=_cold_step_extra(data.get("cold_step"), where),
         name=data["name"],
         dtype=data["dtype"],
         coefficients=MeasuredCoefficients(**{k: tuple(map(float, v)) if isinstance(v, list) else float(v)
@@ -363,6 +390,32 @@ def _measured_from_dict(data: dict, where: str) -> MeasuredProfile:
         loop_step_overhead_s=loop_terms["step_overhead_s"],
         round_overhead_s=loop_terms["round_overhead_s"],
     )
+
+
+def _prefill_coefficient(prefill, where: str) -> float | None:
+    if prefill is None:
+        return None
+    value = _yaml11_number(prefill.get("per_param_token_s"))
+    if not (is_finite_number(value) and 0 <= value < MAX_COEFFICIENT_S):
+        raise SpecplanError(f"{where}: prefill.per_param_token_s must be a finite number ≥ 0, got {shown(value)}")
+    return float(value)
+
+
+def _cold_step_extra(cold, where: str) -> tuple:
+    if cold is None:
+        return ()
+    rows = cold.get("measurements")
+    if not isinstance(rows, list):
+        raise SpecplanError(f"{where}: cold_step.measurements must be a list, got {shown(rows)}")
+    out = []
+    for row in rows:
+        params = _yaml11_number(row.get("params")) if isinstance(row, dict) else None
+        extra = _yaml11_number(row.get("extra_s")) if isinstance(row, dict) else None
+        if not (is_finite_number(params) and params > 0 and is_finite_number(extra) and 0 <= extra < MAX_COEFFICIENT_S):
+            raise SpecplanError(f"{where}: each cold_step measurement needs params > 0 and extra_s ≥ 0 (seconds), "
+                                f"got {shown(row)}")
+        out.append((float(params), float(extra)))
+    return tuple(out)
 
 
 def one_size_measured(rows) -> bool:

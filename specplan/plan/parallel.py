@@ -93,6 +93,17 @@ def step_time_s(profile: Profile, arch: Architecture, tokens: int, batch: int, d
     return compute_and_memory + all_reduce_s(profile, arch, new_tokens, tp, dtype)
 
 
+def prefill_time_s(profile: Profile, arch: Architecture, tokens: int, batch: int, dtype: str | None, tp: int = 1,
+                   aspect_ratio: float | None = None) -> float:
+    """Seconds to prefill ``batch`` prompts of ``tokens`` tokens: a measured profile's prefill model, or one step of
+    that many new tokens on a roofline profile (compute-bound once the prompt is long; the KV cache it reads is
+    counted at the prompt's length)."""
+    if isinstance(profile, RooflineProfile):
+        return step_time_s(profile, arch, tokens, batch, dtype, tokens, tp, aspect_ratio)
+    step_time_s(profile, arch, 1, batch, dtype, 0, tp, aspect_ratio)  # the same checks (dtype, tensor parallelism)
+    return profile.prefill_time_s(arch.params_active, tokens * batch, aspect_ratio)
+
+
 def memory_per_gpu_gb(arch: Architecture, tp: int, dtype: str, context_tokens: int, batch: int) -> float:
     """Weights (every expert) and KV cache one GPU holds at TP ``tp``."""
     weights = arch.params_total * BYTES_PER_PARAM[dtype] / tp

@@ -46,6 +46,8 @@ LIMITS = {
     "gamma-max": (1, 1024),
     "batch-size": (1, 1 << 20),
     "context-tokens": (0, 1 << 30),
+    "prompt-tokens": (0, 1 << 30),
+    "new-tokens": (0, 1 << 30),
 }
 
 
@@ -73,6 +75,14 @@ class PlanInputs:
     tensor_parallel: int | None = None
     draft_tensor_parallel: int = 1
     min_speedup: float = DEFAULT_MIN_SPEEDUP
+    # A whole request (both > 0): P prompt tokens prefilled by target and draft, then n new tokens; the speedup
+    # counts the prefills (docs/theory.md §5). Both 0: steady-state decoding, no prefill.
+    prompt_tokens: int = 0
+    new_tokens: int = 0
+
+    @property
+    def per_request(self) -> bool:
+        return self.new_tokens > 0
 
     @property
     def alphas(self) -> tuple:
@@ -111,8 +121,16 @@ class PlanInputs:
         if not (math.isfinite(self.min_speedup) and self.min_speedup >= 1):
             raise SpecplanError(f"--min-speedup {self.min_speedup!r} must be a number ≥ 1")
         for name, value in (("gamma-max", self.gamma_max), ("batch-size", self.batch_size),
-                            ("context-tokens", self.context_tokens)):
+                            ("context-tokens", self.context_tokens), ("prompt-tokens", self.prompt_tokens),
+                            ("new-tokens", self.new_tokens)):
             count_in(value, f"--{name}", *LIMITS[name])
+        if (self.prompt_tokens > 0) != (self.new_tokens > 0):
+            given, missing = ("prompt-tokens", "new-tokens") if self.prompt_tokens else ("new-tokens", "prompt-tokens")
+            raise SpecplanError(f"--{given} {getattr(self, given.replace('-', '_'))} needs --{missing}: a request's "
+                                "speedup counts its prompt's prefill and its length in new tokens")
+        if self.per_request and self.cost_model == "flops":
+            raise SpecplanError("--prompt-tokens/--new-tokens need --cost-model hardware: the flops model charges "
+                                "every forward pass alike, so it has no prefill cost")
         if self.tensor_parallel is not None:
             parallel.check_tensor_parallel(self.tensor_parallel, self.target_model, "--tensor-parallel")
         parallel.check_tensor_parallel(self.draft_tensor_parallel, None, "--draft-tensor-parallel")
@@ -136,6 +154,9 @@ class Candidate:
     verify_cost_ratio: float  # t_target(γ+1) / t_target(1)
     speedup: float
     round_cost_ratio: float = 0.0  # o: a round's overhead beyond its forward steps / t_target(1) (measured loop)
+    first_step_ratio: float = 0.0  # x: the draft's first step of a round beyond a warm one / t_target(1) (measured)
+    draft_prefill_ratio: float = 0.0  # the draft's prefill of the prompt / t_target(1) (per-request plans)
+    target_prefill_ratio: float = 0.0  # the target's prefill of the prompt / t_target(1) (per-request plans)
     speedup_by_gamma: tuple = ()  # index γ-1: the speedup at γ = 1..γmax (cost model and α as above)
 
 
@@ -179,6 +200,9 @@ class Plan:
                 "cost_ratio": rec.cost_ratio,
                 "verify_cost_ratio": rec.verify_cost_ratio,
                 "round_cost_ratio": rec.round_cost_ratio,
+                "first_step_ratio": rec.first_step_ratio,
+                "draft_prefill_ratio": rec.draft_prefill_ratio,
+                "target_prefill_ratio": rec.target_prefill_ratio,
                 "speedup_by_gamma": list(rec.speedup_by_gamma),
             },
             "pays": self.pays,
@@ -200,10 +224,11 @@ class Plan:
 
 
 class _Costs:
-    """c(N), the verification cost ratio v(k) = t_target(k) / t_target(1) and the round overhead ratio o under one
-    cost model. A measured profile's loop terms (ℓ per step in a decode loop, o per round) are charged as a
-    decode loop pays them: t_target(1) + ℓ per AR token, t_draft(1) + ℓ per draft step, t_target(γ+1) + ℓ + o per
-    verification round (measure.loop_profile)."""
+    """The cost model in units of an AR token t_target(1): per draft c(N), the first-step extra x(N) and the draft's
+    prefill; the verification cost v(k) = t_target(k) / t_target(1), the round overhead o and the target's
+    prefill. A measured profile's loop terms (ℓ per step in a decode loop, o per round, x from its cold steps) are
+    charged as a decode loop pays them: t_target(1) + ℓ per AR token, t_draft(1) + ℓ per draft step plus x once a
+    round, t_target(γ+1) + ℓ + o per verification (measure.loop_profile, docs/theory.md §5)."""
 
     def __init__(self, inputs: PlanInputs, profile: Profile | None):
         self.inputs = inputs
@@ -211,6 +236,7 @@ class _Costs:
         self.loop_step_s = getattr(profile, "loop_step_overhead_s", 0.0)
         gammas = np.arange(1, inputs.gamma_max + 1)
         target, tp = inputs.target, inputs.tensor_parallel or 1
+        self.target_prefill = 0.0
         if profile is None:  # flops: c = N/M, verification charged as one target pass (docs/theory.md §5)
             self.target_step_s = None
             self.verify_ratio = np.ones_like(gammas, dtype=float)
@@ -219,6 +245,7 @@ class _Costs:
             self.target_step_s = self.step_s(target, 1, tp)
             self.verify_ratio = np.array([self.step_s(target, g + 1, tp) for g in gammas]) / self.target_step_s
             self.round_ratio = getattr(profile, "round_overhead_s", 0.0) / self.target_step_s
+            self.target_prefill = self.prefill_s(target, tp) / self.target_step_s
 
     def step_s(self, arch: Architecture, tokens: int, tp: int) -> float:
         i = self.inputs
@@ -226,20 +253,55 @@ class _Costs:
                                         i.aspect_ratio)
         return isolated + self.loop_step_s
 
-    def cost_ratio(self, draft_params: np.ndarray) -> np.ndarray:
-        return self.cost_ratios([rule_architecture(n, self.inputs.aspect_ratio) for n in draft_params])
+    def prefill_s(self, arch: Architecture, tp: int) -> float:
+        """Seconds of one request's prefill (0 for steady-state plans)."""
+        i = self.inputs
+        if not i.per_request:
+            return 0.0
+        return parallel.prefill_time_s(self.profile, arch, i.prompt_tokens, i.batch_size, i.dtype, tp, i.aspect_ratio)
 
-    def cost_ratios(self, drafts: list) -> np.ndarray:
-        """c for draft architectures (real checkpoints or the shape rule's), at the draft tensor parallelism."""
+    def drafts(self, draft_params: np.ndarray) -> "_DraftCosts":
+        return self.draft_architectures([rule_architecture(n, self.inputs.aspect_ratio) for n in draft_params])
+
+    def draft_architectures(self, drafts: list) -> "_DraftCosts":
+        """c, x and the prefill for draft architectures (real checkpoints or the shape rule's), at the draft tensor
+        parallelism."""
         if self.profile is None:
-            return np.array([d.params_active for d in drafts]) / self.inputs.target.params_active
+            c = np.array([d.params_active for d in drafts]) / self.inputs.target.params_active
+            return _DraftCosts(c, np.zeros_like(c), np.zeros_like(c))
         tp = self.inputs.draft_tensor_parallel
-        return np.array([self.step_s(d, 1, tp) for d in drafts]) / self.target_step_s
+        extra = getattr(self.profile, "cold_step_extra_s", lambda params: 0.0)
+        return _DraftCosts(np.array([self.step_s(d, 1, tp) for d in drafts]) / self.target_step_s,
+                           np.array([extra(d.params_active) for d in drafts]) / self.target_step_s,
+                           np.array([self.prefill_s(d, tp) for d in drafts]) / self.target_step_s)
 
     @property
     def round_cost(self) -> np.ndarray:
         """v(γ+1) + o per γ: what a round costs besides its draft steps, in target steps."""
         return self.verify_ratio + self.round_ratio
+
+    def speedup_table(self, alpha: np.ndarray, drafts: "_DraftCosts") -> np.ndarray:
+        """Speedup for every draft (rows) and γ = 1..γmax (columns), docs/theory.md §1 and §5: a round costs
+        R = γc + x + v(γ+1) + o target steps and emits E(α, γ) tokens; steady state S = E / R; per request of P
+        prompt and n new tokens, S = (p_M + n − 1) / (p_M + p_N + (n − 1)·R/E) with the prefills p in target steps."""
+        gammas = np.arange(1, self.round_cost.size + 1)[None, :]
+        a = alpha[:, None]
+        tokens = (1.0 - a ** (gammas + 1)) / (1.0 - a)  # (drafts, γmax)
+        round_cost = gammas * drafts.c[:, None] + drafts.first_step[:, None] + self.round_cost[None, :]
+        if not self.inputs.per_request:
+            return tokens / round_cost
+        decoded = self.inputs.new_tokens - 1  # the first new token comes out of the target's prefill
+        return (self.target_prefill + decoded) / (self.target_prefill + drafts.prefill[:, None]
+                                                  + decoded * round_cost / tokens)
+
+
+@dataclass(frozen=True)
+class _DraftCosts:
+    """Per draft, in target steps: c (a draft step in the loop), the first-step extra x, the prompt's prefill."""
+
+    c: np.ndarray
+    first_step: np.ndarray
+    prefill: np.ndarray
 
 
 def _acceptance(inputs: PlanInputs, draft_params: np.ndarray) -> np.ndarray:
@@ -263,20 +325,10 @@ def _check_law_alpha(law: AlphaLaw, draft_params: np.ndarray, alpha: np.ndarray)
                             f"α = {alpha[i]:.4g} for a {draft_params[i]:.4g}-parameter draft: α must be in (0, 1)")
 
 
-def _speedup_table(alpha: np.ndarray, c: np.ndarray, round_cost: np.ndarray) -> np.ndarray:
-    """Speedup for every draft (rows) and γ = 1..γmax (columns): E(α, γ) / (γc + v(γ+1) + o) (docs/theory.md §1,
-    latency form divided through by t_target(1); o, the loop's round overhead, is 0 unless a measured profile
-    holds it)."""
-    gammas = np.arange(1, round_cost.size + 1)[None, :]
-    a = alpha[:, None]
-    tokens = (1.0 - a ** (gammas + 1)) / (1.0 - a)  # (drafts, γmax)
-    return tokens / (gammas * c[:, None] + round_cost[None, :])
-
-
 def _evaluate(inputs: PlanInputs, costs: _Costs, draft_params) -> list:
     """Candidates at their best integer γ (γ = 0 and speedup 1 where no γ pays)."""
     n = np.asarray(draft_params, dtype=float)
-    return _candidates(n, _acceptance(inputs, n), costs.cost_ratio(n), costs)
+    return _candidates(n, _acceptance(inputs, n), costs.drafts(n), costs)
 
 
 def evaluate_architectures(inputs: PlanInputs, drafts: list, draft_tokens: list) -> list:
@@ -287,11 +339,12 @@ def evaluate_architectures(inputs: PlanInputs, drafts: list, draft_tokens: list)
     n = np.array([d.params_total for d in drafts], dtype=float)
     alpha = np.array([_acceptance(replace(inputs, alpha=None, draft_tokens=t), n[i:i + 1])[0]
                       for i, t in enumerate(draft_tokens)])
-    return _candidates(n, alpha, costs.cost_ratios(drafts), costs)
+    return _candidates(n, alpha, costs.draft_architectures(drafts), costs)
 
 
-def _candidates(n: np.ndarray, alpha: np.ndarray, c: np.ndarray, costs: _Costs) -> list:
-    table = _speedup_table(alpha, c, costs.round_cost)
+def _candidates(n: np.ndarray, alpha: np.ndarray, drafts: _DraftCosts, costs: _Costs) -> list:
+    table = costs.speedup_table(alpha, drafts)
+    c = drafts.c
     result = []
     for i in range(n.size):
         best = int(np.argmax(table[i]))
@@ -301,7 +354,8 @@ def _candidates(n: np.ndarray, alpha: np.ndarray, c: np.ndarray, costs: _Costs) 
             draft_params=float(n[i]), alpha=float(alpha[i]), cost_ratio=float(c[i]), gamma=gamma,
             gamma_real=gamma_real, expected_tokens_per_round=float(theory.expected_tokens_per_round(alpha[i], gamma)),
             verify_cost_ratio=float(costs.verify_ratio[gamma - 1]) if gamma else 1.0, speedup=speedup,
-            round_cost_ratio=float(costs.round_ratio),
+            round_cost_ratio=float(costs.round_ratio), first_step_ratio=float(drafts.first_step[i]),
+            draft_prefill_ratio=float(drafts.prefill[i]), target_prefill_ratio=float(costs.target_prefill),
             speedup_by_gamma=tuple(float(x) for x in table[i]),
         ))
     return result
@@ -321,8 +375,8 @@ def evaluate_draft(inputs: PlanInputs, draft_params: float, gamma: int | None = 
     if not 1 <= gamma <= inputs.gamma_max:
         raise SpecplanError(f"γ {gamma!r} must be in 1..{inputs.gamma_max}")
     n = np.array([float(draft_params)])
-    alpha, c = _acceptance(inputs, n), costs.cost_ratio(n)
-    speedup = float(_speedup_table(alpha, c, costs.round_cost)[0, gamma - 1])
+    alpha = _acceptance(inputs, n)
+    speedup = float(costs.speedup_table(alpha, costs.drafts(n))[0, gamma - 1])
     return replace(best, gamma=gamma, speedup=speedup,
                    expected_tokens_per_round=float(theory.expected_tokens_per_round(alpha[0], gamma)),
                    verify_cost_ratio=float(costs.verify_ratio[gamma - 1]))
@@ -331,13 +385,14 @@ def evaluate_draft(inputs: PlanInputs, draft_params: float, gamma: int | None = 
 def _objective(inputs: PlanInputs, costs: _Costs, draft_params: np.ndarray) -> np.ndarray:
     """Speedup to maximise over draft size. Under ``flops`` it is the paper's: the ratio form at the real-valued
     γ* (equivalently T*, tokens per FLOP; docs/theory.md §4). Under ``hardware`` it is the best integer γ's speedup."""
-    alpha, c = _acceptance(inputs, draft_params), costs.cost_ratio(draft_params)
+    alpha, drafts = _acceptance(inputs, draft_params), costs.drafts(draft_params)
     if costs.profile is None:
+        c = drafts.c
         log_alpha = np.log(alpha)
         w = theory.lambertw_m1_from_log((1.0 / c - 1.0) * log_alpha - 1.0)
         gamma = np.clip((1.0 + w) / log_alpha - 1.0 / c, 0.0, inputs.gamma_max)
         return (1.0 - alpha ** (gamma + 1.0)) / ((1.0 - alpha) * (gamma * c + 1.0))
-    return np.maximum(_speedup_table(alpha, c, costs.round_cost).max(axis=1), 1.0)
+    return np.maximum(costs.speedup_table(alpha, drafts).max(axis=1), 1.0)
 
 
 def _search(inputs: PlanInputs, costs: _Costs):
@@ -425,6 +480,9 @@ def _notes(inputs: PlanInputs, profile: Profile | None, recommendation: Candidat
             f"tokens, beyond the {measured_tokens} that profile {profile.name!r} measured: its cost is extrapolated "
             f"(the last measured k's cost per parameter held); re-profile with --max-tokens {verified_tokens}"
         )
+    if inputs.per_request and measured_tokens and getattr(profile, "prefill_per_param_token_s", 0.0) is None:
+        notes.append(f"profile {profile.name!r} has no prefill measurement: a {inputs.prompt_tokens}-token prefill is "
+                     f"its step model extrapolated from steps of ≤ {measured_tokens} tokens; re-run `specplan profile`")
     if inputs.alphas:
         given = inputs.given_alpha()
         lawful = [format_count(n) for n in inputs.draft_params if n not in given]
