@@ -11,7 +11,9 @@ from pathlib import Path
 
 import yaml
 
+from specplan.plan.architecture import rule_architecture
 from specplan.plan.hardware import load_profile
+from specplan.plan.parallel import prefill_time_s
 
 
 def step_table(measured_file: str, bundled_name: str) -> list[dict]:
@@ -39,6 +41,24 @@ def print_steps(rows: list[dict]) -> None:
           f"over {len(rows)} steps")
 
 
+def print_prefill_and_cold(measured_file: str, bundled_name: str) -> None:
+    """Each model's measured prefill of the context beside the measured fit's and the bundled profile's, and its
+    decode step right after a cache flush beside the warm one (the draft's first step of a round)."""
+    data = yaml.safe_load(Path(measured_file).read_text())
+    bundled, fitted = load_profile(bundled_name), load_profile(measured_file)
+    prefill = data.get("prefill")
+    if prefill:
+        tokens = prefill["tokens"]
+        print(f"\nprefill of {tokens} tokens (fresh cache): measured, measured fit, bundled {bundled.name}")
+        for m in prefill["measurements"]:
+            modelled = prefill_time_s(bundled, rule_architecture(m["params"]), tokens, 1, data["dtype"])
+            print(f"{m['model']:>8} {m['params']:>12,} {1e3 * m['median_s']:>10.3f} ms "
+                  f"{1e3 * fitted.prefill_time_s(m['params'], tokens):>10.3f} ms {1e3 * modelled:>10.3f} ms")
+    for m in (data.get("cold_step") or {}).get("measurements", []):
+        print(f"cold step {m['model']:>8}: {1e3 * m['cold_s']:.3f} ms after a cache flush, {1e3 * m['warm_s']:.3f} ms "
+              f"warm (+{1e3 * m['extra_s']:.3f} ms a round for a draft of this size)")
+
+
 def print_plans(plan_dir: Path) -> None:
     """plan --json outputs named plan__<profile>__<target>.json, side by side per target."""
     print(f"\n{'target':>8} {'profile':>9} {'draft N*':>10} {'γ':>3} {'c':>7} {'verify':>7} {'α':>6} {'speedup':>8}")
@@ -59,6 +79,7 @@ def main() -> None:
     parser.add_argument("--plan-dir", help="folder holding plan__<profile>__<target>.json files to tabulate")
     args = parser.parse_args()
     print_steps(step_table(args.measured, args.bundled))
+    print_prefill_and_cold(args.measured, args.bundled)
     if args.plan_dir:
         print_plans(Path(args.plan_dir))
 
