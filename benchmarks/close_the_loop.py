@@ -164,7 +164,7 @@ def plan(target_params: int, draft_params: int, alpha: float, profile_path: Path
                           "--gamma-max", str(gamma_max), "--json"], capture=True))
     candidate = next(c for c in out["candidates"] if round(c["draft_params"]) == draft_params)
     return {"gamma": candidate["gamma"], "speedup": candidate["speedup"], "cost_ratio": candidate["cost_ratio"],
-            "pays": candidate["speedup"] > 1.0}
+            "pays": candidate["speedup"] > 1.0, "gamma_band": out["recommendation"]["gamma_band"]}
 
 
 # ------------------------------------------------------------------------------------------------------ table
@@ -194,11 +194,15 @@ def build_table(rows: list, law: dict) -> dict:
     def g(gamma) -> str:
         return "0 (no SD)" if gamma == 0 else str(gamma)  # plan's γ = 0: speculation does not pay
 
+    def band(plan) -> str:  # plan's γ band: the γ values within 3% of its best
+        low, high = plan.get("gamma_band") or (None, None)
+        return f" ({low}–{high})" if low is not None and low != high else ""
+
     def ci(r) -> str:
         return f" [{r['measured_low']:.2f}, {r['measured_high']:.2f}]" if r["measured_low"] is not None else ""
 
     lines = [
-        "| draft | params | ppl (measured) | α̂ measured | α law | plan γ (law α) | plan speedup (law α) "
+        "| draft | params | ppl (measured) | α̂ measured | α law | plan γ (law α; band within 3%) | plan speedup (law α) "
         "| plan γ / speedup (measured α̂) | measured best γ | measured best speedup (95% CI) "
         "| measured at plan's γ | plan / measured best |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -207,7 +211,7 @@ def build_table(rows: list, law: dict) -> dict:
         lines.append(
             f"| {r['name']}{' **(predicted best)**' if r['name'] == predicted_best else ''}"
             f"{' **(measured best)**' if r['name'] == measured_best else ''} | {r['params']:,} | {r['ppl']:.3f} "
-            f"| {r['alpha_measured']:.3f} | {r['alpha_law']:.3f} | {g(r['plan_law']['gamma'])} "
+            f"| {r['alpha_measured']:.3f} | {r['alpha_law']:.3f} | {g(r['plan_law']['gamma'])}{band(r['plan_law'])} "
             f"| {x(r['plan_law']['speedup'])} | {g(r['plan_measured']['gamma'])} / {x(r['plan_measured']['speedup'])} "
             f"| {r['measured_gamma']} | {x(r['measured_speedup'])}{ci(r)} | {x(r['measured_at_planned_gamma'])} "
             f"| {r['plan_law']['speedup'] / r['measured_speedup'] - 1:+.1%} |")

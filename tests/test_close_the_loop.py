@@ -36,6 +36,8 @@ def test_best_gamma_and_draft_predicted_and_measured(loop):
     assert "1.60× [1.50, 1.70]" in md and "| — |" in md
     assert "α = -0.1000·ppl_draft +1.3000 (R² 0.900" in md
     assert "(disagree)" in md
+    rows[1]["plan_law"]["gamma_band"] = [3, 6]
+    assert "| 0.800 | 0.800 | 4 (3–6) | 1.45× |" in loop.build_table(rows, LAW)["markdown"]
 
 
 def test_agreement_and_undefined_r2(loop):

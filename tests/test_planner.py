@@ -1,5 +1,6 @@
 """The planner against the paper's check values and the hardware model's expected directions."""
 
+import dataclasses
 import math
 
 import pytest
@@ -167,3 +168,12 @@ def test_alpha_law_file_errors(tmp_path):
     path.write_text("[1, 2, 3]\n")
     with pytest.raises(SpecplanError, match="must hold a mapping"):
         parse_alpha_law(str(path))
+
+
+def test_gamma_band_holds_every_gamma_within_three_percent_of_the_best():
+    rec = planner.make_plan(planner.PlanInputs(target_params=70e9)).recommendation
+    low, high = rec.gamma_band
+    assert low <= rec.gamma <= high
+    for gamma, speedup in enumerate(rec.speedup_by_gamma, 1):
+        assert (low <= gamma <= high) == (speedup >= 0.97 * rec.speedup)  # the curve is unimodal here
+    assert dataclasses.replace(rec, gamma=0).gamma_band is None

@@ -178,11 +178,11 @@ def _interrupt_at_sync(monkeypatch, after: int) -> None:
 
 
 def test_ctrl_c_writes_what_was_measured_marked_partial(tmp_path, monkeypatch):
-    # The two models are timed side by side; each repeat is, per model, a cold step, an untimed step, then
-    # k = 1, 2, 3 (10 syncs), and a timed repeat also starts with a prefill (12). The warm-up repeat takes 20; then
-    # 300K's first timed repeat (12); Ctrl-C lands after 2M's prefill, cold step, untimed step and k = 1 step.
+    # The two models are timed side by side; each repeat is, per model, a cold step, 3 untimed steps, then
+    # k = 1, 2, 3 (14 syncs), and a timed repeat also starts with a prefill (16). The warm-up repeat takes 28; then
+    # 300K's first timed repeat (16); Ctrl-C lands after 2M's prefill, cold step, untimed steps and k = 1 step.
     # Everything timed is written, marked partial.
-    _interrupt_at_sync(monkeypatch, after=20 + 12 + 8)
+    _interrupt_at_sync(monkeypatch, after=28 + 16 + 12)
     result, path = _profile(tmp_path, "--sizes", "0.3M,2M")
     assert result.exit_code == 130, result.output
     document = yaml.safe_load(path.read_text())

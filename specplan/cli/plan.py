@@ -150,7 +150,9 @@ def render(result: planner.Plan, console: Console, deployment: checkpoints.Deplo
         ("draft size N*", f"{format_count(rec.draft_params)} parameters"),
         ("target / draft M/N*", f"{inputs.target_params / rec.draft_params:.0f}"),
         ("acceptance α", f"{rec.alpha:.3f} ({alpha_source(inputs, rec.draft_params)})"),
-        ("lookahead γ", f"{rec.gamma}" + (f" (real-valued γ* {rec.gamma_real:.2f})" if rec.gamma_real else "")),
+        ("lookahead γ", f"{rec.gamma}" + (f" (real-valued γ* {rec.gamma_real:.2f})" if rec.gamma_real else "")
+         + (f"; γ {rec.gamma_band[0]}–{rec.gamma_band[1]} within 3%" if rec.gamma_band
+            and rec.gamma_band[0] != rec.gamma_band[1] else "")),
         ("tokens per round E", f"{rec.expected_tokens_per_round:.2f}"),
         ("cost ratio c", f"{rec.cost_ratio:.4f} (draft step / target step)"),
         ("expected speedup", f"{rec.speedup:.2f}×" + (

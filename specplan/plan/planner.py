@@ -159,6 +159,15 @@ class Candidate:
     target_prefill_ratio: float = 0.0  # the target's prefill of the prompt / t_target(1) (per-request plans)
     speedup_by_gamma: tuple = ()  # index γ-1: the speedup at γ = 1..γmax (cost model and α as above)
 
+    @property
+    def gamma_band(self) -> tuple | None:
+        """(smallest, largest) γ whose predicted speedup is within ``FLAT_BAND_TOLERANCE`` of the best γ's: where the
+        speedup curve is this flat, measurement noise decides which of them measures best. None when γ = 0."""
+        if not self.gamma or not self.speedup_by_gamma:
+            return None
+        close = [g for g, s in enumerate(self.speedup_by_gamma, 1) if s >= (1 - FLAT_BAND_TOLERANCE) * self.speedup]
+        return min(close), max(close)
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -204,6 +213,7 @@ class Plan:
                 "draft_prefill_ratio": rec.draft_prefill_ratio,
                 "target_prefill_ratio": rec.target_prefill_ratio,
                 "speedup_by_gamma": list(rec.speedup_by_gamma),
+                "gamma_band": list(rec.gamma_band) if rec.gamma_band else None,
             },
             "pays": self.pays,
             "flat_band": {
