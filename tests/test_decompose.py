@@ -10,7 +10,7 @@ from specplan.measure.sweep import BenchConfig, run_bench
 from specplan.plan import theory
 from specplan.report.aggregate import aggregate
 from specplan.report.build import build, render
-from specplan.report.decompose import loop_terms
+from specplan.report.decompose import LoopTerms, first_step_split, loop_terms
 from specplan.report.predict import predict
 
 
@@ -88,5 +88,18 @@ def test_report_shows_where_the_time_goes(bench_records, tmp_path):
     report = build([path])
     text = render(report, "table", width=220)
     assert "Where the time goes" in text and "c_loop" in text
+    assert "first draft step of a round +" in " ".join(text.split())  # rows at γ 1 and 3: the split is fitted
     loop = json.loads(render(report, "json"))["predictions"][0]["loop"]
     assert loop["predicted_speedup"] > 0 and loop["c_loop"] > 0 and loop["rounds"] > 0
+
+
+def test_first_step_split_recovers_the_first_and_the_later_draft_steps():
+    """Rows whose round's draft time is x + d·γ AR tokens (x the first step's extra): the line over γ gives both."""
+    x, d, ar_s, rounds = 0.15, 0.08, 2e-3, 40
+
+    def row(gamma):
+        return LoopTerms(ar_s_per_token=ar_s, draft_step_s=(x + d * gamma) / gamma * ar_s, verify_s=3e-3,
+                         rounds=rounds, drafted=gamma * rounds, tokens=100, seconds=1.0)
+
+    assert first_step_split([row(g) for g in (1, 2, 4, 8)]) == (pytest.approx(x), pytest.approx(d))
+    assert first_step_split([row(4), row(4)]) is None

@@ -72,6 +72,20 @@ class LoopTerms:
         return self.speedup(theory.expected_tokens_per_round(alpha, gamma), gamma)
 
 
+def first_step_split(terms: list) -> tuple | None:
+    """(x, d) for one pair's rows at several γ: a round's draft time, c_loop·K/R in t_AR, as a line x + d·(K/R)
+    over the rows' mean drafts per round K/R (least squares). d is a draft step in the loop, x what the first step
+    of each round costs beyond it (plan's x(N), the cold step of a measured profile; docs/theory.md §5). None with
+    fewer than two distinct K/R."""
+    points = [(t.drafted / t.rounds, t.c_loop * t.drafted / t.rounds) for t in terms if t.rounds]
+    if len({round(k, 9) for k, _ in points}) < 2:
+        return None
+    k_mean = sum(k for k, _ in points) / len(points)
+    y_mean = sum(y for _, y in points) / len(points)
+    d = sum((k - k_mean) * (y - y_mean) for k, y in points) / sum((k - k_mean) ** 2 for k, _ in points)
+    return y_mean - d * k_mean, d
+
+
 def loop_terms(paired: list) -> LoopTerms | None:
     """The terms of (ar record, sd record) pairs whose sd records carry ``round_times`` (docs/records.md);
     None when no run was timed per round. ``prefill_s`` counts where every timed run recorded it."""

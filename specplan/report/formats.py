@@ -11,6 +11,7 @@ import json
 import math
 from dataclasses import dataclass
 
+from specplan.report import decompose
 from specplan.report.aggregate import Row
 from specplan.report.metrics import FORMULAS
 
@@ -309,8 +310,23 @@ def decomposition_section(predictions: list, several: bool) -> Section | None:
                "t_AR: c_loop = draft step in the loop, v_loop = verification in the loop, o_round = the rest of a "
                "round (acceptance, cache rollback, sync), f_round = the prefills spread over the rounds; c, v "
                "measured in isolation (÷ t_target(1)); AR/step = t_AR / t_target(1). with loop terms = E(α̂, γ) / "
-               "(γ·c_loop + v_loop + o_round + f_round); gap = measured / that − 1.")
+               "(γ·c_loop + v_loop + o_round + f_round); gap = measured / that − 1." + _first_steps(timed, several))
     return Section("Where the time goes", caption, headers, cells, labels=len(labels))
+
+
+def _first_steps(timed: list, several: bool) -> str:
+    """Per pair × engine measured at several γ: the round's draft time split into a first step and later ones."""
+    groups = {}
+    for p in timed:
+        groups.setdefault((p.row.pair, p.row.engine, p.row.category, p.row.batch_size), []).append(p.row.loop)
+    parts = []
+    for (pair, engine, category, _), terms in groups.items():
+        split = decompose.first_step_split(terms)
+        if split is not None:
+            name = " ".join(str(x) for x in ((pair,) if several else ()) + (engine, category) if x is not None)
+            parts.append(f"{name}: first draft step of a round +{split[0]:.3f} beyond the later ones ({split[1]:.3f} "
+                         "each)")
+    return (" Over γ, a round's draft time γ·c_loop = x + d·γ: " + "; ".join(parts) + ".") if parts else ""
 
 
 def gamma_section(comparisons: list, several: bool) -> Section | None:
