@@ -243,7 +243,6 @@ def measure(jobs, settings: ProfileSettings, on_advance=lambda label, steps: Non
                 devices.free_memory(settings.device)
     except KeyboardInterrupt:
         partial = True
-    del flush
     return Measurement(settings=settings, device_name=devices.device_name(settings.device), timings=tuple(timings),
                        skipped=tuple(skipped), partial=partial, environment=environment(),
                        prefill_timings=tuple(prefills), cold_timings=tuple(colds))

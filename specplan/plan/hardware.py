@@ -76,6 +76,10 @@ class RooflineProfile:
         overhead_s = (self.step_overhead_us + layers * self.layer_overhead_us) * 1e-6
         return overhead_s + max(memory_s, compute_s)
 
+    def cold_step_extra_s(self, params: float) -> float:
+        """0: a datasheet profile's per-step overheads stand for a draft's first step of a round too."""
+        return 0.0
+
     def check_dtype(self, dtype: str | None) -> str:
         dtype = dtype or self.dtype
         if dtype not in self.peak_tflops:
@@ -181,12 +185,13 @@ class MeasuredProfile:
                                        len(self.coefficients.multi_token_table))
         return sum(coefficient * term for coefficient, term in zip(coefficients, terms))
 
-    def prefill_time_s(self, params: float, tokens: int, aspect_ratio: float | None = None) -> float:
+    def prefill_time_s(self, params: float, tokens: int, dtype: str | None = None,
+                       aspect_ratio: float | None = None) -> float:
         """Seconds to prefill a prompt of ``tokens`` tokens: t(N, 1) + q·N·(tokens − 1) with the measured q, else the
         step model's own extrapolation to a step of that many tokens."""
         if self.prefill_per_param_token_s is None:
-            return self.step_time_s(params, tokens, aspect_ratio=aspect_ratio)
-        return self.step_time_s(params, 1, aspect_ratio=aspect_ratio) \
+            return self.step_time_s(params, tokens, dtype=dtype, aspect_ratio=aspect_ratio)
+        return self.step_time_s(params, 1, dtype=dtype, aspect_ratio=aspect_ratio) \
             + self.prefill_per_param_token_s * params * max(tokens - 1, 0)
 
     def cold_step_extra_s(self, params: float) -> float:

@@ -77,9 +77,7 @@ def step_time_s(profile: Profile, arch: Architecture, tokens: int, batch: int, d
     ``tp``. With the shape rule's architecture and TP 1 this is exactly the profile's own ``step_time_s``; a
     measured profile takes the active parameter count (its fit's shape rule, at ``aspect_ratio``)."""
     if not isinstance(profile, RooflineProfile):
-        if tp != 1:
-            raise SpecplanError(f"profile {profile.name!r} was measured on one device: tensor parallelism {tp} needs a "
-                                "roofline profile with interconnect figures")
+        _check_one_device(profile, tp)
         return profile.step_time_s(arch.params_active, tokens, batch, dtype, context_tokens, aspect_ratio)
     dtype = profile.check_dtype(dtype)
     if tp > 1 and not profile.interconnect_bandwidth_gb_s:
@@ -100,8 +98,14 @@ def prefill_time_s(profile: Profile, arch: Architecture, tokens: int, batch: int
     counted at the prompt's length)."""
     if isinstance(profile, RooflineProfile):
         return step_time_s(profile, arch, tokens, batch, dtype, tokens, tp, aspect_ratio)
-    step_time_s(profile, arch, 1, batch, dtype, 0, tp, aspect_ratio)  # the same checks (dtype, tensor parallelism)
-    return profile.prefill_time_s(arch.params_active, tokens * batch, aspect_ratio)
+    _check_one_device(profile, tp)
+    return profile.prefill_time_s(arch.params_active, tokens * batch, dtype, aspect_ratio)
+
+
+def _check_one_device(profile: Profile, tp: int) -> None:
+    if tp != 1:
+        raise SpecplanError(f"profile {profile.name!r} was measured on one device: tensor parallelism {tp} needs a "
+                            "roofline profile with interconnect figures")
 
 
 def memory_per_gpu_gb(arch: Architecture, tp: int, dtype: str, context_tokens: int, batch: int) -> float:

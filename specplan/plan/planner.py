@@ -280,9 +280,9 @@ class _Costs:
             c = np.array([d.params_active for d in drafts]) / self.inputs.target.params_active
             return _DraftCosts(c, np.zeros_like(c), np.zeros_like(c))
         tp = self.inputs.draft_tensor_parallel
-        extra = getattr(self.profile, "cold_step_extra_s", lambda params: 0.0)
         return _DraftCosts(np.array([self.step_s(d, 1, tp) for d in drafts]) / self.target_step_s,
-                           np.array([extra(d.params_active) for d in drafts]) / self.target_step_s,
+                           np.array([self.profile.cold_step_extra_s(d.params_active) for d in drafts])
+                           / self.target_step_s,
                            np.array([self.prefill_s(d, tp) for d in drafts]) / self.target_step_s)
 
     @property
@@ -490,7 +490,7 @@ def _notes(inputs: PlanInputs, profile: Profile | None, recommendation: Candidat
             f"tokens, beyond the {measured_tokens} that profile {profile.name!r} measured: its cost is extrapolated "
             f"(the last measured k's cost per parameter held); re-profile with --max-tokens {verified_tokens}"
         )
-    if inputs.per_request and measured_tokens and getattr(profile, "prefill_per_param_token_s", 0.0) is None:
+    if inputs.per_request and measured_tokens and profile.prefill_per_param_token_s is None:
         notes.append(f"profile {profile.name!r} has no prefill measurement: a {inputs.prompt_tokens}-token prefill is "
                      f"its step model extrapolated from steps of ≤ {measured_tokens} tokens; re-run `specplan profile`")
     if inputs.alphas:

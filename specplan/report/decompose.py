@@ -14,6 +14,7 @@ records) these terms say which part of a gap is the draft step in the loop, the 
 round's own overhead or the prefills (f_round shrinks as runs get longer; plan leaves it out). Pure Python, no torch.
 """
 
+import statistics
 from dataclasses import dataclass
 
 from specplan.plan import theory
@@ -80,10 +81,8 @@ def first_step_split(terms: list) -> tuple | None:
     points = [(t.drafted / t.rounds, t.c_loop * t.drafted / t.rounds) for t in terms if t.rounds]
     if len({round(k, 9) for k, _ in points}) < 2:
         return None
-    k_mean = sum(k for k, _ in points) / len(points)
-    y_mean = sum(y for _, y in points) / len(points)
-    d = sum((k - k_mean) * (y - y_mean) for k, y in points) / sum((k - k_mean) ** 2 for k, _ in points)
-    return y_mean - d * k_mean, d
+    line = statistics.linear_regression(*zip(*points))
+    return line.intercept, line.slope
 
 
 def loop_terms(paired: list) -> LoopTerms | None:
