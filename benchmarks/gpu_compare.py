@@ -13,7 +13,7 @@ import yaml
 
 from specplan.plan.architecture import rule_architecture
 from specplan.plan.hardware import load_profile
-from specplan.plan.parallel import prefill_time_s
+from specplan.plan.latency import prefill_time_s
 
 
 def step_table(measured_file: str, bundled_name: str) -> list[dict]:

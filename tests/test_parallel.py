@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from specplan.cli import app
 from specplan.errors import SpecplanError
-from specplan.plan import catalog, parallel, planner
+from specplan.plan import catalog, latency, parallel, planner
 from specplan.plan.architecture import rule_architecture
 from specplan.plan.hardware import load_profile
 
@@ -21,7 +21,7 @@ LLAMA_70B = catalog.find("meta-llama/Llama-3.1-70B-Instruct").info().architectur
 @pytest.mark.parametrize("params, tokens, batch", [(70e9, 1, 1), (1e9, 5, 8), (20e6, 1, 256), (8e9, 9, 64)])
 def test_shape_rule_at_tp_1_is_exactly_the_profile_step_time(params, tokens, batch):
     arch = rule_architecture(params)
-    assert parallel.step_time_s(H100, arch, tokens, batch, None, 1024) == pytest.approx(
+    assert latency.step_time_s(H100, arch, tokens, batch, None, 1024) == pytest.approx(
         H100.step_time_s(params, tokens, batch), rel=1e-12)
 
 
@@ -40,17 +40,17 @@ def test_70b_on_tp_4_target_step_falls_and_c_rises():
 def test_all_reduce_grows_with_layers_and_tokens():
     deep = rule_architecture(70e9)
     twice = type(deep)(**{**deep.__dict__, "layers": 2 * deep.layers})
-    assert parallel.all_reduce_s(H100, twice, 1, 4, "bf16") == pytest.approx(
-        2 * parallel.all_reduce_s(H100, deep, 1, 4, "bf16"))
-    assert parallel.all_reduce_s(H100, deep, 4096, 4, "bf16") > parallel.all_reduce_s(H100, deep, 1, 4, "bf16")
+    assert latency.all_reduce_s(H100, twice, 1, 4, "bf16") == pytest.approx(
+        2 * latency.all_reduce_s(H100, deep, 1, 4, "bf16"))
+    assert latency.all_reduce_s(H100, deep, 4096, 4, "bf16") > latency.all_reduce_s(H100, deep, 1, 4, "bf16")
     # Latency plus ring bandwidth: 2 per layer, each 10 us + 2·(N−1)/N · bytes / 450 GB/s.
     one = 10e-6 + 2 * 3 / 4 * (8192 * 2) / 450e9
-    assert parallel.all_reduce_s(H100, LLAMA_70B, 1, 4, "bf16") == pytest.approx(2 * 80 * one)
+    assert latency.all_reduce_s(H100, LLAMA_70B, 1, 4, "bf16") == pytest.approx(2 * 80 * one)
 
 
 def test_kv_heads_are_replicated_beyond_their_count():
-    assert parallel.kv_share(LLAMA_70B, 4) == 0.25
-    assert parallel.kv_share(LLAMA_70B, 16) == 1 / 8  # 8 KV heads over 16 GPUs: one head each
+    assert latency.kv_share(LLAMA_70B, 4) == 0.25
+    assert latency.kv_share(LLAMA_70B, 16) == 1 / 8  # 8 KV heads over 16 GPUs: one head each
 
 
 @pytest.mark.parametrize("target, profile, expected", [

@@ -435,6 +435,7 @@ def test_a_per_request_plan_says_when_the_profile_never_timed_a_prefill(tmp_path
     body = yaml.safe_load(open(with_prefill))
     del body["prefill"]
     (tmp_path / "request.yaml").write_text(yaml.safe_dump(body))
+    inputs = planner.PlanInputs(target_params=7e9, profile=with_prefill, prompt_tokens=300, new_tokens=50)  # re-read
     notes = [n for n in planner.make_plan(inputs).notes if "prefill" in n]
     assert notes == ["profile 'request' has no prefill measurement: a 300-token prefill is its step model "
                      "extrapolated from steps of ≤ 3 tokens; re-run `specplan profile`"]

@@ -10,7 +10,6 @@ from dataclasses import dataclass, replace
 
 from specplan.plan import catalog, engine_rules, parallel, planner
 from specplan.plan.catalog import ModelInfo
-from specplan.plan.hardware import RooflineProfile, load_profile
 
 SCHEDULE_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
@@ -138,8 +137,8 @@ def checkpoint_dtype(inputs: planner.PlanInputs, target: ModelInfo | None) -> tu
     dtype = target.architecture.dtype if target else None
     if inputs.dtype is not None or dtype not in ("fp8", "int8", "int4") or inputs.cost_model != "hardware":
         return inputs, []
-    profile = load_profile(inputs.profile)
-    if isinstance(profile, RooflineProfile) and dtype in profile.peak_tflops:
+    profile = inputs.profile
+    if dtype in profile.dtypes:
         return replace(inputs, dtype=dtype), [f"weights in {dtype}, as the checkpoint's quantization_config says "
                                               "(--dtype to override)"]
     return inputs, [f"the checkpoint's weights are {dtype}, but profile {profile.name!r} has no {dtype} figures: "

@@ -1,246 +1,21 @@
-"""Hardware profiles and the latency model: how long one forward step of a P-parameter model takes for k new tokens.
-
-The formulas, with check values, are in docs/theory.md §5.
-
-Two kinds of profile, both YAML files that ``plan --profile NAME|PATH`` accepts:
-
-- ``roofline`` (the bundled datasheet profiles in ``profiles/``): a step streams the weights and the KV cache from
-  memory and does 2·P·k·batch FLOPs; it takes the longer of the two, plus a fixed per-step overhead and a per-layer
-  overhead (kernel launches, framework). The overheads are why a small draft is not proportionally cheaper.
-- ``measured`` (written by ``specplan profile``): the same terms with coefficients fitted to timings on the user's
-  machine: t = step + layer·L(P) + P·(per_param + per_param_token·k + multi_token_per_param(k)) + layer_token·L(P)·k,
-  with k·batch new tokens charged as one stream of that many (see :func:`measured_latency_terms`).
+"""Hardware profile files: the YAML schema of each profile kind, its validation, and finding a profile by bundled
+name or path. The profile kinds and their protocol: ``plan/profile_kinds.py``; the latency model: ``plan/latency.py``
+(docs/theory.md §5). A profile is read once per command: ``load_profile`` at the command's edge.
 """
 
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, fields
 from importlib import resources
 from pathlib import Path
 
-
 from specplan.checks import is_finite_number, load_yaml, read_text_file, shown
 from specplan.errors import SpecplanError
-from specplan.plan.shapes import DEFAULT_ASPECT_RATIO, layers_exact
+from specplan.plan.architecture import RULE_KV_FRACTION
+from specplan.plan.latency import BYTES_PER_PARAM, DEFAULT_CONTEXT_TOKENS, measured_latency_terms  # noqa: F401
+from specplan.plan.profile_kinds import MeasuredCoefficients, MeasuredProfile, Profile, RooflineProfile  # noqa: F401
+from specplan.plan.shapes import DEFAULT_ASPECT_RATIO
 
-BYTES_PER_PARAM = {"fp32": 4.0, "tf32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
-# Grouped-query attention: KV heads as a share of query heads (LLaMA-3-70B: 8 of 64). Part of the shape rule.
-KV_HEAD_FRACTION = 0.125
-DEFAULT_CONTEXT_TOKENS = 1024
-
-
-def _kv_bytes(params: float, context_tokens: int, batch: int, dtype: str, aspect_ratio: float) -> float:
-    """Bytes of KV cache read per step: K and V, every layer, every cached token (KV kept in 16 bits, or 32)."""
-    layers = layers_exact(params, aspect_ratio)
-    elem_bytes = 4.0 if BYTES_PER_PARAM[dtype] >= 4 else 2.0
-    return 2.0 * layers * (aspect_ratio * layers) * KV_HEAD_FRACTION * context_tokens * batch * elem_bytes
-
-
-@dataclass(frozen=True)
-class RooflineProfile:
-    """A device described by datasheet figures (see the module docstring for the latency model)."""
-
-    name: str
-    description: str
-    dtype: str
-    memory_gb: float
-    memory_bandwidth_gb_s: float
-    peak_tflops: dict
-    bandwidth_efficiency: float
-    compute_efficiency: float
-    step_overhead_us: float
-    layer_overhead_us: float
-    sources: str
-    kind: str = "roofline"
-    # Tensor parallelism (plan/parallel.py): per-GPU, per-direction bandwidth and the latency of one all-reduce.
-    interconnect: str = ""
-    interconnect_bandwidth_gb_s: float | None = None
-    interconnect_latency_us: float | None = None
-
-    def step_time_s(
-        self,
-        params: float,
-        tokens: int,
-        batch: int = 1,
-        dtype: str | None = None,
-        context_tokens: int = DEFAULT_CONTEXT_TOKENS,
-        aspect_ratio: float = DEFAULT_ASPECT_RATIO,
-    ) -> float:
-        """Seconds for one forward step of ``batch`` sequences, each with ``tokens`` new tokens."""
-        dtype = self.check_dtype(dtype)
-        memory_bytes = params * BYTES_PER_PARAM[dtype] + _kv_bytes(params, context_tokens, batch, dtype, aspect_ratio)
-        return self.roofline_s(memory_bytes, 2.0 * params * tokens * batch, layers_exact(params, aspect_ratio), dtype)
-
-    def roofline_s(self, memory_bytes: float, flops: float, layers: float, dtype: str) -> float:
-        """Overheads plus the longer of streaming ``memory_bytes`` and computing ``flops`` on this device."""
-        memory_s = memory_bytes / (self.memory_bandwidth_gb_s * 1e9 * self.bandwidth_efficiency)
-        compute_s = flops / (self.peak_tflops[dtype] * 1e12 * self.compute_efficiency)
-        overhead_s = (self.step_overhead_us + layers * self.layer_overhead_us) * 1e-6
-        return overhead_s + max(memory_s, compute_s)
-
-    def cold_step_extra_s(self, params: float) -> float:
-        """0: a datasheet profile's per-step overheads stand for a draft's first step of a round too."""
-        return 0.0
-
-    def check_dtype(self, dtype: str | None) -> str:
-        dtype = dtype or self.dtype
-        if dtype not in self.peak_tflops:
-            raise SpecplanError(
-                f"--dtype {dtype!r} is not in profile {self.name!r} (it has {', '.join(self.peak_tflops)})"
-            )
-        return dtype
-
-    def key_figures(self) -> dict:
-        return {
-            "dtype": self.dtype,
-            "memory_gb": self.memory_gb,
-            "bandwidth_gb_s": self.memory_bandwidth_gb_s,
-            "peak_tflops": self.peak_tflops[self.dtype],
-            "step_overhead_us": self.step_overhead_us,
-            "layer_overhead_us": self.layer_overhead_us,
-            "interconnect_gb_s": self.interconnect_bandwidth_gb_s,
-        }
-
-
-@dataclass(frozen=True)
-class MeasuredCoefficients:
-    """Fitted latency terms of a measured profile, all in seconds and non-negative."""
-
-    step_overhead_s: float
-    layer_overhead_s: float
-    per_param_s: float
-    per_param_token_s: float
-    layer_token_s: float = 0.0
-    # Extra cost per parameter of a step with k > 1 new tokens over a 1-token step: matrix-matrix kernels (and a
-    # causal mask) replace the matrix-vector path of a decode step. One number: the same extra for every k > 1.
-    # A table (m_2, m_3, ..., m_K): the extra of each k measured, m_K held beyond K (an empty table: only k = 1 was
-    # measured, no extra is known). CPU BLAS kernels pick their
-    # blocking by the number of rows, so there a 3-token step can cost more than a 5-token one (a measured table
-    # keeps that; a smooth curve cannot).
-    multi_token_per_param_s: float | tuple = 0.0
-
-    @property
-    def multi_token_table(self) -> tuple:
-        """``multi_token_per_param_s`` as a table of one or more entries (a number is a table of one)."""
-        value = self.multi_token_per_param_s
-        return tuple(value) if isinstance(value, (tuple, list)) else (value,)
-
-    def vector(self) -> tuple:
-        """The coefficients in the order of :func:`measured_latency_terms`' terms."""
-        return (self.step_overhead_s, self.layer_overhead_s, self.per_param_s, self.per_param_token_s,
-                self.layer_token_s, *self.multi_token_table)
-
-    @classmethod
-    def from_vector(cls, values) -> "MeasuredCoefficients":
-        """The inverse of :meth:`vector`: five named coefficients, then the multi-token table."""
-        step, layer, per_param, per_param_token, layer_token, *table = (float(v) for v in values)
-        return cls(step, layer, per_param, per_param_token, layer_token, tuple(table))
-
-
-def measured_latency_terms(params: float, new_tokens: int, aspect_ratio: float = DEFAULT_ASPECT_RATIO,
-                           table_entries: int = 1) -> tuple:
-    """The terms that :meth:`MeasuredCoefficients.vector` multiplies: t = Σ coefficient · term. The model is linear
-    in its coefficients, so ``specplan profile`` fits them by least squares on these terms. L = layers_exact(params)
-    is the shape rule's real-valued layer count; the multi-token table has ``table_entries`` entries (k = 2..K)."""
-    layers = layers_exact(params, aspect_ratio)
-    multi_token = [0.0] * table_entries
-    if new_tokens > 1 and table_entries:
-        multi_token[min(new_tokens - 2, table_entries - 1)] = params
-    return (1.0, layers, params, params * new_tokens, layers * new_tokens, *multi_token)
-
-
-@dataclass(frozen=True)
-class MeasuredProfile:
-    """A device described by latencies measured with ``specplan profile`` and a fitted latency model."""
-
-    name: str
-    dtype: str
-    coefficients: MeasuredCoefficients
-    aspect_ratio: float = DEFAULT_ASPECT_RATIO
-    description: str = ""
-    extra: dict = field(default_factory=dict)  # measurements, errors, environment: kept, not used by plan
-    kind: str = "measured"
-    # The decode loop's own terms (``loop`` in the file, from profile's synthetic speculative round): ℓ per
-    # forward step inside a loop, o per speculative round beyond its forward steps. 0 where not measured.
-    loop_step_overhead_s: float = 0.0
-    round_overhead_s: float = 0.0
-    # ``prefill.per_param_token_s`` q: a prompt of P tokens costs t(N, 1) + q·N·(P − 1); None where not measured.
-    prefill_per_param_token_s: float | None = None
-    # ``cold_step``: (params, extra seconds) per measured size, the cost of a decode step right after a cache flush
-    # beyond the warm one (a draft's first step of each round).
-    cold_step_extra: tuple = ()
-
-    def step_time_s(
-        self,
-        params: float,
-        tokens: int,
-        batch: int = 1,
-        dtype: str | None = None,
-        context_tokens: int = DEFAULT_CONTEXT_TOKENS,
-        aspect_ratio: float | None = None,
-    ) -> float:
-        """Seconds for one forward step; ``tokens·batch`` new tokens are charged as one stream of that many.
-        The fit was made at the profile's own context length and shape rule (``context_tokens`` is ignored)."""
-        self.check_dtype(dtype)
-        coefficients = self.coefficients.vector()
-        terms = measured_latency_terms(params, tokens * batch, aspect_ratio or self.aspect_ratio,
-                                       len(self.coefficients.multi_token_table))
-        return sum(coefficient * term for coefficient, term in zip(coefficients, terms))
-
-    def prefill_time_s(self, params: float, tokens: int, dtype: str | None = None,
-                       aspect_ratio: float | None = None) -> float:
-        """Seconds to prefill a prompt of ``tokens`` tokens: t(N, 1) + q·N·(tokens − 1) with the measured q, else the
-        step model's own extrapolation to a step of that many tokens."""
-        if self.prefill_per_param_token_s is None:
-            return self.step_time_s(params, tokens, dtype=dtype, aspect_ratio=aspect_ratio)
-        return self.step_time_s(params, 1, dtype=dtype, aspect_ratio=aspect_ratio) \
-            + self.prefill_per_param_token_s * params * max(tokens - 1, 0)
-
-    def cold_step_extra_s(self, params: float) -> float:
-        """Extra seconds of a draft's first step in a round (its weights evicted by the target's pass): the measured
-        extras interpolated in log size, the nearest measured size's held outside their range; 0 if not measured."""
-        if not self.cold_step_extra:
-            return 0.0
-        import numpy as np
-
-        sizes, extras = zip(*sorted(self.cold_step_extra))
-        return float(np.interp(np.log(params), np.log(sizes), extras))
-
-    @property
-    def measured_tokens(self) -> int | None:
-        """K of a per-k table: the largest step measured (1 for an empty table); beyond it the last entry holds."""
-        table = self.coefficients.multi_token_per_param_s
-        return len(table) + 1 if isinstance(table, (tuple, list)) else None
-
-    @property
-    def measured_params(self) -> tuple | None:
-        """(smallest, largest) model size in the profile's measured table; None when the file has no table."""
-        sizes = [row.get("params") for row in self.extra.get("measurements") or [] if isinstance(row, dict)]
-        sizes = [float(p) for p in sizes if isinstance(p, (int, float)) and not isinstance(p, bool) and p > 0]
-        return (min(sizes), max(sizes)) if sizes else None
-
-    def leave_one_out_error(self, params: float) -> float | None:
-        """The fit's largest relative error on the size ``params`` when that size was left out of the fit
-        (``fit.leave_one_out`` written by ``specplan profile``); None where unknown."""
-        entries = (self.extra.get("fit") or {}).get("leave_one_out") or []
-        for entry in entries:
-            if isinstance(entry, dict) and entry.get("params") == params:
-                error = entry.get("max_abs_error")
-                return float(error) if isinstance(error, (int, float)) and not isinstance(error, bool) else None
-        return None
-
-    def check_dtype(self, dtype: str | None) -> str:
-        if dtype not in (None, self.dtype):
-            raise SpecplanError(f"--dtype {dtype!r}: profile {self.name!r} was measured in {self.dtype}")
-        return self.dtype
-
-    def key_figures(self) -> dict:
-        return {
-            "dtype": self.dtype,
-            "step_overhead_us": self.coefficients.step_overhead_s * 1e6,
-            "layer_overhead_us": self.coefficients.layer_overhead_s * 1e6,
-        }
-
-
-Profile = RooflineProfile | MeasuredProfile
+# Grouped-query attention in the shape rule: KV heads as a share of query heads (``profile`` builds its models so).
+KV_HEAD_FRACTION = RULE_KV_FRACTION
 
 # A measured coefficient is seconds (per step, layer or parameter): anything near this is a broken file.
 MAX_COEFFICIENT_S = 1000.0
@@ -451,9 +226,9 @@ def load_profile(name_or_path: str) -> Profile:
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
         text = read_text_file(path, "profile file")
-        profile = profile_from_dict(_read_yaml(text, f"profile file {name_or_path!r}"), name_or_path)
-        if isinstance(profile, MeasuredProfile):
-            _check_sizes_measured(profile.extra.get("measurements"), name_or_path)
+        data = _read_yaml(text, f"profile file {name_or_path!r}")
+        profile = profile_from_dict(data, name_or_path)
+        _check_sizes_measured(data.get("measurements"), name_or_path)
         return profile
     wanted = name_or_path.lower()
     for file in bundled_profile_files():

@@ -1,6 +1,7 @@
 """Speculative-decoding math: tokens per round, speedup and the optimal lookahead γ*.
 
-Pure functions, no torch. Notation of the papers inside this module only: α = expected acceptance,
+Pure functions, no torch; the planner calls them on numpy arrays (one value per draft, or drafts × γ), and a
+scalar in gives a float out. Notation of the papers inside this module only: α = expected acceptance,
 γ = lookahead (draft tokens per round), c = draft step time / target step time. Section references are to
 ``docs/theory.md`` (§1 Leviathan et al. 2023, arXiv 2211.17192; §2 and §4 SDSL, arXiv 2603.11053).
 """
@@ -11,17 +12,23 @@ from dataclasses import dataclass
 import numpy as np
 
 
-def expected_tokens_per_round(alpha: float, gamma: float) -> float:
+def _out(value):
+    """A float for a scalar result, the array otherwise."""
+    return float(value) if np.ndim(value) == 0 else value
+
+
+def expected_tokens_per_round(alpha, gamma):
     """E = (1 − α^(γ+1)) / (1 − α): tokens emitted per verification round (docs/theory.md §1); γ+1 as α → 1."""
-    if alpha >= 1.0:
-        return gamma + 1.0
-    return (1.0 - alpha ** (gamma + 1.0)) / (1.0 - alpha)
+    alpha, gamma = np.asarray(alpha, dtype=float), np.asarray(gamma, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tokens = (1.0 - alpha ** (gamma + 1.0)) / (1.0 - alpha)
+    return _out(np.where(alpha >= 1.0, gamma + 1.0, tokens))
 
 
-def speedup_ratio(alpha: float, gamma: float, c: float) -> float:
+def speedup_ratio(alpha, gamma, c):
     """S = (1 − α^(γ+1)) / ((1 − α)(γc + 1)): walltime speedup when verifying γ+1 tokens costs one target step
     (docs/theory.md §1, Leviathan et al. Theorem 3.8)."""
-    return expected_tokens_per_round(alpha, gamma) / (gamma * c + 1.0)
+    return _out(np.asarray(expected_tokens_per_round(alpha, gamma)) / (np.asarray(gamma) * c + 1.0))
 
 
 def speedup_latency(
@@ -59,19 +66,20 @@ def lambertw_m1_from_log(u):
     return float(w) if w.ndim == 0 else w
 
 
-def gamma_star_real(alpha: float, c: float) -> float:
+def gamma_star_real(alpha, c):
     """Real-valued optimal lookahead maximising (1 − α^(γ+1)) / (1 + cγ) (docs/theory.md §2):
 
     z = −α^(1/c − 1)/e, W = W₋₁(z), γ* = (1 + W)/ln α − 1/c, computed in log space with u = (1/c − 1)·ln α − 1.
     May be below 1 (or negative) where speculation does not pay.
     """
-    if not 0.0 < alpha < 1.0:
+    alpha, c = np.asarray(alpha, dtype=float), np.asarray(c, dtype=float)
+    if not np.all((0.0 < alpha) & (alpha < 1.0)):
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    if not 0.0 < c < 1.0:
+    if not np.all((0.0 < c) & (c < 1.0)):
         raise ValueError(f"c must be in (0, 1), got {c}")
-    log_alpha = math.log(alpha)
+    log_alpha = np.log(alpha)
     w = lambertw_m1_from_log((1.0 / c - 1.0) * log_alpha - 1.0)
-    return (1.0 + w) / log_alpha - 1.0 / c
+    return _out((1.0 + w) / log_alpha - 1.0 / c)
 
 
 def speedup_at_gamma_star(alpha: float, c: float) -> float:
