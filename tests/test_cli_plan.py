@@ -123,8 +123,6 @@ def test_profile_file_through_the_cli(tmp_path):
      "profile 'cpu-generic' has no interconnect figures"),
     (["--target-params", "70B", "--emit", "vllm"], "--emit vllm needs a real target"),
     (["--target-params", "70B", "--emit", "tgi"], "'tgi' is not one of"),
-    (["--target", "EleutherAI/pythia-12b", "--emit", "vllm"], "vLLM accepts no ranked checkpoint that pays"),
-    (["--target", "EleutherAI/pythia-12b", "--emit", "llamacpp"], "llama.cpp accepts no ranked checkpoint"),
 ])
 def test_bad_input_is_one_line_on_stderr_with_exit_2(args, fragment):
     result = run("plan", *args)
@@ -132,6 +130,44 @@ def test_bad_input_is_one_line_on_stderr_with_exit_2(args, fragment):
     assert fragment in result.stderr
     assert result.stderr.strip().count("\n") == 0 and result.stderr.startswith("error: ")
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("engine, fragment", [("vllm", "vLLM accepts no ranked checkpoint that pays"),
+                                              ("llamacpp", "llama.cpp accepts no ranked checkpoint")])
+def test_emit_with_nothing_that_pays_on_the_engine_is_an_answer_not_an_error(engine, fragment):
+    """Pythia's sizes differ in embedding rows: vLLM and llama.cpp take none of its drafts. That is the answer "do not
+    speculate" (exit 0), not bad input; --require-pays makes it exit 1 for CI."""
+    args = ["plan", "--target", "EleutherAI/pythia-12b", "--emit", engine]
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    assert "do not speculate" in result.stdout and fragment in result.stdout and result.stderr == ""
+    data = json.loads(run(*args, "--json").stdout)
+    assert data["emit"]["pays"] is False and data["emit"]["gamma"] == 0 and data["emit"]["draft"] is None
+    assert fragment in data["emit"]["notes"][0]
+    assert run(*args, "--require-pays").exit_code == 1
+    assert run("plan", "--target", "EleutherAI/pythia-12b", "--emit", "sglang", "--require-pays").exit_code == 1
+    assert run("plan", "--target", "EleutherAI/pythia-12b", "--emit", "hf", "--require-pays").exit_code == 0
+
+
+def test_emit_at_a_batch_where_no_checkpoint_pays_agrees_with_the_box_and_the_verdict():
+    result = runner.invoke(app, ["plan", "--target", "meta-llama/Llama-3.1-70B-Instruct", "--batch-size", "2048",
+                                 "--emit", "vllm"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "the target alone: speculation does not pay with any checkpoint here" in out
+    assert "Verdict: speculation does not pay with any checkpoint here" in out and "# vLLM: do not speculate" in out
+    assert "expected speedup" not in out  # the size optimum's speedup is labelled as such, not as the answer
+
+
+def test_the_box_leads_with_the_checkpoint_to_deploy_and_matches_the_verdict():
+    result = run("plan", "--target", "meta-llama/Llama-3.1-70B-Instruct", "--json")
+    data = json.loads(result.stdout)
+    best = data["checkpoints"][0]
+    out = runner.invoke(app, ["plan", "--target", "meta-llama/Llama-3.1-70B-Instruct"], env={"COLUMNS": "200"}).stdout
+    first_row = next(line for line in out.splitlines() if "│" in line)
+    assert "deploy" in first_row and f"{best['name']} with γ = {best['gamma']}: {best['speedup']:.2f}×" in out
+    assert f"Verdict: use {best['name']} with γ = {best['gamma']} for about {best['speedup']:.2f}×" in out
+    assert "size optimum N*" in out and f"{data['recommendation']['speedup']:.2f}× if such a draft existed" in out
 
 
 @pytest.mark.parametrize("content, fragment", [
@@ -165,8 +201,17 @@ def test_profiles_lists_bundled_profiles_with_key_figures():
 def test_help_explains_units_and_defaults():
     result = runner.invoke(app, ["plan", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
-    for text in ("70e9, 70B, 7.5b, 405M", "default 15T", "default 2.4T", "hardware", "flops", "repeatable"):
+    for text in ("70e9, 70B, 7.5b, 405M", "default 15T", "default 2.4T", "hardware", "flops", "repeatable",
+                 "--tensor-parallel-size", "--draft-tensor-parallel-size", "--require-pays"):
         assert text in result.stdout, text
+    assert "2400000000000" not in result.stdout  # counts in engineering form
+
+
+def test_vllm_option_names_and_the_short_aliases_mean_the_same():
+    long = plan_json("--target", "meta-llama/Llama-3.1-70B", "--tensor-parallel-size", "4",
+                     "--draft-tensor-parallel-size", "2")
+    short = plan_json("--target", "meta-llama/Llama-3.1-70B", "--tensor-parallel", "4", "--draft-tensor-parallel", "2")
+    assert long == short and long["tensor_parallel"]["target"] == 4 and long["tensor_parallel"]["draft"] == 2
 
 
 def test_plan_does_not_import_torch_or_transformers():

@@ -1,25 +1,23 @@
-"""``specplan plan``: recommend a draft size, γ and the expected speedup for a target model."""
+"""``specplan plan``: parse, read the inputs once (profile, target, drafts), call the planner, render, exit code."""
 
 import json
-from pathlib import Path
-from typing import Annotated
-
 from enum import Enum
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from specplan.plan import checkpoints, emit, engine_rules, model_source, planner
 from specplan.cli import app
 from specplan.cli.options import parse_count_option
 from specplan.errors import SpecplanError
+from specplan.plan import checkpoints, hardware, model_source, planner, serving, verdict
 from specplan.plan.architecture import describe
 from specplan.plan.scaling import AlphaLaw, parse_alpha_law
 from specplan.units import format_count
 
 CostModel = Enum("CostModel", {name: name for name in planner.COST_MODELS}, type=str)
-Engine = Enum("Engine", {name: name for name in engine_rules.ENGINES}, type=str)
+Engine = Enum("Engine", {name: name for name in serving.ENGINES}, type=str)
 
 
 @app.command()
@@ -38,7 +36,9 @@ def plan(
              "the catalog, its own figure).")] = None,
     draft_tokens: Annotated[float, typer.Option(
         parser=parse_count_option, metavar="COUNT",
-        help="Tokens the draft is (or will be) trained on (default 2.4T, as in the SDSL paper).")] = planner.DEFAULT_DRAFT_TOKENS,
+        show_default=False,
+        help=f"Tokens the draft is (or will be) trained on (default {format_count(planner.DEFAULT_DRAFT_TOKENS)}, "
+             "as in the SDSL paper).")] = planner.DEFAULT_DRAFT_TOKENS,
     profile: Annotated[str, typer.Option(
         metavar="NAME|PATH",
         help="Hardware profile: a bundled name (see `specplan profiles`) or a YAML file, e.g. one written by "
@@ -71,11 +71,12 @@ def plan(
         metavar="ID|FOLDER",
         help="Also rank this draft checkpoint (repeatable): a hub id or a folder with config.json.")] = None,
     tensor_parallel: Annotated[int | None, typer.Option(
-        metavar="N",
+        "--tensor-parallel-size", "--tensor-parallel", metavar="N",
         help="GPUs the target is sharded over (tensor parallelism, 1-64, dividing its heads). Default: 1, or the "
              "smallest power of two whose share of weights and KV cache fits 90% of one device.")] = None,
     draft_tensor_parallel: Annotated[int, typer.Option(
-        metavar="M", help="GPUs the draft is sharded over (tensor parallelism).")] = 1,
+        "--draft-tensor-parallel-size", "--draft-tensor-parallel", metavar="M",
+        help="GPUs the draft is sharded over (tensor parallelism).")] = 1,
     emit_engine: Annotated[Engine | None, typer.Option(
         "--emit", help="Also print the recommended pair and γ as that engine's configuration (needs --target): "
                        "vllm (serve command), sglang (launch flags), trtllm (YAML), llamacpp (llama-server flags), "
@@ -93,6 +94,8 @@ def plan(
     min_speedup: Annotated[float, typer.Option(
         help="Smallest speedup (×) that counts as paying; below it the verdict is to decode with the target "
              "alone, since the model's own error is as large as the gain.")] = planner.DEFAULT_MIN_SPEEDUP,
+    require_pays: Annotated[bool, typer.Option(
+        help="With --emit: exit 1 when the answer is not to speculate (for CI); without it that answer exits 0.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
 ) -> None:
     """Recommend the draft size N*, a draft checkpoint, lookahead γ*, acceptance and speedup for a target (pure
@@ -106,7 +109,7 @@ def plan(
         target_tokens=target_tokens or (model and model.training_tokens) or planner.DEFAULT_TARGET_TOKENS,
         draft_tokens=draft_tokens,
         cost_model=cost_model.value,
-        profile=profile,
+        profile=hardware.load_profile(profile) if cost_model.value == "hardware" else None,
         dtype=None if dtype == "auto" else dtype,
         batch_size=batch_size,
         context_tokens=context_tokens,
@@ -124,41 +127,74 @@ def plan(
         draft_tensor_parallel=draft_tensor_parallel,
     )
     deployment = checkpoints.plan_deployment(inputs, model, drafts)
-    emission = emit.emit(deployment, emit_engine.value) if emit_engine else None
+    emission = verdict.emit(deployment, emit_engine.value) if emit_engine else None
     if as_json:
         data = deployment.to_json()
         data["emit"] = emission.to_json() if emission else None
         typer.echo(json.dumps(data, indent=2))
-        return
-    render(deployment.plan, Console(), deployment)
-    if emission:
-        typer.echo(f"\n# {engine_rules.ENGINE_NAMES[emission.engine]}: {emission.draft} with γ = {emission.gamma}")
-        for note in emission.notes:
-            typer.echo(f"# note: {note}")
+    else:
+        render(deployment, Console())
+        if emission:
+            render_emission(emission)
+    if emission and require_pays and not emission.pays:
+        raise typer.Exit(1)
+
+
+def render_emission(emission: serving.Emission) -> None:
+    title = serving.ENGINE_NAMES[emission.engine]
+    if not emission.pays:
+        typer.echo(f"\n# {title}: do not speculate")
+    else:
+        typer.echo(f"\n# {title}: {emission.draft} with γ = {emission.gamma}")
+    for note in emission.notes:
+        typer.echo(f"# note: {note}")
+    if emission.text:
         typer.echo(emission.text)
 
 
-def render(result: planner.Plan, console: Console, deployment: checkpoints.Deployment | None = None) -> None:
+def render(deployment: checkpoints.Deployment, console: Console) -> None:
+    result = deployment.plan
+    answer = verdict.verdict(deployment)
+    console.print(_summary(deployment, answer))
+    console.print(_sensitivity(result))
+    if deployment.checkpoints:
+        console.print(_checkpoint_table(deployment))
+    for note in result.notes + deployment.notes:
+        console.print(f"[dim]note: {note}[/dim]")
+    console.print(answer.text)
+
+
+def _summary(deployment: checkpoints.Deployment, answer: verdict.Verdict) -> Table:
+    """The headline box. With ranked checkpoints it leads with what to deploy (the verdict's checkpoint and speedup),
+    the size optimum N* beside it; else with N*. Its speedup is the verdict's, so the two never disagree."""
+    result, target = deployment.plan, deployment.target
     inputs, rec = result.inputs, result.recommendation
-    target = deployment.target if deployment else None
-    title = (f"{target.name} ({describe(target.architecture)})" if target
-             else f"{format_count(inputs.target_params)} parameters")
+    title = f"{target.name} ({describe(target.architecture)})" if target else f"{format_count(inputs.target_params)} parameters"
     summary = Table(title=f"specplan plan — target {title}", show_header=False, title_justify="left")
     summary.add_column(style="bold")
     summary.add_column()
-    rows = [
-        ("draft size N*", f"{format_count(rec.draft_params)} parameters"),
+    per_request = (f" per request of {inputs.prompt_tokens} prompt + {inputs.new_tokens} new tokens (prefills: target "
+                   f"{rec.target_prefill_ratio:.3g}, draft {rec.draft_prefill_ratio:.3g} target steps)"
+                   if inputs.per_request else "")
+    if deployment.best:
+        deploy = (f"{answer.draft} with γ = {answer.gamma}: {answer.speedup:.2f}×" if answer.pays else
+                  "the target alone: speculation does not pay with any checkpoint here")
+        rows = [("deploy", deploy),
+                ("size optimum N*", f"{format_count(rec.draft_params)} parameters: {rec.speedup:.2f}× if such a draft "
+                                    f"existed{per_request}")]
+    else:
+        margin = "" if answer.pays or not rec.gamma else (f" (below the {inputs.min_speedup:g}× margin: decode with "
+                                                          "the target alone)")
+        rows = [("draft size N*", f"{format_count(rec.draft_params)} parameters"),
+                ("expected speedup", f"{rec.speedup:.2f}×{per_request}{margin}")]
+    rows += [
         ("target / draft M/N*", f"{inputs.target_params / rec.draft_params:.0f}"),
-        ("acceptance α", f"{rec.alpha:.3f} ({alpha_source(inputs, rec.draft_params)})"),
+        ("acceptance α", f"{rec.alpha:.3f} ({verdict.alpha_source(inputs, rec.draft_params)})"),
         ("lookahead γ", f"{rec.gamma}" + (f" (real-valued γ* {rec.gamma_real:.2f})" if rec.gamma_real else "")
          + (f"; γ {rec.gamma_band[0]}–{rec.gamma_band[1]} within 3%" if rec.gamma_band
             and rec.gamma_band[0] != rec.gamma_band[1] else "")),
         ("tokens per round E", f"{rec.expected_tokens_per_round:.2f}"),
         ("cost ratio c", f"{rec.cost_ratio:.4f} (draft step / target step)"),
-        ("expected speedup", f"{rec.speedup:.2f}×" + (
-            f" per request of {inputs.prompt_tokens} prompt + {inputs.new_tokens} new tokens (prefills: target "
-            f"{rec.target_prefill_ratio:.3g}, draft {rec.draft_prefill_ratio:.3g} target steps)"
-            if inputs.per_request else "")),
         ("flat band (≤3% off)", f"{format_count(result.flat_band[0])} – {format_count(result.flat_band[1])}"),
         ("pooled rule N*", f"{format_count(result.pooled_rule_draft_params)} (2.71e-3·M + 8.71e7)"),
         ("cost model", inputs.cost_model + (f", profile {result.profile_name}" if result.profile_name else "")
@@ -167,12 +203,14 @@ def render(result: planner.Plan, console: Console, deployment: checkpoints.Deplo
     ]
     for name, value in rows:
         summary.add_row(name, value)
-    console.print(summary)
+    return summary
 
+
+def _sensitivity(result: planner.Plan) -> Table:
+    inputs, best = result.inputs, result.recommendation.speedup
     table = Table(title="Sensitivity: speedup by draft size", title_justify="left")
     for column in ("draft", "M/N", "α", "γ", "E", "c", "speedup", ""):
         table.add_column(column, justify="right")
-    best = rec.speedup
     for c in result.candidates:
         mark = "given" if c.draft_params in inputs.draft_params else ""
         if result.flat_band[0] <= c.draft_params <= result.flat_band[1]:
@@ -180,12 +218,7 @@ def render(result: planner.Plan, console: Console, deployment: checkpoints.Deplo
         table.add_row(format_count(c.draft_params), f"{inputs.target_params / c.draft_params:.0f}", f"{c.alpha:.3f}",
                       str(c.gamma), f"{c.expected_tokens_per_round:.2f}", f"{c.cost_ratio:.4f}",
                       f"{c.speedup:.2f}× ({c.speedup / best - 1:+.0%})", mark)
-    console.print(table)
-    if deployment and deployment.checkpoints:
-        console.print(_checkpoint_table(deployment))
-    for note in result.notes + (deployment.notes if deployment else []):
-        console.print(f"[dim]note: {note}[/dim]")
-    console.print(checkpoint_verdict(deployment) if deployment and deployment.best else verdict(result))
+    return table
 
 
 _MARKS = {"ok": "✓", "rejected": "✗", "universal path": "~", "unchecked": "?", "unknown": "–"}
@@ -202,9 +235,9 @@ def _tensor_parallel_row(result: planner.Plan) -> str:
 
 def _checkpoint_table(deployment: checkpoints.Deployment) -> Table:
     target_params = deployment.plan.inputs.target_params
-    table = Table(title="Checkpoints (same tokenizer) by predicted speedup; engines vLLM SGLang TensorRT-LLM "
-                        "llama.cpp transformers: ✓ accepts, ✗ rejects, ~ slower universal path, ? no check known",
-                  title_justify="left")
+    engines = " ".join(serving.ENGINE_NAMES[e] for e in serving.ENGINES)
+    table = Table(title=f"Checkpoints (same tokenizer) by predicted speedup; engines {engines}: ✓ accepts, "
+                        "✗ rejects, ~ slower universal path, ? no check known", title_justify="left")
     for column in ("checkpoint", "params", "M/N", "α", "γ", "c", "speedup", "engines"):
         table.add_column(column, justify="left" if column in ("checkpoint", "engines") else "right")
     for c in deployment.checkpoints:
@@ -212,57 +245,5 @@ def _checkpoint_table(deployment: checkpoints.Deployment) -> Table:
         table.add_row(c.model.name.split("/")[-1] + (" (given)" if c.given else ""),
                       format_count(c.model.architecture.params_total), f"{target_params / cand.draft_params:.0f}",
                       f"{cand.alpha:.3f}", str(cand.gamma), f"{cand.cost_ratio:.4f}", f"{cand.speedup:.2f}×",
-                      " ".join(_MARKS[c.engines[e].status] for e in engine_rules.ENGINES))
+                      " ".join(_MARKS[c.engines[e].status] for e in serving.ENGINES))
     return table
-
-
-def checkpoint_verdict(deployment: checkpoints.Deployment) -> str:
-    """The verdict naming a checkpoint, and the best one the strict engines accept when they reject it."""
-    best, plan = deployment.best, deployment.plan
-    if not best.candidate.gamma or best.candidate.speedup < plan.inputs.min_speedup:
-        gain = (f"at most {best.candidate.speedup:.2f}×, below the {plan.inputs.min_speedup:g}× margin; "
-                if best.candidate.gamma else "")
-        return (f"Verdict: speculation does not pay with any checkpoint here (best {best.model.name}: "
-                f"{gain}c = {best.candidate.cost_ratio:.3f} against α = {best.candidate.alpha:.3f}); decode with the "
-                "target alone.")
-    rejected = [engine_rules.ENGINE_NAMES[e] for e in ("vllm", "sglang") if best.engines[e].status == "rejected"]
-    text = (f"Verdict: use {best.model.name} with γ = {best.candidate.gamma} for about {best.candidate.speedup:.2f}× "
-            f"(size optimum N* ≈ {format_count(plan.recommendation.draft_params)}, "
-            f"{plan.recommendation.speedup:.2f}× if such a draft existed).")
-    if rejected:
-        strict = deployment.best_for("vllm")
-        text += (f" {' and '.join(rejected)} reject it ({best.engines['vllm'].reason.split(':')[0]})"
-                 + (f"; there use {strict.model.name} with γ = {strict.candidate.gamma} for about "
-                    f"{strict.candidate.speedup:.2f}×." if strict else "; no ranked checkpoint passes there."))
-    return text
-
-
-def alpha_source(inputs: planner.PlanInputs, draft_params: float) -> str:
-    """Where a draft's α came from, as the table labels it: measured (its --alpha), the SDSL law, given
-    coefficients or a calibrated file."""
-    if draft_params in inputs.given_alpha():
-        return "measured, --alpha"
-    source = inputs.alpha_law.source
-    if source == AlphaLaw.source:
-        return "SDSL law"
-    return "law --alpha-law A,B,C" if source == "--alpha-law" else f"calibrated law {Path(source).name}"
-
-
-def verdict(result: planner.Plan) -> str:
-    rec = result.recommendation
-    if not result.pays:
-        gain = (f"at most {rec.speedup:.2f}×, below the {result.inputs.min_speedup:g}× margin; "
-                if rec.gamma and rec.speedup > 1.0 else "")
-        return (f"Verdict: speculation does not pay here (best draft {format_count(rec.draft_params)}: "
-                f"{gain}c = {rec.cost_ratio:.3f} against α = {rec.alpha:.3f}); decode with the target alone.")
-    return (f"Verdict: use a ~{format_count(rec.draft_params)} draft with γ = {rec.gamma} for about "
-            f"{rec.speedup:.2f}× ({band_text(result)}).")
-
-
-def band_text(result: planner.Plan) -> str:
-    """The flat band in words; a band of one size says that no other draft comes within 3%."""
-    low, high = result.flat_band
-    if format_count(low) == format_count(high):
-        others = "given draft" if result.inputs.alphas else "draft size"
-        return f"no other {others} is within 3%"
-    return f"any draft from {format_count(low)} to {format_count(high)} is within 3%"

@@ -8,10 +8,10 @@ and training tokens ─► ranked by predicted speedup, each with its γ and eve
 
 from dataclasses import dataclass, replace
 
-from specplan.plan import catalog, engine_rules, parallel, planner
+from specplan.plan import catalog, parallel, planner, serving
 from specplan.plan.catalog import ModelInfo
 
-SCHEDULE_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+SCHEDULE_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)  # the batch sizes of a γ schedule, by default
 
 
 @dataclass(frozen=True)
@@ -20,11 +20,10 @@ class Checkpoint:
 
     model: ModelInfo
     candidate: planner.Candidate
-    engines: dict  # engine -> engine_rules.Compatibility
+    engines: dict  # engine name -> serving.Compatibility
     given: bool  # named with --draft
     notes: tuple = ()
     shares_tokenizer: bool | None = None  # None: a tokenizer specplan does not know
-
 
     def to_json(self, target_params: float) -> dict:
         c = self.candidate
@@ -56,7 +55,10 @@ class Deployment:
         return next((c for c in self.checkpoints if c.shares_tokenizer is not False), None)
 
     def best_for(self, engine: str) -> Checkpoint | None:
-        return next((c for c in self.checkpoints if c.engines[engine].accepted and c.candidate.gamma), None)
+        """The fastest checkpoint ``engine`` accepts whose speedup reaches the plan's margin (--min-speedup)."""
+        margin = self.plan.inputs.min_speedup
+        return next((c for c in self.checkpoints if c.engines[engine].accepted and c.candidate.gamma
+                     and c.candidate.speedup >= margin), None)
 
     def to_json(self) -> dict:
         data = self.plan.to_json()
@@ -102,13 +104,13 @@ def rank(inputs: planner.PlanInputs, target: ModelInfo | None, drafts: list, giv
     for draft, candidate in zip(usable, candidates):
         own = () if draft.training_tokens else (f"training tokens unknown: --draft-tokens {inputs.draft_tokens:g} "
                                                 "used",)
-        shares = engine_rules.same_tokenizer(target, draft) if target is not None else None
+        shares = serving.same_tokenizer(target, draft) if target is not None else None
         if shares is False:
             notes.append(f"--draft {draft.name}: another tokenizer than the target's ({draft.tokenizer} vs "
                          f"{target.tokenizer}); its tokens would not be accepted, ranked last")
-        verdicts = engine_rules.compatibility(target, draft) if target is not None else {
-            e: engine_rules.Compatibility(False, "unknown", "no target model (--target) to compare with")
-            for e in engine_rules.ENGINES}
+        verdicts = serving.compatibility(target, draft) if target is not None else {
+            e: serving.Compatibility(False, "unknown", "no target model (--target) to compare with")
+            for e in serving.ENGINES}
         result.append(Checkpoint(draft, candidate, verdicts, draft.name in given, own, shares))
     result.sort(key=lambda c: (c.shares_tokenizer is False, -c.candidate.speedup, c.model.architecture.params_total))
     return result, notes
