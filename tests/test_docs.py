@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from specplan.plan import hardware, planner, scaling, shapes, theory
+from test_theory import tokens_per_flop
 from specplan.units import format_count
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,8 +30,8 @@ def test_theory_llama3_70b_check_values_are_what_plan_prints():
     plan = planner.make_plan(planner.PlanInputs(target_params=m, target_tokens=15e12, draft_tokens=2.4e12,
                                                 cost_model="flops"))
     rec = plan.recommendation
-    tokens_per_flop = theory.tokens_per_flop(rec.alpha, rec.gamma_real, m, rec.draft_params)
-    for text in (f"{format_count(rec.draft_params)} ({round(rec.draft_params):,})", f"{tokens_per_flop:.4e}",
+    t_star = tokens_per_flop(rec.alpha, rec.gamma_real, m, rec.draft_params)
+    for text in (f"{format_count(rec.draft_params)} ({round(rec.draft_params):,})", f"{t_star:.4e}",
                  f"{rec.gamma_real:.2f} / {rec.gamma}", f"| {rec.alpha:.4f} |", f"{rec.speedup:.3f}×",
                  f"| {format_count(plan.pooled_rule_draft_params)} |",
                  f"{format_count(plan.flat_band[0])} – {format_count(plan.flat_band[1])}"):

@@ -5,7 +5,8 @@ import math
 
 import pytest
 
-from specplan.plan import planner, theory
+from specplan.plan import planner
+from test_theory import tokens_per_flop
 from specplan.errors import SpecplanError
 from specplan.plan.scaling import AlphaLaw, perplexity, pooled_rule_draft_params
 
@@ -24,7 +25,7 @@ def test_flops_cost_model_reproduces_the_papers_llama3_70b_numbers():
     assert rec.alpha == pytest.approx(0.657, abs=0.002)
     assert rec.gamma == 10 and rec.gamma_real == pytest.approx(10, abs=0.2)
     assert rec.speedup == pytest.approx(2.76, abs=0.01)
-    assert theory.tokens_per_flop(rec.alpha, rec.gamma_real, LLAMA3_70B, rec.draft_params) == pytest.approx(
+    assert tokens_per_flop(rec.alpha, rec.gamma_real, LLAMA3_70B, rec.draft_params) == pytest.approx(
         1.957e-11, rel=0.002)
     assert rec.cost_ratio == pytest.approx(rec.draft_params / LLAMA3_70B)
 

@@ -7,7 +7,21 @@ import numpy as np
 import pytest
 from scipy.special import lambertw
 
-from specplan.plan import theory
+from specplan.plan import planner, theory
+
+
+def speedup_at_gamma_star(alpha: float, c: float) -> float:
+    """S* = ln α / (c (1 − α) W) at the real-valued γ* (docs/theory.md §2)."""
+    w = theory.lambertw_m1_from_log((1.0 / c - 1.0) * math.log(alpha) - 1.0)
+    return math.log(alpha) / (c * (1.0 - alpha) * w)
+
+
+def planned_gamma(alpha: float, c: float, gamma_max: int) -> planner.Candidate:
+    """The planner's integer γ for a draft of cost ratio c and acceptance α under the ratio form (flops model)."""
+    target = 1e9
+    inputs = planner.PlanInputs(target_params=target, cost_model="flops", draft_params=(c * target,), alpha=(alpha,),
+                                gamma_max=gamma_max)
+    return planner.evaluate_draft(inputs, c * target)
 
 # docs/theory.md §2: real-valued γ* for c = N/M.
 GAMMA_TABLE = {
@@ -30,29 +44,39 @@ def test_gamma_star_maximises_the_ratio_form():
         g = theory.gamma_star_real(alpha, c)
         f = lambda x: theory.speedup_ratio(alpha, x, c)  # noqa: E731
         assert f(g) > f(g - 0.05) and f(g) > f(g + 0.05)
-        assert theory.speedup_at_gamma_star(alpha, c) == pytest.approx(f(g), rel=1e-9)
+        assert speedup_at_gamma_star(alpha, c) == pytest.approx(f(g), rel=1e-9)
 
 
 def test_integer_gamma_equals_brute_force_for_random_alpha_and_c():
     rng = random.Random(20261122)
     for _ in range(300):
         alpha, c = rng.uniform(0.05, 0.97), 10 ** rng.uniform(-4, -0.3)
-        choice = theory.best_integer_gamma(alpha, c, gamma_max=200)
+        choice = planned_gamma(alpha, c, gamma_max=200)
         brute = max(range(0, 201), key=lambda g: theory.speedup_ratio(alpha, g, c))
         assert choice.gamma == brute, (alpha, c)
         assert choice.speedup == pytest.approx(theory.speedup_ratio(alpha, brute, c))
 
 
 def test_does_not_pay_when_alpha_at_most_c():
-    assert theory.best_integer_gamma(0.3, 0.3, 10) == theory.GammaChoice(0, 1.0)
-    assert not theory.best_integer_gamma(0.2, 0.5, 10).pays
+    none = planned_gamma(0.3, 0.3, 10)
+    assert (none.gamma, none.speedup) == (0, 1.0)
+    assert planned_gamma(0.2, 0.5, 10).gamma == 0
     # Just above c, γ = 1 pays (1 + α)/(1 + c) (docs/theory.md §1).
-    choice = theory.best_integer_gamma(0.31, 0.3, 10)
-    assert choice.pays and choice.speedup >= (1 + 0.31) / (1 + 0.3) - 1e-12
+    choice = planned_gamma(0.31, 0.3, 10)
+    assert choice.gamma >= 1 and choice.speedup >= (1 + 0.31) / (1 + 0.3) - 1e-12
 
 
 def test_integer_gamma_is_capped_by_gamma_max():
-    assert theory.best_integer_gamma(0.9, 0.001, gamma_max=8).gamma == 8
+    assert planned_gamma(0.9, 0.001, gamma_max=8).gamma == 8
+
+
+def test_theory_is_vectorised_as_the_planner_calls_it():
+    alpha, c = np.array([0.5, 0.7, 0.9]), np.array([0.01, 0.03, 0.1])
+    gammas = theory.gamma_star_real(alpha, c)
+    assert gammas.shape == (3,) and gammas.tolist() == [theory.gamma_star_real(a, x) for a, x in zip(alpha, c)]
+    table = theory.expected_tokens_per_round(alpha[:, None], np.arange(1, 5)[None, :])
+    assert table.shape == (3, 4) and table[1, 2] == theory.expected_tokens_per_round(0.7, 3)
+    assert isinstance(theory.speedup_ratio(0.7, 4, 0.05), float)
 
 
 def test_log_space_lambert_w_agrees_with_scipy_where_scipy_works():
@@ -104,7 +128,12 @@ def test_best_gamma_by_search_uses_the_given_speedup():
     assert theory.best_gamma_by_search(0.5, lambda g: 0.9, 3) == theory.GammaChoice(0, 1.0)
 
 
+def tokens_per_flop(alpha: float, gamma: float, target_params: float, draft_params: float) -> float:
+    """T = (1 − α^(γ+1)) / (2 (M + γN)(1 − α)): throughput in tokens per FLOP under c = N/M (docs/theory.md §4)."""
+    return theory.expected_tokens_per_round(alpha, gamma) / (2.0 * (target_params + gamma * draft_params))
+
+
 def test_tokens_per_flop_is_speedup_over_two_m():
     m, n, alpha, gamma = 70e9, 300e6, 0.66, 10
-    assert theory.tokens_per_flop(alpha, gamma, m, n) == pytest.approx(
+    assert tokens_per_flop(alpha, gamma, m, n) == pytest.approx(
         theory.speedup_ratio(alpha, gamma, n / m) / (2 * m))

@@ -82,13 +82,6 @@ def gamma_star_real(alpha, c):
     return _out((1.0 + w) / log_alpha - 1.0 / c)
 
 
-def speedup_at_gamma_star(alpha: float, c: float) -> float:
-    """S* = ln α / (c (1 − α) W) at the real-valued γ* (docs/theory.md §2)."""
-    log_alpha = math.log(alpha)
-    w = lambertw_m1_from_log((1.0 / c - 1.0) * log_alpha - 1.0)
-    return log_alpha / (c * (1.0 - alpha) * w)
-
-
 @dataclass(frozen=True)
 class GammaChoice:
     """An integer lookahead and the speedup it gives; gamma = 0 means "do not speculate" (speedup 1)."""
@@ -101,18 +94,6 @@ class GammaChoice:
         return self.gamma >= 1 and self.speedup > 1.0
 
 
-def best_integer_gamma(alpha: float, c: float, gamma_max: int) -> GammaChoice:
-    """Integer γ for the ratio form: the better of floor and ceil of γ* (f is unimodal), within 1..gamma_max
-    (docs/theory.md §2). γ* < 1 or α ≤ c: do not speculate (γ = 0, speedup 1)."""
-    if alpha <= c:
-        return GammaChoice(0, 1.0)
-    g_real = gamma_star_real(alpha, c)
-    options = {min(max(g, 1), gamma_max) for g in (math.floor(g_real), math.ceil(g_real))}
-    gamma = max(sorted(options), key=lambda g: speedup_ratio(alpha, g, c))
-    speedup = speedup_ratio(alpha, gamma, c)
-    return GammaChoice(gamma, speedup) if speedup > 1.0 else GammaChoice(0, 1.0)
-
-
 def best_gamma_by_search(alpha: float, speedup_of_gamma, gamma_max: int) -> GammaChoice:
     """Integer γ in 1..gamma_max maximising an arbitrary ``speedup_of_gamma(γ)`` (used when the verification cost
     is not one target step, so the closed form does not apply). Returns γ = 0 where no γ beats 1."""
@@ -122,8 +103,3 @@ def best_gamma_by_search(alpha: float, speedup_of_gamma, gamma_max: int) -> Gamm
         if speedup > best.speedup:
             best = GammaChoice(gamma, speedup)
     return best
-
-
-def tokens_per_flop(alpha: float, gamma: float, target_params: float, draft_params: float) -> float:
-    """T = (1 − α^(γ+1)) / (2 (M + γN)(1 − α)): throughput in tokens per FLOP under c = N/M (docs/theory.md §4)."""
-    return expected_tokens_per_round(alpha, gamma) / (2.0 * (target_params + gamma * draft_params))
