@@ -19,8 +19,8 @@ VLLM_FLAGS = {"--tensor-parallel-size", "--speculative-config"}
 SGLANG_FLAGS = {"--model-path", "--tp-size", "--speculative-algorithm", "--speculative-draft-model-path",
                 "--speculative-num-steps", "--speculative-eagle-topk", "--speculative-num-draft-tokens"}
 # TensorRT-LLM's LLM API (llm_args.py) forbids unknown top-level keys: plan writes only these of its arguments.
-TRTLLM_KEYS = {"disable_overlap_scheduler", "speculative_config", "kv_cache_config", "max_batch_size"}
-TRTLLM_SPEC_KEYS = {"decoding_type", "max_draft_len", "speculative_model", "draft_len_schedule"}
+TRTLLM_KEYS = {"disable_overlap_scheduler", "speculative_config", "kv_cache_config"}
+TRTLLM_SPEC_KEYS = {"decoding_type", "max_draft_len", "speculative_model", "draft_len_schedule", "max_concurrency"}
 LLAMACPP_FLAGS = {"-m", "-ngl", "--spec-type", "-md", "--spec-draft-ngl", "--spec-draft-n-max", "--spec-draft-n-min",
                   "--spec-draft-p-min"}
 HF_ASSISTANT_CONFIG = {"num_assistant_tokens", "num_assistant_tokens_schedule", "assistant_confidence_threshold"}

@@ -45,12 +45,16 @@ def plans_gamma(grid, batch: int) -> int:
     [(1, 2, 0), (2, 0, 0), (4, 1, 0)],  # off at 2: stops there, even though 4 would pay again
 ])
 def test_both_trtllm_schedule_readings_give_plans_gamma_at_every_batch(grid):
-    schedule, max_batch = trtllm.draft_len_schedule(grid)
-    assert schedule[1] == grid[0][1] and 0 not in schedule.values() and max(schedule) == max_batch
+    schedule, last_paying = trtllm.draft_len_schedule(grid)
+    assert schedule[1] == grid[0][1] and 0 not in schedule.values()
     off = next((b for b, g, _ in grid if g == 0), None)
-    assert max_batch == (off - 1 if off else grid[-1][0])
-    for batch in range(1, max_batch + 1):
-        assert first_batch_reading(schedule, batch) == last_batch_reading(schedule, batch) == plans_gamma(grid, batch)
+    assert last_paying == (off - 1 if off else None) and max(schedule) == (last_paying or grid[-1][0])
+    for batch in range(1, grid[-1][0] * 2):
+        want = 0 if off and batch >= off else plans_gamma(grid, batch)
+        first = 0 if last_paying and batch > last_paying else first_batch_reading(schedule, batch)
+        last = 0 if last_paying and batch > last_paying else last_batch_reading(schedule, batch)
+        if batch <= grid[-1][0]:
+            assert first == last == want, batch
 
 
 @pytest.mark.parametrize("args", [
@@ -61,17 +65,22 @@ def test_both_trtllm_schedule_readings_give_plans_gamma_at_every_batch(grid):
 def test_emitted_trtllm_config_is_llm_api_and_reads_the_same_both_ways(args):
     emit = plan_json(*args, "--emit", "trtllm")["emit"]
     config = yaml.safe_load(emit["text"])
-    assert set(config) <= {"disable_overlap_scheduler", "speculative_config", "kv_cache_config", "max_batch_size"}
+    assert set(config) <= {"disable_overlap_scheduler", "speculative_config", "kv_cache_config"}
     spec = config["speculative_config"]
+    assert set(spec) <= {"decoding_type", "max_draft_len", "speculative_model", "draft_len_schedule",
+                         "max_concurrency"}
     assert spec["decoding_type"] == "Draft_Target" and spec["max_draft_len"] == emit["gamma"]
     grid = [(row["batch_size"], row["gamma"]) for row in emit["gamma_by_batch"]]
     assert [b for b, _ in grid] == list(trtllm.SCHEDULE_BATCHES)
     schedule = spec.get("draft_len_schedule", {1: spec["max_draft_len"]})
-    for batch in range(1, config["max_batch_size"] + 1):
-        assert first_batch_reading(schedule, batch) == plans_gamma(grid, batch), batch
-        if "draft_len_schedule" in spec:
-            assert last_batch_reading(schedule, batch) == plans_gamma(grid, batch), batch
-    assert all(g == 0 for b, g in grid if b > config["max_batch_size"])
+    cap = spec.get("max_concurrency", grid[-1][0])
+    off = next((b for b, g in grid if g == 0), None)
+    for batch in range(1, grid[-1][0] + 1):
+        want = 0 if off and batch >= off else plans_gamma(grid, batch)
+        for reading in (first_batch_reading, last_batch_reading):
+            got = 0 if batch > cap else (reading(schedule, batch) if "draft_len_schedule" in spec
+                                         else spec["max_draft_len"])
+            assert got == want, (reading.__name__, batch)
 
 
 def test_sglang_takes_the_full_tp_flag_and_llamacpp_notes_the_older_spelling_completely():

@@ -92,7 +92,7 @@ def rank(inputs: planner.PlanInputs, target: ModelInfo | None, drafts: list, giv
         if draft.architecture.params_active >= inputs.target.params_active:
             notes.append(f"--draft {draft.name}: not smaller than the target per token, left out")
         elif not parallel.tensor_parallel_fits(inputs.draft_tensor_parallel, draft.architecture):
-            notes.append(f"{draft.name}: --draft-tensor-parallel {inputs.draft_tensor_parallel} does not divide its "
+            notes.append(f"{draft.name}: --draft-tensor-parallel-size {inputs.draft_tensor_parallel} does not divide its "
                          f"{draft.architecture.heads} heads, left out")
         else:
             usable.append(draft)

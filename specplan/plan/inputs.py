@@ -134,8 +134,8 @@ class PlanInputs:
             raise SpecplanError("--prompt-tokens/--new-tokens need --cost-model hardware: the flops model charges "
                                 "every forward pass alike, so it has no prefill cost")
         if self.tensor_parallel is not None:
-            parallel.check_tensor_parallel(self.tensor_parallel, self.target_model, "--tensor-parallel")
-        parallel.check_tensor_parallel(self.draft_tensor_parallel, None, "--draft-tensor-parallel")
+            parallel.check_tensor_parallel(self.tensor_parallel, self.target_model, "--tensor-parallel-size")
+        parallel.check_tensor_parallel(self.draft_tensor_parallel, None, "--draft-tensor-parallel-size")
 
     @property
     def target(self) -> Architecture:

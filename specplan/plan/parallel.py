@@ -75,7 +75,7 @@ def choose_tensor_parallel(profile: Profile, arch: Architecture, given: int | No
                    "profile has no interconnect figures: latencies are those of one device streaming all weights"]
     how = "the smallest tensor parallelism that fits" if fits else "and it does not fit even there"
     return tp, [f"the target does not fit one {profile.name}: planned on {tp} GPUs, {how} "
-                f"({describe_fit(profile, arch, tp, *fit)}); set --tensor-parallel to choose"]
+                f"({describe_fit(profile, arch, tp, *fit)}); set --tensor-parallel-size to choose"]
 
 
 def summary(profile: Profile, arch: Architecture, tp: int, dtype: str, context_tokens: int,

@@ -1,15 +1,16 @@
 """TensorRT-LLM (PyTorch backend, ``tensorrt_llm/llmapi/llm_args.py``): a ``trtllm-serve --config`` YAML of LLM API
 arguments only (the base arguments forbid unknown keys): ``speculative_config: {decoding_type: Draft_Target,
-max_draft_len, speculative_model, draft_len_schedule}``, ``max_batch_size``, ``disable_overlap_scheduler`` and
+max_draft_len, speculative_model, draft_len_schedule, max_concurrency}``, ``disable_overlap_scheduler`` and
 ``kv_cache_config``.
 
-``draft_len_schedule`` ({batch size: draft length}; it must hold ``1: max_draft_len``) is read two ways: older
-drafters take each key as the FIRST batch size of a range (bisect_right over the keys), the current
-``get_draft_len_for_batch_size`` utility as the LAST batch size of a range ("up to that key") and turns speculation
-off above the last key. Plan writes both the first and the last batch size of every range with the same γ, so both
-readings give plan's γ at every batch size from 1 to ``max_batch_size`` (set to the last key). A draft length of 0
-is never written (TensorRT-LLM issue #16888: a schedule dropping to 0 collapsed acceptance for the rest of the
-request); where speculation stops paying, ``max_batch_size`` stops there instead.
+``draft_len_schedule`` ({batch size: draft length}; it must hold ``1: max_draft_len``) is read two ways: the
+drafters of the first dynamic-draft-length release (PR #8194, October 2025) take each key as the FIRST batch size
+of a range (bisect_right over the keys); the ``get_draft_len_for_batch_size`` utility of PR #10860 (February 2026
+on) takes it as the LAST batch size of a range ("up to that key") and turns speculation off above the last key.
+Plan writes both the first and the last batch size of every range with the same γ, so both readings give plan's γ
+at every batch size up to the grid's last, 2048 (TensorRT-LLM's default ``max_batch_size``). Where speculation
+stops paying, ``max_concurrency`` (a ``speculative_config`` key both versions honour) turns it off above the last
+paying batch size; no draft length of 0 is written.
 
 Vocabulary: the docs require a shared tokenizer; no check in the code was found (unverified).
 """
@@ -23,8 +24,9 @@ SCHEDULE_BATCHES = tuple(2 ** i for i in range(12))
 
 
 def draft_len_schedule(schedule) -> tuple:
-    """({batch size: γ} with each range's first and last batch size, max_batch_size) from plan's (batch, γ, ...)
-    grid: the grid up to the first batch where speculation stops paying, every γ capped at batch 1's."""
+    """({batch size: γ} with each range's first and last batch size, the last batch size that pays or None when
+    every one does) from plan's (batch, γ, ...) grid: the grid up to the first batch where speculation stops
+    paying, every γ capped at batch 1's."""
     first = schedule[0][1]
     off = next((batch for batch, gamma, *_ in schedule if gamma == 0), None)
     paying = [(batch, min(gamma, first)) for batch, gamma, *_ in schedule if off is None or batch < off]
@@ -32,7 +34,7 @@ def draft_len_schedule(schedule) -> tuple:
     keys = {}
     for low, high, gamma in by_batch:
         keys[low] = keys[high] = gamma
-    return dict(sorted(keys.items())), by_batch[-1][1]
+    return dict(sorted(keys.items())), (off - 1 if off else None)
 
 
 class _Trtllm:
@@ -51,16 +53,19 @@ class _Trtllm:
             return do_not_speculate(self.name, f"speculation with {pair.draft} does not pay at batch 1, where "
                                     "TensorRT-LLM's draft_len_schedule must start at max_draft_len", pair.notes,
                                     schedule)
-        lengths, max_batch = draft_len_schedule(schedule)
+        lengths, last_paying = draft_len_schedule(schedule)
         spec = {"decoding_type": "Draft_Target", "max_draft_len": first, "speculative_model": pair.draft}
         if len(set(lengths.values())) > 1:
             spec["draft_len_schedule"] = lengths
-        config = {"max_batch_size": max_batch, "disable_overlap_scheduler": True, "speculative_config": spec,
-                  "kv_cache_config": {"enable_block_reuse": False}}
         notes = list(pair.notes)
-        if max_batch < schedule[-1][0]:
-            notes.append(f"speculation stops paying above batch {max_batch}: max_batch_size stops there; serve "
-                         "larger batches without speculative_config")
+        if last_paying:
+            spec["max_concurrency"] = last_paying
+            notes.append(f"speculation stops paying above batch {last_paying}: max_concurrency turns it off there")
+        elif "draft_len_schedule" in spec:
+            notes.append(f"the schedule covers batch sizes up to {schedule[-1][0]} (the default max_batch_size); "
+                         "above it TensorRT-LLM versions differ (γ kept, or speculation off)")
+        config = {"disable_overlap_scheduler": True, "speculative_config": spec,
+                  "kv_cache_config": {"enable_block_reuse": False}}
         if any(gamma > first for _, gamma, _ in schedule):
             notes.append(f"γ capped at batch 1's {first} (TensorRT-LLM's max_draft_len) at every batch size")
         if pair.draft_tp != pair.tp:
