@@ -268,3 +268,11 @@ def test_min_speedup_margin_decides_pays():
     assert "below the 1.05× margin" in " ".join(result.stdout.split())
     bad = run("plan", *args, "--min-speedup", "0.5")
     assert bad.exit_code == 2 and "--min-speedup 0.5" in bad.output
+
+
+def test_checkpoint_ids_wrap_at_80_columns_instead_of_being_cut():
+    result = runner.invoke(app, ["plan", "--target", "meta-llama/Llama-3.1-70B-Instruct"], env={"COLUMNS": "80"})
+    table = result.stdout[result.stdout.index("Checkpoints"):result.stdout.index("note:")]
+    assert "…" not in table
+    cells = "".join(line.split("│")[1].strip() for line in table.splitlines() if line.startswith("│"))
+    assert "Llama-3.2-1B-Instruct" in cells

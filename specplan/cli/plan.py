@@ -76,7 +76,8 @@ def plan(
              "smallest power of two whose share of weights and KV cache fits 90% of one device.")] = None,
     draft_tensor_parallel: Annotated[int, typer.Option(
         "--draft-tensor-parallel-size", "--draft-tensor-parallel", metavar="M",
-        help="GPUs the draft is sharded over (tensor parallelism).")] = 1,
+        help="GPUs the draft is sharded over (tensor parallelism). Default 1: the draft on one GPU (vLLM takes 1 or "
+             "the target's; SGLang and TensorRT-LLM run the draft at the target's).")] = 1,
     emit_engine: Annotated[Engine | None, typer.Option(
         "--emit", help="Also print the recommended pair and γ as that engine's configuration (needs --target): "
                        "vllm (serve command), sglang (launch flags), trtllm (YAML), llamacpp (llama-server flags), "
@@ -239,7 +240,8 @@ def _checkpoint_table(deployment: checkpoints.Deployment) -> Table:
     table = Table(title=f"Checkpoints (same tokenizer) by predicted speedup; engines {engines}: ✓ accepts, "
                         "✗ rejects, ~ slower universal path, ? no check known", title_justify="left")
     for column in ("checkpoint", "params", "M/N", "α", "γ", "c", "speedup", "engines"):
-        table.add_column(column, justify="left" if column in ("checkpoint", "engines") else "right")
+        table.add_column(column, justify="left" if column in ("checkpoint", "engines") else "right",
+                         overflow="fold" if column == "checkpoint" else "ellipsis")  # an id wraps, never cut
     for c in deployment.checkpoints:
         cand = c.candidate
         table.add_row(c.model.name.split("/")[-1] + (" (given)" if c.given else ""),
