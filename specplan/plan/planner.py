@@ -75,7 +75,7 @@ class Plan:
         inputs.pop("target_model")
         inputs["alpha_law"] = {k: inputs["alpha_law"][k] for k in ("a", "b", "c", "source")}
         inputs["draft_params"] = list(self.inputs.draft_params)
-        alphas = list(self.inputs.alphas)  # stable key: one α is a number (as before); several, a list
+        alphas = list(self.inputs.alphas)  # one α is a number, several a list
         inputs["alpha"] = alphas[0] if len(alphas) == 1 else (alphas or None)
         inputs["alphas"] = alphas  # one per --draft-params, in their order
         inputs["profile"] = self.profile_name

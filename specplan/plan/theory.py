@@ -6,7 +6,6 @@ scalar in gives a float out. Notation of the papers inside this module only: α 
 ``docs/theory.md`` (§1 Leviathan et al. 2023, arXiv 2211.17192; §2 and §4 SDSL, arXiv 2603.11053).
 """
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
