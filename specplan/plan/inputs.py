@@ -81,6 +81,8 @@ class PlanInputs:
             object.__setattr__(self, "profile", None)
         elif isinstance(self.profile, str):
             object.__setattr__(self, "profile", load_profile(self.profile))
+        elif self.profile is None:
+            raise SpecplanError("the hardware cost model needs a profile (--profile NAME|PATH)")
 
     @property
     def per_request(self) -> bool:

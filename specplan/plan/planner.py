@@ -5,7 +5,7 @@ Data flow: inputs ─► cost model (c(N), verification cost) ─► acceptance 
 (docs/theory.md §4).
 """
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
@@ -71,9 +71,9 @@ class Plan:
         return rec.gamma >= 1 and rec.speedup > 1.0 and rec.speedup >= self.inputs.min_speedup
 
     def to_json(self) -> dict:
-        inputs = asdict(replace(self.inputs, profile=None))  # the profile is named below, not copied
-        inputs.pop("target_model")
-        inputs["alpha_law"] = {k: inputs["alpha_law"][k] for k in ("a", "b", "c", "source")}
+        inputs = {f.name: getattr(self.inputs, f.name) for f in fields(self.inputs) if f.name != "target_model"}
+        law = self.inputs.alpha_law
+        inputs["alpha_law"] = {"a": law.a, "b": law.b, "c": law.c, "source": law.source}
         inputs["draft_params"] = list(self.inputs.draft_params)
         alphas = list(self.inputs.alphas)  # one α is a number, several a list
         inputs["alpha"] = alphas[0] if len(alphas) == 1 else (alphas or None)
