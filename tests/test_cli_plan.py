@@ -119,6 +119,8 @@ def test_profile_file_through_the_cli(tmp_path):
      "--tensor-parallel-size 3 does not divide the target's 64 attention heads"),
     (["--target", "Qwen/Qwen2.5-14B", "--tensor-parallel", "5"],
      "--tensor-parallel-size 5 neither divides nor is a multiple of the target's 8 KV heads"),
+    (["--target-params", "70B", "--tensor-parallel", "2", "--tensor-parallel-size", "2"],
+     "--tensor-parallel-size is given twice"),
     (["--target-params", "70B", "--tensor-parallel", "2", "--profile", "cpu-generic"],
      "profile 'cpu-generic' has no interconnect figures"),
     (["--target-params", "70B", "--emit", "vllm"], "--emit vllm needs a real target"),

@@ -71,13 +71,17 @@ def plan(
         metavar="ID|FOLDER",
         help="Also rank this draft checkpoint (repeatable): a hub id or a folder with config.json.")] = None,
     tensor_parallel: Annotated[int | None, typer.Option(
-        "--tensor-parallel-size", "--tensor-parallel", metavar="N",
-        help="GPUs the target is sharded over (tensor parallelism, 1-64, dividing its heads). Default: 1, or the "
-             "smallest power of two whose share of weights and KV cache fits 90% of one device.")] = None,
-    draft_tensor_parallel: Annotated[int, typer.Option(
-        "--draft-tensor-parallel-size", "--draft-tensor-parallel", metavar="M",
-        help="GPUs the draft is sharded over (tensor parallelism). Default 1: the draft on one GPU (vLLM takes 1 or "
-             "the target's; SGLang and TensorRT-LLM run the draft at the target's).")] = 1,
+        "--tensor-parallel-size", metavar="N",
+        help="GPUs the target is sharded over (tensor parallelism, 1-64, dividing its heads; alias "
+             "--tensor-parallel). Default: 1, or the smallest power of two whose share of weights and KV cache fits "
+             "90% of one device.")] = None,
+    draft_tensor_parallel: Annotated[int | None, typer.Option(
+        "--draft-tensor-parallel-size", metavar="M",
+        help="GPUs the draft is sharded over (tensor parallelism; alias --draft-tensor-parallel). Default 1: the "
+             "draft on one GPU (vLLM takes 1 or the target's; SGLang and TensorRT-LLM run the draft at the "
+             "target's).")] = None,
+    tensor_parallel_alias: Annotated[int | None, typer.Option("--tensor-parallel", hidden=True)] = None,
+    draft_tensor_parallel_alias: Annotated[int | None, typer.Option("--draft-tensor-parallel", hidden=True)] = None,
     emit_engine: Annotated[Engine | None, typer.Option(
         "--emit", help="Also print the recommended pair and γ as that engine's configuration (needs --target): "
                        "vllm (serve command), sglang (launch flags), trtllm (YAML), llamacpp (llama-server flags), "
@@ -96,13 +100,15 @@ def plan(
         help="Smallest speedup (×) that counts as paying; below it the verdict is to decode with the target "
              "alone, since the model's own error is as large as the gain.")] = planner.DEFAULT_MIN_SPEEDUP,
     require_pays: Annotated[bool, typer.Option(
-        help="With --emit: exit 1 when the answer is not to speculate (for CI); without it that answer exits 0.")] = False,
+        "--require-pays", help="With --emit: exit 1 when the answer is not to speculate (for CI); without it that answer exits 0.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
 ) -> None:
     """Recommend the draft size N*, a draft checkpoint, lookahead γ*, acceptance and speedup for a target (pure
     math, no torch)."""
     if (target is None) == (target_params is None):
         raise SpecplanError("give the target as --target ID|FOLDER or as --target-params COUNT (one of them)")
+    tensor_parallel = _one_of(tensor_parallel, tensor_parallel_alias, "--tensor-parallel-size")
+    draft_tensor_parallel = _one_of(draft_tensor_parallel, draft_tensor_parallel_alias, "--draft-tensor-parallel-size")
     model = model_source.resolve(target, "--target") if target else None
     drafts = tuple(model_source.resolve(d, "--draft") for d in draft or ())
     inputs = planner.PlanInputs(
@@ -125,7 +131,7 @@ def plan(
         target_model=model.architecture if model else None,
         target_name=model.name if model else None,
         tensor_parallel=tensor_parallel,
-        draft_tensor_parallel=draft_tensor_parallel,
+        draft_tensor_parallel=1 if draft_tensor_parallel is None else draft_tensor_parallel,
     )
     deployment = checkpoints.plan_deployment(inputs, model, drafts)
     emission = verdict.emit(deployment, emit_engine.value) if emit_engine else None
@@ -139,6 +145,13 @@ def plan(
             render_emission(emission)
     if emission and require_pays and not emission.pays:
         raise typer.Exit(1)
+
+
+def _one_of(value, alias, option: str):
+    """An option given by its vLLM name or by its short alias (not both)."""
+    if value is not None and alias is not None:
+        raise SpecplanError(f"{option} is given twice (once by its alias): give it once")
+    return alias if value is None else value
 
 
 def render_emission(emission: serving.Emission) -> None:
