@@ -74,3 +74,12 @@ def test_the_median_reads_step_rows_only():
     fits = [step_time_fit.RowFit("a", "step", 1.0, math.e ** 0.1), step_time_fit.RowFit("b", "step", 1.0, 1.0),
             step_time_fit.RowFit("c", "ratio", 0.5, 0.05)]
     assert step_time_fit.median_abs_log(fits) == pytest.approx(0.05)
+
+
+def test_the_benchmark_prints_every_row_and_both_ratios(capsys):
+    module = load_benchmark("step_time_fit")
+    assert module.main(["--refit"]) == 0
+    out = capsys.readouterr().out
+    assert all(row.id in out for row in ROWS)
+    assert out.count("within 20%") == 2 and "median |log(predicted/published)|" in out
+    assert "h100-sxm: bandwidth_efficiency 0.979 (refit 0.979)" in out
