@@ -30,7 +30,7 @@ def test_profile_names_are_case_insensitive():
 
 def test_decode_is_memory_bound_and_large_batches_are_compute_bound():
     h100 = load_profile("h100-sxm")
-    # One 70B decode step streams 140 GB at the fitted 97.9% of 3.35 TB/s: ≈ 42.8 ms plus ≈ 5.4 ms of per-step and
+    # One 70B decode step streams 140 GB at the fitted 97.8% of 3.35 TB/s: ≈ 42.8 ms plus ≈ 5.4 ms of per-step and
     # per-layer overheads (84 layers), for 1 or 8 new tokens.
     one = h100.step_time_s(70e9, 1)
     assert 0.045 < one < 0.055
