@@ -43,8 +43,8 @@ def test_all_reduce_grows_with_layers_and_tokens():
     assert latency.all_reduce_s(H100, twice, 1, 4, "bf16") == pytest.approx(
         2 * latency.all_reduce_s(H100, deep, 1, 4, "bf16"))
     assert latency.all_reduce_s(H100, deep, 4096, 4, "bf16") > latency.all_reduce_s(H100, deep, 1, 4, "bf16")
-    # Latency plus ring bandwidth: 2 per layer, each 10 us + 2·(N−1)/N · bytes / 450 GB/s.
-    one = 10e-6 + 2 * 3 / 4 * (8192 * 2) / 450e9
+    # Latency plus ring bandwidth: 2 per layer, each the profile's latency + 2·(N−1)/N · bytes / 450 GB/s.
+    one = H100.interconnect_latency_us * 1e-6 + 2 * 3 / 4 * (8192 * 2) / 450e9
     assert latency.all_reduce_s(H100, LLAMA_70B, 1, 4, "bf16") == pytest.approx(2 * 80 * one)
 
 
