@@ -90,6 +90,14 @@ class Record:
     settings: dict = _f(_is_object, _OBJECT, default=dict)
     environment: dict = _f(_is_object, _OBJECT, default=dict)
 
+    def setting(self, name: str):
+        """One of the run's effective settings (docs/records.md), None where the record does not say."""
+        return self.settings.get(name)
+
+    @property
+    def temperature(self) -> float | None:
+        return self.setting("temperature")
+
     def to_dict(self) -> dict:
         """The JSON object of this record (what a writer appends); keys that do not apply are left out."""
         out = {}
@@ -236,13 +244,11 @@ def _run_fields(values: dict) -> None:
         values["round_times"] = _round_times(values["round_times"], values.get("rounds"))
     if values.get("cross_engine") is not None:
         values["cross_engine"] = _cross_engine(values["cross_engine"])
-    batch, wave, index = (values.get(k) for k in ("batch_size", "wave", "request_index"))
+    batch, wave = values.get("batch_size"), values.get("wave")
     if batch is not None and wave is None:
         raise RecordProblem(f"a run with batch_size {batch} needs 'wave' (its requests are timed by wave)")
     if wave is not None and batch is None:
         raise RecordProblem(f"wave {shown(wave)} needs a batch_size")
-    if batch is not None and index is not None and index // batch != wave:
-        raise RecordProblem(f"wave {wave} must be request_index // batch_size = {index // batch}")
 
 
 def _rounds(rounds, gamma, new_tokens) -> Rounds:
@@ -288,5 +294,7 @@ def _cross_engine(check: dict) -> CrossEngine:
 
 
 def typed(items) -> list:
-    """Records as typed records: JSON objects are parsed (and checked), typed records passed through."""
-    return [parse_record(item) if isinstance(item, dict) else item for item in items]
+    """Records as typed records: JSON objects are parsed (and checked), typed records passed through. An object
+    without a schema_version is one a writer has yet to write (``RecordWriter`` adds the current version)."""
+    return [parse_record({"schema_version": SCHEMA_VERSION, **item}) if isinstance(item, dict) else item
+            for item in items]

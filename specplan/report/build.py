@@ -14,7 +14,7 @@ from specplan.report.aggregate import aggregate, cross_engine
 from specplan.errors import SpecplanError
 from specplan.report.gate import Thresholds, check, parse_fraction, select_rows
 from specplan.report.predict import compare_gammas, load_plans, plan_for, predict
-from specplan.records import read_records
+from specplan.records import RunRecord, read_records, typed
 
 DEFAULT_MAX_REGRESSION = 0.05
 
@@ -62,24 +62,24 @@ def build(paths, by_category: bool = False, plan_path=None, baseline_path: str |
           gate_rows: GateRows = GateRows()) -> Report:
     """Read, aggregate, predict and gate. Raises :class:`SpecplanError` for unusable input."""
     records = read_records(paths, skip_bad_lines=skip_bad_lines)
-    check_one_setting(records.records)
+    check_one_setting(records.typed)
     notes = [f"skipped {line}" for line in records.skipped] + duplicate_notes(records.duplicates)
-    notes += unusable_run_notes(records.records)
-    rows = aggregate(records.records, by_category)
+    notes += unusable_run_notes(records.typed)
+    rows = aggregate(records.typed, by_category)
     if not rows:
         raise SpecplanError(f"no sd or hf run records in {', '.join(map(str, paths))}: nothing to report")
     plans = load_plans(plan_path)  # one path, or several (one per --batch-size)
     predictions = predict(rows, plan_for(plans, 1))
     families = batches.by_batch(rows, plans)
-    notes += batches.summary_lines(families) + cross_engine_lines(records.records)
+    notes += batches.summary_lines(families) + cross_engine_lines(records.typed)
     if not predictions:
         notes.append("no latency records with draft and target steps: predicted vs measured needs c")
     gated = _gated_rows(rows, gate_rows)
     baseline = None
     if baseline_path:
         old = read_records([baseline_path], skip_bad_lines=skip_bad_lines)
-        check_one_setting(old.records)
-        baseline = aggregate(old.records, by_category)
+        check_one_setting(old.typed)
+        baseline = aggregate(old.typed, by_category)
         known = {r.key for r in baseline}
         notes += [f"no baseline row for pair {r.pair}, engine {r.engine}, γ {r.gamma}: not compared"
                   for r in gated if r.key not in known]
@@ -112,15 +112,14 @@ def check_one_setting(records: list) -> None:
     prompts, device, dtype) would be pooled into one row as if they measured the same thing: refused, naming the
     setting and its values."""
     seen = {}
-    for r in records:
-        if r.get("kind") != "run":
+    for r in typed(records):
+        if not isinstance(r, RunRecord):
             continue
-        settings = r.get("settings") or {}
-        pair = json.dumps(r.get("pair"), sort_keys=True)
+        pair = json.dumps(r.pair and [r.pair.target, r.pair.draft])
         for key in POOLING_SETTINGS:
-            if key not in settings:
+            if key not in r.settings:
                 continue
-            value = json.dumps(settings[key], sort_keys=True)
+            value = json.dumps(r.setting(key), sort_keys=True)
             first = seen.setdefault((pair, key), value)
             if first != value:
                 raise SpecplanError(f"the records mix runs of {key} {first} and {value} for one pair; they are not "
@@ -137,12 +136,12 @@ def duplicate_notes(duplicates: list) -> list:
 def unusable_run_notes(records: list) -> list:
     """Runs with zero new tokens or zero wall time have no speed: they are left out of speed and speedup, and
     said so (never a silent drop)."""
-    unusable = [r for r in records if r.get("kind") == "run" and not (r.get("new_tokens") and r.get("wall_time_s"))]
+    unusable = [r for r in typed(records) if isinstance(r, RunRecord) and not (r.new_tokens and r.wall_time_s)]
     if not unusable:
         return []
     first = unusable[0]
     return [f"{len(unusable)} run record(s) with zero new tokens or zero wall time left out of speed and speedup "
-            f"(first: engine {first.get('engine')}, γ {first.get('gamma')}, prompt {first.get('prompt_index')})"]
+            f"(first: engine {first.engine}, γ {first.gamma}, prompt {first.prompt_index})"]
 
 
 def extra_sections(report: Report) -> tuple:
