@@ -3,6 +3,7 @@
 (docs/records.md). ``specplan.records`` reads and writes files of them; no torch here.
 """
 
+import statistics
 from dataclasses import dataclass, field, fields, is_dataclass
 
 from specplan.checks import is_count, is_finite_number, shown
@@ -15,6 +16,16 @@ MAX_PERPLEXITY = 1e7
 
 MAX_GAMMA = 1024  # the largest lookahead bench runs
 MAX_BATCH_SIZE = 1 << 20
+
+
+def step_quantiles(times) -> tuple:
+    """(p10, median, p90) of step times: the one percentile definition of latency records and profiles, linear
+    interpolation between order statistics (``statistics.quantiles(method="inclusive")``, numpy's default)."""
+    times = list(times)
+    if len(times) < 2:
+        return times[0], times[0], times[0]
+    deciles = statistics.quantiles(times, n=10, method="inclusive")
+    return deciles[0], statistics.median(times), deciles[-1]
 
 
 def _is_str(value) -> bool:
