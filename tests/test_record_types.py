@@ -1,0 +1,121 @@
+"""Typed records (specplan/record_types.py): every field type- and range-checked on read, vLLM's included; each
+bad record is one line naming file:line, the field and the value, exit 2 (issue 25's record cases); a record
+round-trips through parse_record and to_dict; report's cost does not grow with a number inside a record."""
+
+import json
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+import report_records as hand
+from specplan.cli import app
+from specplan.records import RunRecord, parse_record, read_records, step_quantiles
+
+
+def _vllm(**change):
+    """The every_kind records with the first speculative vLLM run (its line number returned) changed."""
+    records = hand.every_kind()
+    index = next(i for i, r in enumerate(records) if r.get("engine") == "vllm" and r["gamma"] is not None)
+    records[index] = {**records[index], **change}
+    return records, index + 1
+
+
+def _timed_sd(**change):
+    records = hand.every_kind()
+    index = next(i for i, r in enumerate(records) if "round_times" in r)
+    records[index] = {**records[index], **change}
+    return records, index + 1
+
+
+CASES = {
+    "batch_size str": (lambda: _vllm(batch_size="4"), "batch_size '4'"),
+    "batch_size list": (lambda: _vllm(batch_size=[1]), "batch_size [1]"),
+    "batch_size negative": (lambda: _vllm(batch_size=-4), "batch_size -4"),
+    "batch_size zero": (lambda: _vllm(batch_size=0), "batch_size 0"),
+    "batch_size float": (lambda: _vllm(batch_size=4.0), "batch_size 4.0"),
+    "batch_size bool": (lambda: _vllm(batch_size=True), "batch_size True"),
+    "batch_size inf": (lambda: _vllm(batch_size=float("inf")), "batch_size inf"),
+    "wave list": (lambda: _vllm(wave=[0]), "wave [0]"),
+    "wave negative": (lambda: _vllm(wave=-1), "wave -1"),
+    "request_index str": (lambda: _vllm(request_index="a"), "request_index 'a'"),
+    "round_times without rounds": (lambda: _timed_sd(rounds=None), "round_times"),
+    "round_times, rounds missing": (lambda: ([{k: v for k, v in r.items() if k != "rounds"} if "round_times" in r
+                                              else r for r in hand.every_kind()],
+                                             next(i for i, r in enumerate(hand.every_kind()) if "round_times" in r)
+                                             + 1), "round_times"),
+    "empty rounds with round_times": (lambda: _timed_sd(rounds={"drafted": [], "accepted": []}), "round_times"),
+    "cross_engine exact no": (lambda: _cross(exact="no"), "cross_engine.exact 'no'"),
+    "cross_engine a list": (lambda: _cross_value([True]), "cross_engine [True]"),
+    "five million drafted": (lambda: _vllm(rounds={"drafted": [5_000_000, 2], "accepted": [5, 0]}),
+                             "rounds.drafted 5000000"),
+    "gamma beyond bench's": (lambda: _vllm(gamma=10**9), "gamma 1000000000"),
+    "wave without batch_size": (lambda: _vllm(batch_size=None), "wave 0 needs a batch_size"),
+}
+
+
+def _cross(**change):
+    records = hand.every_kind()
+    index = next(i for i, r in enumerate(records) if "cross_engine" in r)
+    records[index] = {**records[index], "cross_engine": {**records[index]["cross_engine"], **change}}
+    return records, index + 1
+
+
+def _cross_value(value):
+    records = hand.every_kind()
+    index = next(i for i, r in enumerate(records) if "cross_engine" in r)
+    records[index] = {**records[index], "cross_engine": value}
+    return records, index + 1
+
+
+def _write(path, records):
+    # 1e400 is what a JSON writer spells infinity as a number; Python's json writes Infinity, which json reads too
+    path.write_text("".join(json.dumps(r).replace("Infinity", "1e400") + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_bad_record_field_is_one_line_naming_file_line_field_and_value(tmp_path, case):
+    build, fragment = CASES[case]
+    records, line = build()
+    path = _write(tmp_path / "runs.jsonl", records)
+    for command in (["report", str(path)], ["calibrate", str(path)]):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 2, (case, result.output)
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in result.output, result.output
+        assert f"{path}:{line}:" in lines[0] and fragment in lines[0], lines[0]
+
+
+def test_every_kind_round_trips_through_its_typed_record():
+    for data in hand.every_kind():
+        record = parse_record(data)
+        assert record.to_dict() == data
+        assert parse_record(record.to_dict()) == record
+
+
+def test_vllm_fields_are_attributes(tmp_path):
+    path = hand.write(tmp_path / "runs.jsonl", hand.every_kind())
+    runs = [r for r in read_records([path]).typed if isinstance(r, RunRecord) and r.engine == "vllm"]
+    assert {r.batch_size for r in runs} == {1, 4} and {r.wave for r in runs} == {0, 1}
+    assert sum(r.cross_engine is not None and r.cross_engine.exact is True for r in runs) == 5
+
+
+def test_reports_cost_is_bounded_by_the_records_size(tmp_path):
+    """A round may draft up to the run's new tokens (hf's adaptive draft): a long run with a large round costs
+    report time in proportion to its rounds and tokens, never a number beyond them."""
+    records = hand.every_kind()
+    big = next(r for r in records if r.get("engine") == "hf")
+    big.update(new_tokens=20_000, output_ids=list(range(20_000)), rounds={"drafted": [20_000], "accepted": [5]})
+    path = hand.write(tmp_path / "runs.jsonl", records)
+    start = time.perf_counter()
+    result = CliRunner().invoke(app, ["report", str(path), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert time.perf_counter() - start < 30
+
+
+def test_step_quantiles_is_numpys_linear_percentile():
+    np = pytest.importorskip("numpy")
+    times = [0.5, 0.1, 0.3, 0.9, 0.2, 0.7, 0.4]
+    assert step_quantiles(times) == pytest.approx(tuple(np.percentile(times, [10, 50, 90])))
+    assert step_quantiles([0.25]) == (0.25, 0.25, 0.25)
