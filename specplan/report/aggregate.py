@@ -16,6 +16,18 @@ from specplan.report.metrics import Interval
 
 
 @dataclass(frozen=True)
+class GroupKey:
+    """What one row aggregates: a pair, an engine and γ, a prompt category (by_category) and a batch size."""
+
+    target: str
+    draft: str
+    engine: str
+    gamma: int | None
+    category: str | None
+    batch_size: int | None
+
+
+@dataclass(frozen=True)
 class Row:
     """Metrics of one (pair, engine, γ[, category]) group of ``sd``/``hf`` runs. None where the data is missing."""
 
@@ -65,21 +77,9 @@ class Row:
         return f"{self.target} ← {self.draft}"
 
     @property
-    def key(self) -> tuple:
+    def key(self) -> GroupKey:
         """Identity used to match rows across runs (e.g. against a baseline)."""
-        return (self.target, self.draft, self.engine, self.gamma, self.category, self.batch_size)
-
-
-@dataclass(frozen=True)
-class GroupKey:
-    """What one row aggregates: a pair, an engine and γ, a prompt category (by_category) and a batch size."""
-
-    target: str
-    draft: str
-    engine: str
-    gamma: int | None
-    category: str | None
-    batch_size: int | None
+        return GroupKey(self.target, self.draft, self.engine, self.gamma, self.category, self.batch_size)
 
 
 def aggregate(records: list, by_category: bool = False) -> list[Row]:
