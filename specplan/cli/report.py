@@ -99,6 +99,7 @@ def report(
         from specplan.report.plot import plot_report
 
         plot_report(result.rows, result.predictions, plot, result.batches)
+        typer.echo(f"wrote {plot}", err=True)
     if fmt is Format.table and output is None:
         reporting.render_table(result, console=Console())
     else:

@@ -28,6 +28,8 @@ class Report:
     gate_checked: bool
     notes: list
     batches: list = ()  # report.batches.BatchFamily per pair × engine × γ measured at batch sizes
+    perplexities: tuple = ()  # the records' PerplexityRecord s, as measured
+    detail: bool = False  # every predicted speedup, not only one per row (--detail)
 
 
 def thresholds(min_speedup, min_acceptance_length, min_acceptance_rate, require_exact, max_regression,
@@ -84,7 +86,7 @@ def build(paths, by_category: bool = False, plan_path=None, baseline_path: str |
         notes += [f"no baseline row for pair {r.pair}, engine {r.engine}, γ {r.gamma}: not compared"
                   for r in gated if r.key not in known]
     return Report(rows, predictions, compare_gammas(rows), check(gated, thresholds, baseline),
-                  thresholds.active, notes, families)
+                  thresholds.active, notes, families, tuple(records.of_kind("perplexity")))
 
 
 def cross_engine_lines(records: list) -> list:
@@ -150,6 +152,7 @@ def extra_sections(report: Report) -> tuple:
             formats.decomposition_section(report.predictions, several),
             formats.gamma_section(report.comparisons, several),
             batches.batch_section(report.batches, several),
+            formats.perplexity_section(report.perplexities, several),
             formats.gate_section(report.failures, report.gate_checked))
 
 
@@ -164,6 +167,7 @@ def render(report: Report, fmt: str, width: int | None = None) -> str:
             report.rows, predictions=[formats.prediction_json(p) for p in report.predictions],
             gamma_choice=[formats.gamma_json(c) for c in report.comparisons],
             by_batch=batches.batch_json(report.batches),
+            perplexities=[formats.perplexity_json(r) for r in report.perplexities],
             gate={"checked": report.gate_checked, "passed": not report.failures,
                   "failures": [f.line for f in report.failures]},
             notes=report.notes)

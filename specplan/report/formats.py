@@ -122,21 +122,45 @@ def sections(rows: list, extra: tuple = ()) -> list:
     return [s for s in (*tables, *extra) if s is not None]
 
 
+def column_chunks(section: Section, width: int) -> list:
+    """The section's data columns split into groups that fit ``width`` beside the label columns (each group one
+    table repeating the labels), so a narrow console drops no cell to an ellipsis; a column wider than the rest
+    of the width gets a group of its own."""
+    from rich.cells import cell_len
+
+    widths = [max([cell_len(section.headers[i])] + [cell_len(c[i]) for c in section.cells]) + 3
+              for i in range(len(section.headers))]
+    room = width - 1 - sum(widths[:section.labels])
+    chunks, used = [[]], 0
+    for i in range(section.labels, len(section.headers)):
+        if chunks[-1] and used + widths[i] > room:
+            chunks.append([])
+            used = 0
+        chunks[-1].append(i)
+        used += widths[i]
+    return [c for c in chunks if c] or [[]]
+
+
 def render_rich(rows: list, console, extra: tuple = ()) -> None:
-    """Print the report's tables with rich on ``console``."""
+    """Print the report's tables with rich on ``console``; a table wider than the console is split into several
+    (the label columns repeated), ids fold onto a second line rather than being cut."""
     from rich.markup import escape
     from rich.table import Table
 
     console.print(f"[bold]{escape(heading(rows))}[/bold]\n")
     for section in sections(rows, extra):
-        table = Table(title=escape(section.title), title_justify="left", title_style="bold")
-        for i, header in enumerate(section.headers):
-            label = i < section.labels  # never squeezed away on a narrow terminal: they name the row
-            width = max([len(header)] + [len(cells[i]) for cells in section.cells]) if label else None
-            table.add_column(escape(header), justify="left" if label else "right", no_wrap=True, min_width=width)
-        for cells in section.cells:
-            table.add_row(*map(escape, cells))
-        console.print(table)
+        chunks = column_chunks(section, console.width)
+        for part, chunk in enumerate(chunks):
+            title = section.title + (f" ({part + 1}/{len(chunks)})" if len(chunks) > 1 else "")
+            table = Table(title=escape(title), title_justify="left", title_style="bold")
+            shown = list(range(section.labels)) + chunk
+            for i in shown:
+                label = i < section.labels  # they name the row: folded on a narrow console, never cut
+                table.add_column(escape(section.headers[i]), justify="left" if label else "right",
+                                 no_wrap=not label, overflow="fold")
+            for cells in section.cells:
+                table.add_row(*(escape(cells[i]) for i in shown))
+            console.print(table)
         console.print(f"[dim]{escape(section.caption)}[/dim]\n")  # below, at full width: tables can be narrow
 
 
@@ -262,6 +286,25 @@ def gamma_section(comparisons: list, several: bool) -> Section | None:
     caption = ("plan's γ maximises the predicted S over γ = 1..largest measured γ, with α̂ pooled over all rounds "
                "of the pair and v(γ) interpolated between measured verification latencies.")
     return Section("Lookahead: plan's choice vs best measured", caption, headers, cells, labels=len(labels))
+
+
+def perplexity_section(perplexities: tuple, several: bool) -> Section | None:
+    """Each model's held-out perplexity (``bench --perplexity``), where the records have them."""
+    if not perplexities:
+        return None
+    labels = ("pair",) if several else ()
+    cells = tuple(((f"{r.pair.target} ← {r.pair.draft}" if r.pair else "?",) if several else ())
+                  + (r.model, f"{r.perplexity:.2f}", "—" if r.tokens is None else str(r.tokens), r.text or "—")
+                  for r in perplexities)
+    caption = ("perplexity = exp(mean negative log-likelihood per token) of each model on the held-out text "
+               "(calibrate fits the acceptance law to these).")
+    return Section("Perplexity", caption, labels + ("model", "perplexity", "tokens", "text"), cells,
+                   labels=len(labels) + 1)
+
+
+def perplexity_json(r) -> dict:
+    return {"target": r.pair.target if r.pair else None, "draft": r.pair.draft if r.pair else None,
+            "model": r.model, "perplexity": r.perplexity, "tokens": r.tokens, "text": r.text}
 
 
 def gate_section(failures: list, checked: bool) -> Section | None:
