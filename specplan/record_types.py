@@ -109,6 +109,11 @@ class Record:
     def temperature(self) -> float | None:
         return self.setting("temperature")
 
+    @property
+    def device_name(self) -> str | None:
+        """The device the record was measured on, by name (environment.device_name)."""
+        return self.environment.get("device_name")
+
     def to_dict(self) -> dict:
         """The JSON object of this record (what a writer appends); keys that do not apply are left out."""
         out = {}

@@ -18,6 +18,7 @@ CASES = {
     "every_kind.json": ["--format", "json"],
     "every_kind.csv": ["--format", "csv"],
     "every_kind.md": ["--format", "md"],
+    "every_kind_detail.md": ["--format", "md", "--detail"],
     "every_kind_by_category.json": ["--format", "json", "--by", "category"],
     "every_kind_gate.json": ["--format", "json", "--min-speedup", "2.5", "--engine", "sd"],
 }

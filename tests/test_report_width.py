@@ -11,7 +11,7 @@ LONG = "meta-llama/Llama-3.2-1B-Instruct"
 
 def _rendered(tmp_path, records, width=80):
     path = hand.write(tmp_path / "runs.jsonl", records)
-    return render_table(build([str(path)]), width=width)
+    return render_table(build([str(path)], detail=True), width=width)
 
 
 def test_every_table_fits_80_columns_with_no_cell_elided(tmp_path):

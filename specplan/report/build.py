@@ -12,7 +12,8 @@ from specplan.report import formats
 from specplan.report import batches
 from specplan.report.aggregate import aggregate, cross_engine
 from specplan.errors import SpecplanError
-from specplan.report.gate import Thresholds, check, parse_fraction, select_rows
+from specplan.report.gate import Thresholds, check, few_runs_notes, parse_fraction, select_rows
+from specplan.report.plan_match import check_plans_match
 from specplan.report.predict import compare_gammas, load_plans, plan_for, predict
 from specplan.records import RunRecord, read_records, typed
 
@@ -33,7 +34,7 @@ class Report:
 
 
 def thresholds(min_speedup, min_acceptance_length, min_acceptance_rate, require_exact, max_regression,
-               has_baseline: bool) -> Thresholds:
+               has_baseline: bool, min_runs: int | None = None) -> Thresholds:
     """Gate thresholds from CLI values, each checked (one-line error naming the bad value)."""
     for name, value in (("--min-speedup", min_speedup), ("--min-acceptance-length", min_acceptance_length),
                         ("--min-acceptance-rate", min_acceptance_rate)):
@@ -41,9 +42,11 @@ def thresholds(min_speedup, min_acceptance_length, min_acceptance_rate, require_
             raise SpecplanError(f"{name} {value!r} must be a non-negative number")
     if min_acceptance_rate is not None and min_acceptance_rate > 1:
         raise SpecplanError(f"--min-acceptance-rate {min_acceptance_rate!r} is a rate: give a value in 0..1")
+    if min_runs is not None and min_runs < 1:
+        raise SpecplanError(f"--min-runs {min_runs} must be at least 1")
     regression = parse_fraction(max_regression) if max_regression is not None else (
         DEFAULT_MAX_REGRESSION if has_baseline else None)
-    return Thresholds(min_speedup, min_acceptance_length, min_acceptance_rate, require_exact, regression)
+    return Thresholds(min_speedup, min_acceptance_length, min_acceptance_rate, require_exact, regression, min_runs)
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ POOLING_SETTINGS = ("temperature", "top_p", "max_new_tokens", "prompts", "device
 
 def build(paths, by_category: bool = False, plan_path=None, baseline_path: str | None = None,
           thresholds: Thresholds = Thresholds(), skip_bad_lines: bool = False,
-          gate_rows: GateRows = GateRows()) -> Report:
+          gate_rows: GateRows = GateRows(), compare_any_plan: bool = False, detail: bool = False) -> Report:
     """Read, aggregate, predict and gate. Raises :class:`SpecplanError` for unusable input."""
     records = read_records(paths, skip_bad_lines=skip_bad_lines)
     check_one_setting(records.typed)
@@ -71,12 +74,16 @@ def build(paths, by_category: bool = False, plan_path=None, baseline_path: str |
     if not rows:
         raise SpecplanError(f"no sd or hf run records in {', '.join(map(str, paths))}: nothing to report")
     plans = load_plans(plan_path)  # one path, or several (one per --batch-size)
+    if not compare_any_plan:
+        check_plans_match(plans, records.typed)
     predictions = predict(rows, plan_for(plans, 1))
     families = batches.by_batch(rows, plans)
     notes += batches.summary_lines(families) + cross_engine_lines(records.typed)
     if not predictions:
         notes.append("no latency records with draft and target steps: predicted vs measured needs c")
     gated = _gated_rows(rows, gate_rows)
+    if thresholds.active:
+        notes += few_runs_notes(gated, thresholds.min_runs)
     baseline = None
     if baseline_path:
         old = read_records([baseline_path], skip_bad_lines=skip_bad_lines)
@@ -86,7 +93,7 @@ def build(paths, by_category: bool = False, plan_path=None, baseline_path: str |
         notes += [f"no baseline row for pair {r.pair}, engine {r.engine}, γ {r.gamma}: not compared"
                   for r in gated if r.key not in known]
     return Report(rows, predictions, compare_gammas(rows), check(gated, thresholds, baseline),
-                  thresholds.active, notes, families, tuple(records.of_kind("perplexity")))
+                  thresholds.active, notes, families, tuple(records.of_kind("perplexity")), detail)
 
 
 def cross_engine_lines(records: list) -> list:
@@ -147,10 +154,10 @@ def unusable_run_notes(records: list) -> list:
 
 
 def extra_sections(report: Report) -> tuple:
-    several = formats.several_pairs(report.rows)
-    return (formats.prediction_section(report.predictions, several),
-            formats.decomposition_section(report.predictions, several),
-            formats.gamma_section(report.comparisons, several),
+    several, detail = formats.several_pairs(report.rows), report.detail
+    return (formats.prediction_section(report.predictions, several, detail),
+            formats.decomposition_section(report.predictions, several) if detail else None,
+            formats.gamma_section(report.comparisons, several) if detail else None,
             batches.batch_section(report.batches, several),
             formats.perplexity_section(report.perplexities, several),
             formats.gate_section(report.failures, report.gate_checked))

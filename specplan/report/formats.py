@@ -211,23 +211,37 @@ def _finite(value):
     return value
 
 
-def prediction_section(predictions: list, several: bool) -> Section | None:
-    """Predicted (from measured α̂, c, v) vs measured speedup per row; the plan's a-priori column with --plan."""
+def prediction_section(predictions: list, several: bool, detail: bool = True) -> Section | None:
+    """Predicted vs measured speedup per row. One prediction by default: the plan's a-priori speedup with --plan,
+    else the one from the measured α̂, c and v; ``detail`` shows both."""
     if not predictions:
         return None
     labels = _label_columns([p.row for p in predictions], several)
     prior = any(p.prior_speedup is not None for p in predictions)
-    headers = tuple(h for h, _ in labels) + ("α̂", "c", "verify", "predicted", "measured", "gap") + (
-        ("plan a-priori",) if prior else ())
+    formula = detail or not prior  # the prediction from measured α̂, c, v
+    headers = tuple(h for h, _ in labels) + ("α̂", "c", "verify") + (("predicted",) if formula else ()) + (
+        ("plan a-priori",) if prior and not detail else ()) + ("measured", "gap") + (
+        ("plan a-priori",) if prior and detail else ())
+
+    def gap(p) -> str:
+        against = p.predicted_speedup if formula else p.prior_speedup
+        if p.measured_speedup is None or not against:
+            return "—"
+        return f"{p.measured_speedup / against - 1:+.0%}"
+
     cells = tuple(tuple(fn(p.row) for _, fn in labels) + (
         _f(p.row.alpha_iid, 3), _f(p.row.cost_ratio, 3),
-        _f(p.row.verify_cost_ratio) if not p.verify_assumed else "1 (assumed)",
-        _f(p.predicted_speedup, 2, "×"), _f(p.measured_speedup, 2, "×"),
-        "—" if p.gap is None else f"{p.gap:+.0%}") + ((_f(p.prior_speedup, 2, "×"),) if prior else ())
+        _f(p.row.verify_cost_ratio) if not p.verify_assumed else "1 (assumed)")
+        + ((_f(p.predicted_speedup, 2, "×"),) if formula else ())
+        + ((_f(p.prior_speedup, 2, "×"),) if prior and not detail else ())
+        + (_f(p.measured_speedup, 2, "×"), gap(p)) + ((_f(p.prior_speedup, 2, "×"),) if prior and detail else ())
         for p in predictions)
     caption = ("predicted S = E(α̂, γ) / (γ·c + v), E = (1 − α̂^(γ+1))/(1 − α̂), "
                "v = t_target(γ+1)/t_target(1) "
-               "(docs/theory.md §1, the formulas `plan` uses); gap = measured / predicted − 1.")
+               "(docs/theory.md §1, the formulas `plan` uses); gap = measured / predicted − 1."
+               if formula else "plan a-priori = the --plan file's speedup at this γ; gap = measured / it − 1.")
+    if not detail:
+        caption += " --detail adds the other predictions (loop terms, plan's γ)."
     return Section("Predicted vs measured", caption, headers, cells, labels=len(labels))
 
 
