@@ -124,7 +124,7 @@ def test_gate_passes_with_exit_0(records_file):
 
 
 def test_gate_failures_exit_1_one_line_each(records_file):
-    result = invoke(records_file, "--min-speedup", "2.5", "--require-exact")
+    result = invoke(records_file, "--min-speedup", "2.5", "--require-exact", "--engine", "sd")
     assert result.exit_code == 1
     failures = [line for line in result.stderr.splitlines() if line.startswith("FAIL")]
     assert failures == ["FAIL pair T ← D, engine sd, γ 1: speedup 2, required >= 2.5",
@@ -132,12 +132,21 @@ def test_gate_failures_exit_1_one_line_each(records_file):
                         "identical to AR)"]
 
 
+def test_by_default_the_gate_checks_sd_at_its_best_gamma(records_file):
+    """Naming no engine or γ gates sd at its best measured γ (3: 2.83×), not γ 1 nor transformers' hf."""
+    result = invoke(records_file, "--min-speedup", "2.5", "--require-exact")
+    assert result.exit_code == 1
+    assert [line for line in result.stderr.splitlines() if line.startswith("FAIL")] == [
+        "FAIL pair T ← D, engine sd, γ 3: exact share 0.5, required = 1 (every greedy output identical to AR)"]
+    assert invoke(records_file, "--min-speedup", "2.5").exit_code == 0
+
+
 def test_baseline_regression_exit_codes(tmp_path):
     old = hand.write(tmp_path / "old.jsonl", hand.records())
     new = hand.write(tmp_path / "new.jsonl", hand.records(sd_time_scale=1.04))  # ~3.8% slower
     assert invoke(new, "--baseline", old, "--max-regression", "5%").exit_code == 0
     assert invoke(new, "--baseline", old).exit_code == 0  # 5% by default
-    result = invoke(new, "--baseline", old, "--max-regression", "0.03")
+    result = invoke(new, "--baseline", old, "--max-regression", "0.03", "--engine", "sd")
     assert result.exit_code == 1
     assert [line.split(":")[0] for line in result.stderr.splitlines() if line.startswith("FAIL")] == [
         "FAIL pair T ← D, engine sd, γ 1", "FAIL pair T ← D, engine sd, γ 3"]

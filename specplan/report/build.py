@@ -113,7 +113,19 @@ def _gated_rows(rows: list, gate_rows: GateRows) -> list:
         if gamma not in {r.gamma for r in rows}:
             raise SpecplanError(f"--gamma {gamma} matches no row (γ in the records: "
                                 f"{', '.join(sorted({str(r.gamma) for r in rows}))})")
+    if not (gate_rows.engines or gate_rows.gammas or gate_rows.best_gamma):
+        return default_gated_rows(rows)
     return select_rows(rows, gate_rows.engines, gate_rows.gammas, gate_rows.best_gamma)
+
+
+def default_gated_rows(rows: list) -> list:
+    """What the gate checks when the user names no engine or γ: specplan's ``sd`` at its best measured γ per pair
+    (and batch size); without sd rows, every engine but transformers' ``hf`` (a reference, not what one deploys),
+    each at its best γ; rows no speedup was measured for are all kept."""
+    engines = {r.engine for r in rows}
+    chosen = ("sd",) if "sd" in engines else tuple(sorted(engines - {"hf"})) or tuple(sorted(engines))
+    best = select_rows(rows, chosen, (), best_gamma=True)
+    return best or select_rows(rows, chosen)
 
 
 def check_one_setting(records: list) -> None:

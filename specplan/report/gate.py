@@ -134,10 +134,10 @@ def select_rows(rows: list, engines: tuple = (), gammas: tuple = (), best_gamma:
         return chosen
     best = {}
     for row in chosen:
-        family = (row.target, row.draft, row.engine, row.category)
+        family = (row.target, row.draft, row.engine, row.category, row.batch_size)
         if row.speedup is not None and (family not in best or row.speedup.value > best[family].speedup.value):
             best[family] = row
-    return [r for r in chosen if best.get((r.target, r.draft, r.engine, r.category)) is r]
+    return [r for r in chosen if best.get((r.target, r.draft, r.engine, r.category, r.batch_size)) is r]
 
 
 def parse_gate_gammas(text: str | None) -> tuple:
