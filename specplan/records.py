@@ -143,3 +143,20 @@ def _parse_line(line: str) -> tuple:
         return None, parse_record(data)
     except RecordProblem as problem:
         return str(problem), None
+
+
+def refuse_overwriting_inputs(option: str, output, inputs) -> None:
+    """A command's output must not be one of its inputs (the same file, a hard link or a symlink to it): one line
+    naming both, before any work."""
+    if output is None:
+        return
+    target = Path(output)
+    for given in inputs:
+        source = Path(given)
+        try:
+            same = target.exists() and source.exists() and target.samefile(source)
+        except OSError:
+            same = False
+        if same:
+            raise SpecplanError(f"{option} {str(output)!r} is the input {str(given)!r}: writing it would destroy "
+                                "that input; choose another file")

@@ -119,3 +119,25 @@ def test_step_quantiles_is_numpys_linear_percentile():
     times = [0.5, 0.1, 0.3, 0.9, 0.2, 0.7, 0.4]
     assert step_quantiles(times) == pytest.approx(tuple(np.percentile(times, [10, 50, 90])))
     assert step_quantiles([0.25]) == (0.25, 0.25, 0.25)
+
+
+@pytest.mark.parametrize("extra", [["--format", "csv", "-o", "{r}"], ["--baseline", "{b}", "-o", "{b}"],
+                                   ["--plot", "{r}"], ["-o", "{link}"]])
+def test_report_never_writes_over_one_of_its_inputs(tmp_path, extra):
+    records = hand.write(tmp_path / "R.jsonl", hand.records())
+    base = hand.write(tmp_path / "B.jsonl", hand.records())
+    (tmp_path / "link.jsonl").symlink_to(records)
+    before = records.read_bytes(), base.read_bytes()
+    args = [a.format(r=records, b=base, link=tmp_path / "link.jsonl") for a in extra]
+    result = CliRunner().invoke(app, ["report", str(records), *args])
+    assert result.exit_code == 2 and "would destroy that input" in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert (records.read_bytes(), base.read_bytes()) == before
+
+
+def test_calibrate_never_writes_over_its_records(tmp_path):
+    records = hand.write(tmp_path / "R.jsonl", hand.every_kind())
+    before = records.read_bytes()
+    result = CliRunner().invoke(app, ["calibrate", str(records), "-o", str(records)])
+    assert result.exit_code == 2 and "would destroy that input" in result.output, result.output
+    assert records.read_bytes() == before

@@ -8,6 +8,7 @@ import typer
 
 from specplan.cli import app
 from specplan.errors import SpecplanError
+from specplan.records import refuse_overwriting_inputs
 
 
 class Format(str, Enum):
@@ -85,6 +86,9 @@ def report(
     from specplan.report import build as reporting
     from specplan.report.gate import parse_gate_gammas
 
+    inputs = [*records, *([baseline] if baseline else []), *(plan or [])]
+    refuse_overwriting_inputs("--output", output, inputs)
+    refuse_overwriting_inputs("--plot", plot, inputs)
     if max_regression is not None and baseline is None:
         raise SpecplanError("--max-regression needs --baseline OLD.jsonl to compare with")
     thresholds = reporting.thresholds(min_speedup, min_acceptance_length, min_acceptance_rate, require_exact,
