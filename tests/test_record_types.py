@@ -141,3 +141,57 @@ def test_calibrate_never_writes_over_its_records(tmp_path):
     result = CliRunner().invoke(app, ["calibrate", str(records), "-o", str(records)])
     assert result.exit_code == 2 and "would destroy that input" in result.output, result.output
     assert records.read_bytes() == before
+
+
+_EVERY = hand.every_kind()
+_NESTED = {"rounds": ("drafted", "accepted"), "round_times": ("rounds", "drafted", "draft_s", "verify_s", "round_s",
+                                                              "prefill_s", "every"),
+           "cross_engine": ("reference", "exact", "first_divergence"), "pair": ("target", "draft")}
+
+
+def _mutations():
+    """(record index, field or field.sub-field, any JSON value): every field of every record kind, vLLM's and
+    the nested objects' included."""
+    from hypothesis import strategies as st
+
+    scalar = st.one_of(st.none(), st.booleans(), st.integers(-(10**30), 10**30),
+                       st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=8))
+    value = st.recursive(scalar, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                         st.dictionaries(st.text(max_size=5), inner, max_size=3)),
+                         max_leaves=6)
+    index = st.integers(0, len(_EVERY) - 1)
+    key = index.flatmap(lambda i: st.sampled_from(sorted(
+        set(_EVERY[i]) | {f"{k}.{s}" for k, subs in _NESTED.items() if isinstance(_EVERY[i].get(k), dict)
+                          for s in subs} | {"batch_size", "wave", "request_index", "cross_engine"})).map(
+        lambda k: (i, k)))
+    return st.tuples(key, value)
+
+
+def test_any_field_of_any_record_is_read_or_refused_in_one_line(tmp_path):
+    """Hypothesis: one field of one record of every_kind set to any JSON value; report reads it or refuses it in
+    one line (exit 2), never a traceback, never a non-finite number in its JSON."""
+    pytest.importorskip("hypothesis")
+    from hypothesis import HealthCheck, given, settings
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(_mutations())
+    def check(mutation):
+        (index, key), value = mutation
+        records = [dict(r) for r in _EVERY]
+        if "." in key:
+            outer, inner = key.split(".")
+            records[index][outer] = {**records[index][outer], inner: value}
+        else:
+            records[index][key] = value
+        path = tmp_path / "r.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+        result = CliRunner().invoke(app, ["report", str(path), "--format", "json", "--min-speedup", "1"])
+        assert not (result.exception and not isinstance(result.exception, SystemExit)), repr(result.exception)
+        assert result.exit_code in (0, 1, 2), result.output
+        if result.exit_code == 2:
+            lines = result.stderr.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.output
+        else:
+            json.loads(result.stdout, parse_constant=lambda name: pytest.fail(f"non-finite {name} in JSON"))
+
+    check()
