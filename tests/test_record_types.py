@@ -195,3 +195,14 @@ def test_any_field_of_any_record_is_read_or_refused_in_one_line(tmp_path):
             json.loads(result.stdout, parse_constant=lambda name: pytest.fail(f"non-finite {name} in JSON"))
 
     check()
+
+
+def test_a_run_timed_at_a_subnormal_number_of_seconds_reports_without_overflow(tmp_path):
+    """Found by the fuzz above: wall_time_s 2.2e-311 made the speedup's exp overflow (a traceback)."""
+    records = hand.every_kind()
+    next(r for r in records if r.get("engine") == "sd")["wall_time_s"] = 2.225073858507e-311
+    path = hand.write(tmp_path / "r.jsonl", records)
+    for fmt in ("json", "table"):
+        result = CliRunner().invoke(app, ["report", str(path), "--format", fmt, "--min-speedup", "1"])
+        assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+        assert result.exit_code in (0, 1), result.output
