@@ -9,12 +9,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from specplan.checks import is_count, is_finite_number, shown
 from specplan.errors import SpecplanError
-
-SCHEMA_VERSION = 1
-# A uniform guess over the largest vocabularies (~256K tokens) scores about that; far above is not a perplexity.
-MAX_PERPLEXITY = 1e7
+from specplan.record_types import (  # noqa: F401  (the record classes are part of this module's interface)
+    KINDS, MAX_GAMMA, MAX_PERPLEXITY, SCHEMA_VERSION, CrossEngine, EngineRecord, LatencyRecord, Pair,
+    PerplexityRecord, Record, RecordProblem, RoundTimes, Rounds, RunRecord, parse_record, step_quantiles, typed)
 
 
 class RecordWriter:
@@ -77,12 +75,14 @@ def check_output(path: str | Path, resume: bool = False, append: bool = False) -
 class RecordSet:
     """Records read from one or more files, the lines skipped with ``skip_bad_lines``, and notes on duplicates."""
 
-    records: list = field(default_factory=list)
+    records: list = field(default_factory=list)  # the JSON objects, as written
+    typed: list = field(default_factory=list)  # the same records as Record objects (what report reads)
     skipped: list = field(default_factory=list)  # "file:line: reason"
     duplicates: list = field(default_factory=list)  # "file:line: ..." or "file: given twice", each read once
 
     def of_kind(self, kind: str) -> list:
-        return [r for r in self.records if r.get("kind") == kind]
+        """The typed records of one kind."""
+        return [r for r in self.typed if r.kind == kind]
 
 
 def read_records(paths, skip_bad_lines: bool = False) -> RecordSet:
@@ -106,7 +106,7 @@ def read_records(paths, skip_bad_lines: bool = False) -> RecordSet:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
-            problem = _problem(line)
+            problem, parsed = _parse_line(line)
             if problem is None:
                 record = json.loads(line)
                 identity = record_identity(record)
@@ -115,6 +115,7 @@ def read_records(paths, skip_bad_lines: bool = False) -> RecordSet:
                     continue
                 seen_records[identity] = f"{path}:{number}"
                 result.records.append(record)
+                result.typed.append(parsed)
             elif skip_bad_lines and not problem.startswith("schema_version"):
                 result.skipped.append(f"{path}:{number}: {problem}")
             else:
@@ -129,111 +130,33 @@ def record_identity(record: dict) -> str:
 
 
 def _problem(line: str) -> str | None:
+    return _parse_line(line)[0]
+
+
+def _parse_line(line: str) -> tuple:
+    """(problem, None) for a bad line, else (None, its typed record)."""
     try:
-        record = json.loads(line)
+        data = json.loads(line)
     except (json.JSONDecodeError, RecursionError) as exc:
-        return f"not a valid JSON record (malformed or truncated line: {getattr(exc, 'msg', 'nested too deep')})"
-    if not isinstance(record, dict):
-        return "not a JSON object"
-    version = record.get("schema_version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        return f"missing or non-integer schema_version ({shown(version)})"
-    if version > SCHEMA_VERSION:
-        return (f"schema_version {version} is newer than this specplan reads ({SCHEMA_VERSION}); "
-                "upgrade specplan to read it")
-    if "kind" not in record:
-        return "record has no 'kind'"
-    return _field_problem(record)
+        return f"not a valid JSON record (malformed or truncated line: {getattr(exc, 'msg', 'nested too deep')})", None
+    try:
+        return None, parse_record(data)
+    except RecordProblem as problem:
+        return str(problem), None
 
 
-def _is_seconds(value) -> bool:
-    return is_finite_number(value) and value >= 0
-
-
-def _is_optional(check):
-    return lambda value: value is None or check(value)
-
-
-def _is_pair(value) -> bool:
-    return isinstance(value, dict) and isinstance(value.get("target"), str) and isinstance(value.get("draft"), str)
-
-
-# key -> (check, what it must be), applied where the key is present (docs/records.md)
-_FIELDS = {
-    "kind": (lambda v: isinstance(v, str), "a string"),
-    "run_id": (lambda v: isinstance(v, str), "a string"),
-    "pair": (_is_pair, "an object with string 'target' and 'draft'"),
-    "settings": (lambda v: isinstance(v, dict), "an object"),
-    "environment": (lambda v: isinstance(v, dict), "an object"),
-    "engine": (lambda v: isinstance(v, str), "a string"),
-    "gamma": (_is_optional(lambda v: is_count(v, 1)), "an integer ≥ 1 or null"),
-    "prompt_index": (is_count, "an integer ≥ 0"),
-    "prompt_category": (lambda v: isinstance(v, str), "a string"),
-    "repeat": (is_count, "an integer ≥ 0"),
-    "prompt_tokens": (is_count, "an integer ≥ 0"),
-    "new_tokens": (is_count, "a non-negative integer"),
-    "wall_time_s": (_is_seconds, "a finite non-negative number"),
-    "output_ids": (lambda v: isinstance(v, list), "a list"),
-    "exact": (_is_optional(lambda v: isinstance(v, bool)), "true, false or null"),
-    "first_divergence": (_is_optional(is_count), "an integer ≥ 0 or null"),
-    "divergence_margin": (_is_optional(is_finite_number), "a finite number or null"),
-    "model": (lambda v: isinstance(v, str), "a string"),
-    "context_tokens": (is_count, "an integer ≥ 0"),
-    "median_s": (_is_seconds, "a finite non-negative number"),
-    "p10_s": (_is_seconds, "a finite non-negative number"),
-    "p90_s": (_is_seconds, "a finite non-negative number"),
-    "samples": (is_count, "an integer ≥ 0"),
-    "perplexity": (lambda v: is_finite_number(v) and 1 <= v <= MAX_PERPLEXITY,
-                   f"a number from 1 to {MAX_PERPLEXITY:g} (exp of a mean NLL)"),
-    "tokens": (is_count, "an integer ≥ 0"),
-    "text": (lambda v: isinstance(v, str), "a string"),
-}
-# settings key -> check: the settings that report and calibrate group and filter by
-_SETTINGS = {
-    "temperature": (lambda v: is_finite_number(v) and v >= 0, "a finite number ≥ 0"),
-    "top_p": (lambda v: is_finite_number(v) and 0 < v <= 1, "a number in (0, 1]"),
-    "max_new_tokens": (is_count, "an integer ≥ 0"),
-}
-# fields a record of each kind cannot do without
-_REQUIRED = {"run": ("engine", "new_tokens", "wall_time_s"), "latency": ("model", "new_tokens", "median_s"),
-             "perplexity": ("model", "perplexity")}
-
-
-def _valid_round_times(clock) -> bool:
-    if not isinstance(clock, dict):
-        return False
-    columns = [clock.get(key) for key in ("rounds", "drafted", "draft_s", "verify_s", "round_s")]
-    if not all(isinstance(c, list) and len(c) == len(columns[0]) for c in columns):
-        return False
-    prefill = clock.get("prefill_s")
-    return (all(map(is_count, columns[0] + columns[1]))
-            and all(map(_is_seconds, columns[2] + columns[3] + columns[4]))
-            and (prefill is None or _is_seconds(prefill)))
-
-
-def _field_problem(record: dict) -> str | None:
-    """Every known field present has its documented type and a finite value (docs/records.md); each kind has
-    the fields its metrics are computed from."""
-    for key, (valid, what) in _FIELDS.items():
-        if key in record and not valid(record[key]):
-            return f"{key} {shown(record[key])} must be {what}"
-    settings = record.get("settings") or {}
-    for key, (valid, what) in _SETTINGS.items():
-        if key in settings and not valid(settings[key]):
-            return f"settings.{key} {shown(settings[key])} must be {what}"
-    for key in _REQUIRED.get(record["kind"], ()):
-        if key not in record:
-            return f"a {record['kind']} record needs {key!r}"
-    if "round_times" in record and not _valid_round_times(record["round_times"]):
-        return ("round_times must hold equally long lists 'rounds' and 'drafted' (counts) and 'draft_s', "
-                "'verify_s', 'round_s' (seconds)")
-    rounds = record.get("rounds")
-    if rounds is None:
-        return None
-    drafted, accepted = (rounds.get("drafted"), rounds.get("accepted")) if isinstance(rounds, dict) else (None, None)
-    if not (isinstance(drafted, list) and isinstance(accepted, list) and len(drafted) == len(accepted)
-            and all(map(is_count, drafted + accepted))):
-        return "rounds must hold equally long lists of counts 'drafted' and 'accepted'"
-    if any(j > k for k, j in zip(drafted, accepted)):
-        return "rounds accept more drafts than were drafted"
-    return None
+def refuse_overwriting_inputs(option: str, output, inputs) -> None:
+    """A command's output must not be one of its inputs (the same file, a hard link or a symlink to it): one line
+    naming both, before any work."""
+    if output is None:
+        return
+    target = Path(output)
+    for given in inputs:
+        source = Path(given)
+        try:
+            same = target.exists() and source.exists() and target.samefile(source)
+        except OSError:
+            same = False
+        if same:
+            raise SpecplanError(f"{option} {str(output)!r} is the input {str(given)!r}: writing it would destroy "
+                                "that input; choose another file")

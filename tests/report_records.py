@@ -62,3 +62,46 @@ def records(greedy=True, latencies=True, sd_time_scale=1.0) -> list:
 def write(path: Path, items: list) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in items), encoding="utf-8")
     return path
+
+
+def _with_round_times(record: dict, draft_s: float = 0.02, verify_s: float = 0.1, rest_s: float = 0.01) -> dict:
+    """An sd record with every round timed (draft steps, verification, the rest), as bench writes on a cpu."""
+    drafted = record["rounds"]["drafted"]
+    return {**record, "round_times": {"every": 1, "prefill_s": 0.05, "rounds": list(range(len(drafted))),
+                                      "drafted": drafted, "draft_s": [draft_s * k for k in drafted],
+                                      "verify_s": [verify_s] * len(drafted),
+                                      "round_s": [draft_s * k + verify_s + rest_s for k in drafted]}}
+
+
+def _vllm_run(gamma, batch, wave, request, seconds, drafted=None, accepted=None, cross_exact=None) -> dict:
+    record = {**BASE, "pair": {"target": "VT", "draft": "VD"}, "run_id": "run-v", "kind": "run", "engine": "vllm",
+              "gamma": gamma, "prompt_index": request % 2, "prompt_category": ("code", "chat")[request % 2],
+              "repeat": 0, "prompt_tokens": 12, "new_tokens": 10, "wall_time_s": seconds,
+              "output_ids": list(range(10)), "batch_size": batch, "wave": wave, "request_index": request}
+    if gamma is not None:
+        record["rounds"] = {"drafted": drafted, "accepted": accepted}
+        record.update(exact=True, first_divergence=None, divergence_margin=None)
+    elif cross_exact is not None:
+        record["cross_engine"] = {"reference": "ar", "exact": cross_exact,
+                                  "first_divergence": None if cross_exact else 3}
+    return record
+
+
+def every_kind() -> list:
+    """One records file with every record kind report reads: the table above (sd at γ 1 and 3, its γ = 3 runs
+    timed per round), hf runs, latencies, perplexities, and a second pair run with vllm at batch sizes 1 and 4
+    (two waves of one, one wave of four), its baseline compared across engines with ar."""
+    out = [_with_round_times(r) if r.get("engine") == "sd" and r["gamma"] == 3 else r for r in records()]
+    out += [{**run_record(p, "hf", 3, drafted, accepted, new, wall, True), "hf_generator": "AssistedCandidateGenerator"}
+            for p, drafted, accepted, new, wall in ((0, [3, 3, 3, 3, 3], [3, 1, 0, 1, 0], 10, 1.5),
+                                                    (1, [3, 3, 3], [3, 2, 0], 8, 1.2))]
+    out += [{**BASE, "kind": "perplexity", "model": model, "perplexity": ppl, "tokens": 500, "text": "builtin"}
+            for model, ppl in (("target", 12.5), ("draft", 19.25))]
+    out += [_vllm_run(None, 1, w, w, 1.0, cross_exact=(w == 0)) for w in (0, 1)]
+    out += [_vllm_run(None, 4, 0, r, 2.0, cross_exact=True) for r in range(4)]
+    out += [_vllm_run(2, 1, w, w, 0.5, [2] * 4, [2, 2, 1, 0]) for w in (0, 1)]
+    out += [_vllm_run(2, 4, 0, r, 2.5, [2] * 4, [2, 1, 1, 0]) for r in range(4)]
+    out += [{**BASE, "pair": {"target": "VT", "draft": "VD"}, "run_id": "run-v", "kind": "engine", "engine": "vllm",
+             "gamma": gamma, "startup_s": 3.0, "warmup_s": 0.5, "engine_args": {"model": "VT"}, "max_num_seqs": 4}
+            for gamma in (None, 2)]
+    return out

@@ -85,7 +85,7 @@ def test_report_shows_where_the_time_goes(bench_records, tmp_path):
 
     path = tmp_path / "runs.jsonl"
     path.write_text("".join(json.dumps({**r, "schema_version": 1}) + "\n" for r in bench_records))
-    report = build([path])
+    report = build([path], detail=True)
     text = render(report, "table", width=220)
     assert "Where the time goes" in text and "c_loop" in text
     assert "first draft step of a round +" in " ".join(text.split())  # rows at γ 1 and 3: the split is fitted

@@ -27,9 +27,11 @@ def records_file(tmp_path):
 
 
 def test_table_shows_every_section_with_hand_values(records_file):
-    result = invoke(records_file)
+    result = invoke(records_file, "--detail")
     assert result.exit_code == 0, result.output
     out = result.stdout
+    default = invoke(records_file).stdout  # one predicted speedup per row: the other predictions need --detail
+    assert "Predicted vs measured" in default and "Lookahead" not in default and "--detail adds" in default
     for title in ("specplan report — T ← D", "Acceptance", "Speed", "Exactness", "Per-position acceptance",
                   "Predicted vs measured", "Lookahead: plan's choice vs best measured"):
         assert title in out
@@ -122,7 +124,7 @@ def test_gate_passes_with_exit_0(records_file):
 
 
 def test_gate_failures_exit_1_one_line_each(records_file):
-    result = invoke(records_file, "--min-speedup", "2.5", "--require-exact")
+    result = invoke(records_file, "--min-speedup", "2.5", "--require-exact", "--engine", "sd")
     assert result.exit_code == 1
     failures = [line for line in result.stderr.splitlines() if line.startswith("FAIL")]
     assert failures == ["FAIL pair T ← D, engine sd, γ 1: speedup 2, required >= 2.5",
@@ -130,12 +132,21 @@ def test_gate_failures_exit_1_one_line_each(records_file):
                         "identical to AR)"]
 
 
+def test_by_default_the_gate_checks_sd_at_its_best_gamma(records_file):
+    """Naming no engine or γ gates sd at its best measured γ (3: 2.83×), not γ 1 nor transformers' hf."""
+    result = invoke(records_file, "--min-speedup", "2.5", "--require-exact")
+    assert result.exit_code == 1
+    assert [line for line in result.stderr.splitlines() if line.startswith("FAIL")] == [
+        "FAIL pair T ← D, engine sd, γ 3: exact share 0.5, required = 1 (every greedy output identical to AR)"]
+    assert invoke(records_file, "--min-speedup", "2.5").exit_code == 0
+
+
 def test_baseline_regression_exit_codes(tmp_path):
     old = hand.write(tmp_path / "old.jsonl", hand.records())
     new = hand.write(tmp_path / "new.jsonl", hand.records(sd_time_scale=1.04))  # ~3.8% slower
     assert invoke(new, "--baseline", old, "--max-regression", "5%").exit_code == 0
     assert invoke(new, "--baseline", old).exit_code == 0  # 5% by default
-    result = invoke(new, "--baseline", old, "--max-regression", "0.03")
+    result = invoke(new, "--baseline", old, "--max-regression", "0.03", "--engine", "sd")
     assert result.exit_code == 1
     assert [line.split(":")[0] for line in result.stderr.splitlines() if line.startswith("FAIL")] == [
         "FAIL pair T ← D, engine sd, γ 1", "FAIL pair T ← D, engine sd, γ 3"]
@@ -146,13 +157,17 @@ def test_plan_json_adds_the_a_priori_column(records_file, tmp_path):
     assert planned.exit_code == 0, planned.output
     plan_file = tmp_path / "plan.json"
     plan_file.write_text(planned.stdout)
-    result = invoke(records_file, "--plan", plan_file, "--format", "json")
+    result = invoke(records_file, "--plan", plan_file, "--format", "json", "--compare-any-plan")
     assert result.exit_code == 0, result.output
     rec = json.loads(planned.stdout)["recommendation"]
     prediction = next(p for p in json.loads(result.stdout)["predictions"] if p["gamma"] == 1)
     a, c = rec["alpha"], rec["cost_ratio"]  # flops cost model: verification is one target step
     assert prediction["plan_prior_speedup"] == pytest.approx((1 + a) / (c + 1))
-    assert "| plan a-priori |" in invoke(records_file, "--plan", plan_file, "--format", "md").stdout
+    assert "| plan a-priori |" in invoke(records_file, "--plan", plan_file, "--format", "md", "--compare-any-plan",
+                                        "--detail").stdout
+    # an 8B plan beside the records of T ← D is refused in one line unless asked for
+    one_line_error(invoke(records_file, "--plan", plan_file), "was not made for these records",
+                   "plans a target by size", "--compare-any-plan")
 
 
 def one_line_error(result, *fragments):
@@ -254,3 +269,34 @@ def test_report_never_imports_torch(records_file, tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_the_gate_says_when_a_row_has_too_few_runs_and_min_runs_fails_it(records_file):
+    result = invoke(records_file, "--min-speedup", "1.5", "--engine", "sd")
+    assert result.exit_code == 0, result.output
+    assert "sd γ 3 has 2 paired run(s), interval [0.03, 231.22]: too few to trust" in result.stderr
+    failed = invoke(records_file, "--min-speedup", "1.5", "--engine", "sd", "--min-runs", "3")
+    assert failed.exit_code == 1
+    assert "FAIL pair T ← D, engine sd, γ 3: paired runs 2, required >= 3 (too few for its interval)" in failed.stderr
+    assert "too few to trust" not in failed.stderr  # the failure says it; no note beside it
+    one_line_error(invoke(records_file, "--min-runs", "0"), "--min-runs 0")
+
+
+def test_a_plan_for_another_target_or_hardware_is_refused_in_one_line(records_file, tmp_path):
+    plan = {"inputs": {"target_name": "meta-llama/Llama-3.1-8B", "profile": "h100-sxm", "batch_size": 1},
+            "recommendation": {"alpha": 0.7, "cost_ratio": 0.05, "gamma": 3, "speedup": 2.0}}
+    other = tmp_path / "plan.json"
+    other.write_text(json.dumps(plan))
+    one_line_error(invoke(records_file, "--plan", other), "its target is meta-llama/Llama-3.1-8B", "T")
+    same_target = tmp_path / "same.json"
+    same_target.write_text(json.dumps({**plan, "inputs": {**plan["inputs"], "target_name": "T"}}))
+    one_line_error(invoke(records_file, "--plan", same_target), "hardware h100-sxm")  # records ran on a cpu
+    assert invoke(records_file, "--plan", other, "--compare-any-plan").exit_code == 0
+    cpu = tmp_path / "cpu.json"
+    cpu.write_text(json.dumps({**plan, "inputs": {**plan["inputs"], "target_name": "T", "profile": "cpu-generic"}}))
+    result = invoke(records_file, "--plan", cpu)
+    assert result.exit_code == 0, result.output
+    assert "plan a-priori" in result.stdout  # the one prediction shown with a plan
+    listed = tmp_path / "list.json"
+    listed.write_text(json.dumps({**plan, "inputs": [1]}))
+    one_line_error(invoke(records_file, "--plan", listed), "inputs must be an object")

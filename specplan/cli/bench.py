@@ -161,19 +161,6 @@ def _run_with_progress(config, existing: list, output: str | None, console: Cons
 
 def render_summary(result, console: Console) -> None:
     """The end-of-run table per engine and γ (report's aggregation and renderer, so the numbers agree)."""
-    from specplan.report import batches
-    from specplan.report.aggregate import aggregate
-    from specplan.report.build import cross_engine_lines
-    from specplan.report.formats import render_rich, several_pairs
+    from specplan.report.summary import render_summary as summary
 
-    for note in result.notes:
-        console.print(f"[dim]note: {note}[/dim]")
-    rows = aggregate(result.records)
-    families = batches.by_batch(rows)
-    render_rich(rows, console, (batches.batch_section(families, several_pairs(rows)),) if families else ())
-    for line in batches.summary_lines(families) + cross_engine_lines(result.records):
-        console.print(f"[dim]{line}[/dim]")
-    diverged = [r for r in result.records if r.get("exact") is False]
-    for r in diverged:
-        console.print(f"[dim]{r['engine']} γ={r['gamma']} prompt {r['prompt_index']}: first divergence at token "
-                      f"{r['first_divergence']}, target top-2 logit margin {r['divergence_margin']:.3g}[/dim]")
+    summary(result.records, result.notes, console)

@@ -13,7 +13,7 @@ from specplan.report import calibrate as calibration
 from specplan.cli import app
 from specplan.checks import number_in
 from specplan.errors import SpecplanError
-from specplan.records import read_records
+from specplan.records import read_records, refuse_overwriting_inputs
 
 
 @app.command()
@@ -42,10 +42,11 @@ def calibrate(
         number_in(temperature, "--temperature", 0.0, 1e6)
     if output is not None and output.is_dir():
         raise SpecplanError(f"--output {str(output)!r} is a folder; give a FILE.yaml")
+    refuse_overwriting_inputs("--output", output, records)
     record_set = read_records(records, skip_bad_lines=skip_bad_lines)
-    if not record_set.records:
+    if not record_set.typed:
         raise SpecplanError(f"no '{engine}' run records in {', '.join(map(str, records))}: it holds no records")
-    points = calibration.points_from_records(record_set.records, engine=engine, temperature=temperature)
+    points = calibration.points_from_records(record_set.typed, engine=engine, temperature=temperature)
     if not points:
         raise SpecplanError(f"no pair in {', '.join(map(str, records))} has perplexity records for both models "
                             "(run bench with --perplexity)")
@@ -59,7 +60,7 @@ def calibrate(
         return
     console = Console()
     render(fit, console)
-    for pair in calibration.pairs_without_perplexity(record_set.records, engine):
+    for pair in calibration.pairs_without_perplexity(record_set.typed, engine):
         console.print(f"[yellow]skipped pair {pair[0]} / {pair[1]}: no perplexity record for both models "
                       "(run bench with --perplexity)[/yellow]")
     for line in record_set.skipped:

@@ -8,6 +8,7 @@ import typer
 
 from specplan.cli import app
 from specplan.errors import SpecplanError
+from specplan.records import refuse_overwriting_inputs
 
 
 class Format(str, Enum):
@@ -67,6 +68,14 @@ def report(
     plot: Annotated[str | None, typer.Option(
         metavar="FILE.png", help="Also draw speedup vs γ (measured and predicted) and per-position acceptance "
                                  "(needs the `plot` extra: matplotlib).")] = None,
+    min_runs: Annotated[int | None, typer.Option(
+        metavar="N", help="Gate: fail a row whose speedup rests on fewer than N paired runs.")] = None,
+    compare_any_plan: Annotated[bool, typer.Option(
+        "--compare-any-plan", help="Compare --plan even when it was made for another target, draft or "
+                                   "hardware than the records'.")] = False,
+    detail: Annotated[bool, typer.Option(
+        "--detail", help="Show every predicted speedup (loop terms, plan's γ, the plan's a-priori), not only "
+                         "one per row.")] = False,
     skip_bad_lines: Annotated[bool, typer.Option(
         "--skip-bad-lines",
         help="Skip malformed or truncated lines (listed on stderr) instead of stopping at the first.")] = False,
@@ -77,10 +86,13 @@ def report(
     from specplan.report import build as reporting
     from specplan.report.gate import parse_gate_gammas
 
+    inputs = [*records, *([baseline] if baseline else []), *(plan or [])]
+    refuse_overwriting_inputs("--output", output, inputs)
+    refuse_overwriting_inputs("--plot", plot, inputs)
     if max_regression is not None and baseline is None:
         raise SpecplanError("--max-regression needs --baseline OLD.jsonl to compare with")
     thresholds = reporting.thresholds(min_speedup, min_acceptance_length, min_acceptance_rate, require_exact,
-                                      max_regression, baseline is not None)
+                                      max_regression, baseline is not None, min_runs)
     gammas, best_gamma = parse_gate_gammas(gamma)
     if plot:
         from specplan.report.plot import plot_path
@@ -92,13 +104,15 @@ def report(
     fmt = Format.json if as_json else fmt
     result = reporting.build(records, by_category=by is By.category, plan_path=plan, baseline_path=baseline,
                              thresholds=thresholds, skip_bad_lines=skip_bad_lines,
-                             gate_rows=reporting.GateRows(engines, gammas, best_gamma))
+                             gate_rows=reporting.GateRows(engines, gammas, best_gamma),
+                             compare_any_plan=compare_any_plan, detail=detail)
     for note in result.notes:
         typer.echo(f"note: {note}", err=True)
     if plot:
         from specplan.report.plot import plot_report
 
         plot_report(result.rows, result.predictions, plot, result.batches)
+        typer.echo(f"wrote {plot}", err=True)
     if fmt is Format.table and output is None:
         reporting.render_table(result, console=Console())
     else:

@@ -25,6 +25,7 @@ from specplan.errors import SpecplanError, first_line
 from specplan.plan.hardware import BYTES_PER_PARAM, MeasuredCoefficients, MeasuredProfile, profile_from_dict
 from specplan.measure.random_models import ModelShape
 from specplan.measure.timing import CacheFlush
+from specplan.records import step_quantiles
 from specplan.plan.shapes import DEFAULT_ASPECT_RATIO
 
 # Ladder ×4 apart (the 20M, 80M, 300M, ...). A size is kept when its weights fit in this share of the
@@ -371,7 +372,7 @@ def _check_fits(job: Job, settings: ProfileSettings) -> None:
 
 
 def _summarise(shape: ModelShape, new_tokens: int, values: list) -> StepTiming:
-    p10, median, p90 = np.percentile(values, [10, 50, 90])
+    p10, median, p90 = step_quantiles(values)
     return StepTiming(model=shape, new_tokens=new_tokens, median_s=float(median), p10_s=float(p10),
                       p90_s=float(p90), samples=len(values))
 

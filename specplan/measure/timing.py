@@ -1,10 +1,10 @@
 """Clocks for ``bench``: a timed region synchronised with the device, and warm-cache step latencies."""
 
-import statistics
 import time
 from dataclasses import dataclass
 
 from specplan.measure import devices
+from specplan.records import step_quantiles
 
 
 def timed(device: str, work):
@@ -100,5 +100,5 @@ def step_latencies(steps: list, context_ids, device: str, vocab_tokens: int, sam
 
 
 def _summary(new_tokens: int, context_tokens: int, times: list) -> StepLatency:
-    deciles = statistics.quantiles(times, n=10, method="inclusive") if len(times) > 1 else times * 9
-    return StepLatency(new_tokens, context_tokens, statistics.median(times), deciles[0], deciles[-1], len(times))
+    p10, median, p90 = step_quantiles(times)
+    return StepLatency(new_tokens, context_tokens, median, p10, p90, len(times))

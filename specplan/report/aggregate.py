@@ -9,9 +9,22 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from statistics import median
 
+from specplan.records import LatencyRecord, RunRecord, typed
 from specplan.report import metrics
 from specplan.report.decompose import LoopTerms, loop_terms
 from specplan.report.metrics import Interval
+
+
+@dataclass(frozen=True)
+class GroupKey:
+    """What one row aggregates: a pair, an engine and γ, a prompt category (by_category) and a batch size."""
+
+    target: str
+    draft: str
+    engine: str
+    gamma: int | None
+    category: str | None
+    batch_size: int | None
 
 
 @dataclass(frozen=True)
@@ -64,28 +77,32 @@ class Row:
         return f"{self.target} ← {self.draft}"
 
     @property
-    def key(self) -> tuple:
+    def key(self) -> GroupKey:
         """Identity used to match rows across runs (e.g. against a baseline)."""
-        return (self.target, self.draft, self.engine, self.gamma, self.category, self.batch_size)
+        return GroupKey(self.target, self.draft, self.engine, self.gamma, self.category, self.batch_size)
 
 
-def aggregate(records: list[dict], by_category: bool = False) -> list[Row]:
-    """Rows per pair × engine × γ (× prompt category when ``by_category``), sorted, from a list of records."""
-    runs = [r for r in records if r.get("kind") == "run"]
-    latencies = _latencies_by_pair([r for r in records if r.get("kind") == "latency"])
-    baselines = {(r.get("engine"), _pairing_key(r)): r for r in runs if r.get("gamma") is None}
+def aggregate(records: list, by_category: bool = False) -> list[Row]:
+    """Rows per pair × engine × γ (× prompt category when ``by_category``), sorted, from a list of records
+    (typed records, or JSON objects, which are parsed and checked)."""
+    records = typed(records)
+    runs = [r for r in records if isinstance(r, RunRecord)]
+    latencies = _latencies_by_pair([r for r in records if isinstance(r, LatencyRecord)])
+    baselines = {(r.engine, _pairing_key(r)): r for r in runs if r.gamma is None}
     groups = defaultdict(list)
     for r in runs:
-        if r.get("gamma") is not None:  # ar and vLLM without speculation are baselines, not rows
+        if r.gamma is not None:  # ar and vLLM without speculation are baselines, not rows
             groups[_group_key(r, by_category)].append(r)
-    rows = [_row(key, group, baselines, latencies.get(key[:2], {}) if (key[5] or 1) == 1 else {})
+    rows = [_row(key, group, baselines,
+                 latencies.get((key.target, key.draft), {}) if (key.batch_size or 1) == 1 else {})
             for key, group in groups.items()]  # latency records time one sequence: c, v at batch size 1 only
     return _with_sdsl_fit(sorted(rows, key=_sort_key))
 
 
-def _pair(record: dict) -> tuple:
-    pair = record.get("pair") or {}
-    return (model_name(str(pair.get("target", "?"))), model_name(str(pair.get("draft", "?"))))
+def record_pair(record) -> tuple:
+    """(target, draft) of a record, each spelled as :func:`model_name`; "?" where the record names no pair."""
+    pair = record.pair
+    return (model_name(pair.target), model_name(pair.draft)) if pair is not None else ("?", "?")
 
 
 def model_name(name: str) -> str:
@@ -94,24 +111,23 @@ def model_name(name: str) -> str:
     return os.path.normpath(name) if name not in ("", "?") else name
 
 
-def _group_key(record: dict, by_category: bool) -> tuple:
-    category = str(record.get("prompt_category", "default")) if by_category else None
-    return (*_pair(record), str(record.get("engine")), record.get("gamma"), category, record.get("batch_size"))
+def _group_key(record: RunRecord, by_category: bool) -> GroupKey:
+    category = (record.prompt_category if record.prompt_category is not None else "default") if by_category else None
+    return GroupKey(*record_pair(record), record.engine, record.gamma, category, record.batch_size)
 
 
-def _pairing_key(record: dict) -> tuple:
+def _pairing_key(record: RunRecord) -> tuple:
     """AR and SD runs with the same run, pair, prompt and repeat ran back to back (records.md, Pairing); batched
     runs (vllm) pair wave with wave: the same run, pair, batch size, repeat and wave of B requests."""
-    if record.get("batch_size") is not None:
-        return (record.get("run_id"), _pair(record), "wave", record.get("batch_size"), record.get("repeat"),
-                record.get("wave"))
-    return (record.get("run_id"), _pair(record), record.get("prompt_index"), record.get("repeat"))
+    if record.batch_size is not None:
+        return (record.run_id, record_pair(record), "wave", record.batch_size, record.repeat, record.wave)
+    return (record.run_id, record_pair(record), record.prompt_index, record.repeat)
 
 
-def _baseline(record: dict, baselines: dict) -> dict | None:
+def _baseline(record: RunRecord, baselines: dict) -> RunRecord | None:
     """The engine's own run without speculation (vLLM alone for vllm), else the ``ar`` run."""
     key = _pairing_key(record)
-    return baselines.get((record.get("engine"), key)) or baselines.get(("ar", key))
+    return baselines.get((record.engine, key)) or baselines.get(("ar", key))
 
 
 def _sort_key(row: Row) -> tuple:
@@ -119,19 +135,18 @@ def _sort_key(row: Row) -> tuple:
             row.batch_size or 0)
 
 
-def _row(key: tuple, group: list, baselines: dict, latency: dict) -> Row:
-    target, draft, engine, gamma, category, batch_size = key
-    drafted = [k for r in group for k in (r.get("rounds") or {}).get("drafted", [])]
-    accepted = [j for r in group for j in (r.get("rounds") or {}).get("accepted", [])]
+def _row(key: GroupKey, group: list, baselines: dict, latency: dict) -> Row:
+    gamma = key.gamma
+    drafted = [k for r in group if r.rounds for k in r.rounds.drafted]
+    accepted = [j for r in group if r.rounds for j in r.rounds.accepted]
     positions = max(gamma or 0, *drafted, 0)  # an adaptive draft (hf) may propose more than γ
     paired = list({_pairing_key(r): (_baseline(r, baselines), r) for r in group
                    if _baseline(r, baselines) is not None}.values())  # one pair per wave: its requests share a time
-    exact = [bool(r["exact"]) for r in group if r.get("exact") is not None]
-    margins = [r["divergence_margin"] for r in group
-               if r.get("exact") is False and r.get("divergence_margin") is not None]
+    exact = [r.exact for r in group if r.exact is not None]
+    margins = [r.divergence_margin for r in group if r.exact is False and r.divergence_margin is not None]
     return Row(
-        target=target, draft=draft, engine=engine, gamma=gamma, category=category,
-        runs=len(group), rounds=len(accepted), new_tokens=sum(r.get("new_tokens", 0) for r in group),
+        target=key.target, draft=key.draft, engine=key.engine, gamma=gamma, category=key.category,
+        runs=len(group), rounds=len(accepted), new_tokens=sum(r.new_tokens for r in group),
         acceptance_length=metrics.acceptance_length(accepted),
         mean_accepted=metrics.mean_accepted(accepted),
         draft_acceptance_rate=metrics.draft_acceptance_rate(drafted, accepted),
@@ -153,19 +168,18 @@ def _row(key: tuple, group: list, baselines: dict, latency: dict) -> Row:
         verify_cost_ratio=_ratio(latency.get(("target", gamma + 1)) if gamma else None, latency.get(("target", 1))),
         target_step_s=latency.get(("target", 1)),
         loop=loop_terms(paired),
-        batch_size=batch_size, drafted_tokens=sum(drafted),
+        batch_size=key.batch_size, drafted_tokens=sum(drafted),
     )
 
 
 def _tokens_per_s(runs: list) -> float | None:
     """Σ new tokens / Σ wall time (docs/metrics.md: tokens_per_s)."""
-    seconds = sum(r.get("wall_time_s", 0.0) for r in runs)
-    return sum(r.get("new_tokens", 0) for r in runs) / seconds if seconds > 0 else None
+    seconds = sum(r.wall_time_s for r in runs)
+    return sum(r.new_tokens for r in runs) / seconds if seconds > 0 else None
 
 
-def _s_per_token(record: dict) -> float:
-    tokens = record.get("new_tokens") or 0
-    return record.get("wall_time_s", 0.0) / tokens if tokens else 0.0  # 0 is dropped by paired_speedup
+def _s_per_token(record: RunRecord) -> float:
+    return record.wall_time_s / record.new_tokens if record.new_tokens else 0.0  # 0 is dropped by paired_speedup
 
 
 def _ratio(numerator: float | None, denominator: float | None) -> float | None:
@@ -177,8 +191,7 @@ def _latencies_by_pair(records: list) -> dict:
     lengths) are summarised by the median of their medians."""
     samples = defaultdict(lambda: defaultdict(list))
     for r in records:
-        if r.get("median_s") is not None:
-            samples[_pair(r)][(r.get("model"), r.get("new_tokens"))].append(float(r["median_s"]))
+        samples[record_pair(r)][(r.model, r.new_tokens)].append(float(r.median_s))
     return {pair: {step: median(values) for step, values in steps.items()} for pair, steps in samples.items()}
 
 
@@ -200,9 +213,9 @@ def cross_engine(records: list) -> dict:
     """Greedy runs of an engine without speculation compared with transformers' ``ar`` on the same prompt and
     repeat ({engine: (identical, compared)}): different kernels, so a difference is reported, not a failure."""
     counts = defaultdict(lambda: [0, 0])
-    for r in records:
-        check = r.get("cross_engine") if r.get("kind") == "run" else None
-        if isinstance(check, dict) and check.get("exact") is not None:
-            counts[str(r.get("engine"))][0] += bool(check["exact"])
-            counts[str(r.get("engine"))][1] += 1
+    for r in typed(records):
+        check = r.cross_engine if isinstance(r, RunRecord) else None
+        if check is not None and check.exact is not None:
+            counts[r.engine][0] += check.exact
+            counts[r.engine][1] += 1
     return {engine: tuple(c) for engine, c in counts.items()}

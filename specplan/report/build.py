@@ -12,9 +12,10 @@ from specplan.report import formats
 from specplan.report import batches
 from specplan.report.aggregate import aggregate, cross_engine
 from specplan.errors import SpecplanError
-from specplan.report.gate import Thresholds, check, parse_fraction, select_rows
+from specplan.report.gate import Thresholds, check, few_runs_notes, parse_fraction, select_rows
+from specplan.report.plan_match import check_plans_match
 from specplan.report.predict import compare_gammas, load_plans, plan_for, predict
-from specplan.records import read_records
+from specplan.records import RunRecord, read_records, typed
 
 DEFAULT_MAX_REGRESSION = 0.05
 
@@ -28,10 +29,12 @@ class Report:
     gate_checked: bool
     notes: list
     batches: list = ()  # report.batches.BatchFamily per pair × engine × γ measured at batch sizes
+    perplexities: tuple = ()  # the records' PerplexityRecord s, as measured
+    detail: bool = False  # every predicted speedup, not only one per row (--detail)
 
 
 def thresholds(min_speedup, min_acceptance_length, min_acceptance_rate, require_exact, max_regression,
-               has_baseline: bool) -> Thresholds:
+               has_baseline: bool, min_runs: int | None = None) -> Thresholds:
     """Gate thresholds from CLI values, each checked (one-line error naming the bad value)."""
     for name, value in (("--min-speedup", min_speedup), ("--min-acceptance-length", min_acceptance_length),
                         ("--min-acceptance-rate", min_acceptance_rate)):
@@ -39,9 +42,11 @@ def thresholds(min_speedup, min_acceptance_length, min_acceptance_rate, require_
             raise SpecplanError(f"{name} {value!r} must be a non-negative number")
     if min_acceptance_rate is not None and min_acceptance_rate > 1:
         raise SpecplanError(f"--min-acceptance-rate {min_acceptance_rate!r} is a rate: give a value in 0..1")
+    if min_runs is not None and min_runs < 1:
+        raise SpecplanError(f"--min-runs {min_runs} must be at least 1")
     regression = parse_fraction(max_regression) if max_regression is not None else (
         DEFAULT_MAX_REGRESSION if has_baseline else None)
-    return Thresholds(min_speedup, min_acceptance_length, min_acceptance_rate, require_exact, regression)
+    return Thresholds(min_speedup, min_acceptance_length, min_acceptance_rate, require_exact, regression, min_runs)
 
 
 @dataclass(frozen=True)
@@ -59,32 +64,36 @@ POOLING_SETTINGS = ("temperature", "top_p", "max_new_tokens", "prompts", "device
 
 def build(paths, by_category: bool = False, plan_path=None, baseline_path: str | None = None,
           thresholds: Thresholds = Thresholds(), skip_bad_lines: bool = False,
-          gate_rows: GateRows = GateRows()) -> Report:
+          gate_rows: GateRows = GateRows(), compare_any_plan: bool = False, detail: bool = False) -> Report:
     """Read, aggregate, predict and gate. Raises :class:`SpecplanError` for unusable input."""
     records = read_records(paths, skip_bad_lines=skip_bad_lines)
-    check_one_setting(records.records)
+    check_one_setting(records.typed)
     notes = [f"skipped {line}" for line in records.skipped] + duplicate_notes(records.duplicates)
-    notes += unusable_run_notes(records.records)
-    rows = aggregate(records.records, by_category)
+    notes += unusable_run_notes(records.typed)
+    rows = aggregate(records.typed, by_category)
     if not rows:
         raise SpecplanError(f"no sd or hf run records in {', '.join(map(str, paths))}: nothing to report")
     plans = load_plans(plan_path)  # one path, or several (one per --batch-size)
+    if not compare_any_plan:
+        check_plans_match(plans, records.typed)
     predictions = predict(rows, plan_for(plans, 1))
     families = batches.by_batch(rows, plans)
-    notes += batches.summary_lines(families) + cross_engine_lines(records.records)
+    notes += batches.summary_lines(families) + cross_engine_lines(records.typed)
     if not predictions:
         notes.append("no latency records with draft and target steps: predicted vs measured needs c")
     gated = _gated_rows(rows, gate_rows)
+    if thresholds.active:
+        notes += few_runs_notes(gated, thresholds.min_runs)
     baseline = None
     if baseline_path:
         old = read_records([baseline_path], skip_bad_lines=skip_bad_lines)
-        check_one_setting(old.records)
-        baseline = aggregate(old.records, by_category)
+        check_one_setting(old.typed)
+        baseline = aggregate(old.typed, by_category)
         known = {r.key for r in baseline}
         notes += [f"no baseline row for pair {r.pair}, engine {r.engine}, γ {r.gamma}: not compared"
                   for r in gated if r.key not in known]
     return Report(rows, predictions, compare_gammas(rows), check(gated, thresholds, baseline),
-                  thresholds.active, notes, families)
+                  thresholds.active, notes, families, tuple(records.of_kind("perplexity")), detail)
 
 
 def cross_engine_lines(records: list) -> list:
@@ -104,7 +113,19 @@ def _gated_rows(rows: list, gate_rows: GateRows) -> list:
         if gamma not in {r.gamma for r in rows}:
             raise SpecplanError(f"--gamma {gamma} matches no row (γ in the records: "
                                 f"{', '.join(sorted({str(r.gamma) for r in rows}))})")
+    if not (gate_rows.engines or gate_rows.gammas or gate_rows.best_gamma):
+        return default_gated_rows(rows)
     return select_rows(rows, gate_rows.engines, gate_rows.gammas, gate_rows.best_gamma)
+
+
+def default_gated_rows(rows: list) -> list:
+    """What the gate checks when the user names no engine or γ: specplan's ``sd`` at its best measured γ per pair
+    (and batch size); without sd rows, every engine but transformers' ``hf`` (a reference, not what one deploys),
+    each at its best γ; rows no speedup was measured for are all kept."""
+    engines = {r.engine for r in rows}
+    chosen = ("sd",) if "sd" in engines else tuple(sorted(engines - {"hf"})) or tuple(sorted(engines))
+    best = select_rows(rows, chosen, (), best_gamma=True)
+    return best or select_rows(rows, chosen)
 
 
 def check_one_setting(records: list) -> None:
@@ -112,15 +133,14 @@ def check_one_setting(records: list) -> None:
     prompts, device, dtype) would be pooled into one row as if they measured the same thing: refused, naming the
     setting and its values."""
     seen = {}
-    for r in records:
-        if r.get("kind") != "run":
+    for r in typed(records):
+        if not isinstance(r, RunRecord):
             continue
-        settings = r.get("settings") or {}
-        pair = json.dumps(r.get("pair"), sort_keys=True)
+        pair = json.dumps(r.pair and [r.pair.target, r.pair.draft])
         for key in POOLING_SETTINGS:
-            if key not in settings:
+            if key not in r.settings:
                 continue
-            value = json.dumps(settings[key], sort_keys=True)
+            value = json.dumps(r.setting(key), sort_keys=True)
             first = seen.setdefault((pair, key), value)
             if first != value:
                 raise SpecplanError(f"the records mix runs of {key} {first} and {value} for one pair; they are not "
@@ -137,20 +157,21 @@ def duplicate_notes(duplicates: list) -> list:
 def unusable_run_notes(records: list) -> list:
     """Runs with zero new tokens or zero wall time have no speed: they are left out of speed and speedup, and
     said so (never a silent drop)."""
-    unusable = [r for r in records if r.get("kind") == "run" and not (r.get("new_tokens") and r.get("wall_time_s"))]
+    unusable = [r for r in typed(records) if isinstance(r, RunRecord) and not (r.new_tokens and r.wall_time_s)]
     if not unusable:
         return []
     first = unusable[0]
     return [f"{len(unusable)} run record(s) with zero new tokens or zero wall time left out of speed and speedup "
-            f"(first: engine {first.get('engine')}, γ {first.get('gamma')}, prompt {first.get('prompt_index')})"]
+            f"(first: engine {first.engine}, γ {first.gamma}, prompt {first.prompt_index})"]
 
 
 def extra_sections(report: Report) -> tuple:
-    several = formats.several_pairs(report.rows)
-    return (formats.prediction_section(report.predictions, several),
-            formats.decomposition_section(report.predictions, several),
-            formats.gamma_section(report.comparisons, several),
+    several, detail = formats.several_pairs(report.rows), report.detail
+    return (formats.prediction_section(report.predictions, several, detail),
+            formats.decomposition_section(report.predictions, several) if detail else None,
+            formats.gamma_section(report.comparisons, several) if detail else None,
             batches.batch_section(report.batches, several),
+            formats.perplexity_section(report.perplexities, several),
             formats.gate_section(report.failures, report.gate_checked))
 
 
@@ -165,6 +186,7 @@ def render(report: Report, fmt: str, width: int | None = None) -> str:
             report.rows, predictions=[formats.prediction_json(p) for p in report.predictions],
             gamma_choice=[formats.gamma_json(c) for c in report.comparisons],
             by_batch=batches.batch_json(report.batches),
+            perplexities=[formats.perplexity_json(r) for r in report.perplexities],
             gate={"checked": report.gate_checked, "passed": not report.failures,
                   "failures": [f.line for f in report.failures]},
             notes=report.notes)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from specplan.records import PerplexityRecord, RunRecord, typed
 from specplan.report import metrics
 from specplan.errors import SpecplanError
 
@@ -121,7 +122,7 @@ def points_from_records(records: Iterable[dict], engine: str = "sd", temperature
     """One :class:`Point` per (pair, temperature): α̂ (metrics.alpha_iid) over every round of the pair's ``engine``
     runs, and each model's perplexity from the pair's ``perplexity`` records. Pairs lacking a perplexity are
     skipped; acceptance at different temperatures is not one law, so mixing them needs ``temperature``."""
-    records = list(records)
+    records = typed(records)
     rounds = _rounds_by_pair(records, engine, temperature)
     if not rounds:
         where = f" at temperature {temperature}" if temperature is not None else ""
@@ -144,28 +145,27 @@ def points_from_records(records: Iterable[dict], engine: str = "sd", temperature
 
 def pairs_without_perplexity(records: Iterable[dict], engine: str = "sd") -> list:
     """Pairs with speculative runs but no perplexity for one of their models (to tell the user)."""
-    records = list(records)
+    records = typed(records)
     ppl = _perplexities(records)
     pairs = {pair for pair, _ in _rounds_by_pair(records, engine, None)}
     return sorted(p for p in pairs if (p, "target") not in ppl or (p, "draft") not in ppl)
 
 
-def _pair_key(record: dict) -> tuple:
-    pair = record.get("pair") or {}
-    return (str(pair.get("target")), str(pair.get("draft")))
+def _pair_key(record) -> tuple:
+    return (record.pair.target, record.pair.draft) if record.pair is not None else ("None", "None")
 
 
 def _rounds_by_pair(records: list, engine: str, temperature: float | None) -> dict:
     rounds = {}
     for r in records:
-        if r.get("kind") != "run" or r.get("engine") != engine or not r.get("rounds"):
+        if not isinstance(r, RunRecord) or r.engine != engine or r.rounds is None:
             continue
-        temp = (r.get("settings") or {}).get("temperature")
+        temp = r.temperature
         if temperature is not None and (temp is None or not math.isclose(temp, temperature)):
             continue
         drafted, accepted = rounds.setdefault((_pair_key(r), temp), ([], []))
-        drafted.extend(r["rounds"]["drafted"])
-        accepted.extend(r["rounds"]["accepted"])
+        drafted.extend(r.rounds.drafted)
+        accepted.extend(r.rounds.accepted)
     return rounds
 
 
@@ -173,10 +173,10 @@ def _perplexities(records: list) -> dict:
     """(pair, model) → perplexity; one model measured on two different texts is an error (not comparable)."""
     found = {}
     for r in records:
-        if r.get("kind") != "perplexity":
+        if not isinstance(r, PerplexityRecord):
             continue
-        key = (_pair_key(r), r.get("model"))
-        value, text = float(r["perplexity"]), r.get("text")
+        key = (_pair_key(r), r.model)
+        value, text = float(r.perplexity), r.text
         if key in found and found[key][1] != text:
             raise SpecplanError(f"{key[1]} of pair {key[0][0]} / {key[0][1]} has perplexities on two texts "
                                 f"({found[key][1]!r} and {text!r}); calibrate on one text")

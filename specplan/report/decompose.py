@@ -18,6 +18,7 @@ import statistics
 from dataclasses import dataclass
 
 from specplan.plan import theory
+from specplan.records import typed
 
 
 @dataclass(frozen=True)
@@ -88,23 +89,24 @@ def first_step_split(terms: list) -> tuple | None:
 def loop_terms(paired: list) -> LoopTerms | None:
     """The terms of (ar record, sd record) pairs whose sd records carry ``round_times`` (docs/records.md);
     None when no run was timed per round. ``prefill_s`` counts where every timed run recorded it."""
-    timed = [(ar, sd) for ar, sd in paired if (sd.get("round_times") or {}).get("rounds")]
+    paired = [tuple(typed(pair)) for pair in paired]
+    timed = [(ar, sd) for ar, sd in paired if sd.round_times is not None and sd.round_times.rounds]
     if not timed:
         return None
-    ar_seconds = sum(ar.get("wall_time_s", 0.0) for ar, _ in timed)
-    ar_tokens = sum(ar.get("new_tokens", 0) for ar, _ in timed)
-    clocks = [sd["round_times"] for _, sd in timed]
-    timed_drafts = sum(sum(c["drafted"]) for c in clocks)
-    timed_rounds = sum(len(c["rounds"]) for c in clocks)
+    ar_seconds = sum(ar.wall_time_s for ar, _ in timed)
+    ar_tokens = sum(ar.new_tokens for ar, _ in timed)
+    clocks = [sd.round_times for _, sd in timed]
+    timed_drafts = sum(sum(c.drafted) for c in clocks)
+    timed_rounds = sum(len(c.rounds) for c in clocks)
     if not (ar_seconds > 0 and ar_tokens and timed_drafts):
         return None
     return LoopTerms(
         ar_s_per_token=ar_seconds / ar_tokens,
-        draft_step_s=sum(sum(c["draft_s"]) for c in clocks) / timed_drafts,
-        verify_s=sum(sum(c["verify_s"]) for c in clocks) / timed_rounds,
-        rounds=sum(len(sd["rounds"]["accepted"]) for _, sd in timed),
-        drafted=sum(sum(sd["rounds"]["drafted"]) for _, sd in timed),
-        tokens=sum(sd.get("new_tokens", 0) for _, sd in timed),
-        seconds=sum(sd.get("wall_time_s", 0.0) for _, sd in timed),
-        prefill_s=sum(c.get("prefill_s") or 0.0 for c in clocks),
+        draft_step_s=sum(sum(c.draft_s) for c in clocks) / timed_drafts,
+        verify_s=sum(sum(c.verify_s) for c in clocks) / timed_rounds,
+        rounds=sum(len(sd.rounds.accepted) for _, sd in timed),  # round_times index these rounds: never empty
+        drafted=sum(sum(sd.rounds.drafted) for _, sd in timed),
+        tokens=sum(sd.new_tokens for _, sd in timed),
+        seconds=sum(sd.wall_time_s for _, sd in timed),
+        prefill_s=sum(c.prefill_s or 0.0 for c in clocks),
     )

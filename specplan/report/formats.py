@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from specplan.report import decompose
 from specplan.report.aggregate import Row
-from specplan.report.metrics import FORMULAS
+from specplan.report.metric_table import (ACCEPTANCE, EXACTNESS, SPEED, columns, fixed, row_json, row_values,
+                                          speedup_text)
 
 
 @dataclass(frozen=True)
@@ -28,24 +29,14 @@ class Section:
 
 
 def _num(value, digits: int = 2, suffix: str = "") -> str | None:
-    """A number as text, None for no data (a column of only None is dropped)."""
-    return None if value is None else f"{value:.{digits}f}{suffix}"
+    return fixed(value, digits, suffix)
 
 
 def _f(value, digits: int = 2, suffix: str = "") -> str:
-    return _num(value, digits, suffix) or "—"
+    return fixed(value, digits, suffix) or "—"
 
 
-def _speedup_text(interval) -> str | None:
-    if interval is None:
-        return None
-    if interval.low is None:
-        return f"{interval.value:.2f}×"
-    return f"{interval.value:.2f}× [{interval.low:.2f}, {interval.high:.2f}]"
-
-
-def _exact_text(row: Row) -> str | None:
-    return None if row.exact_share is None else f"{row.checked_runs - row.diverged_runs}/{row.checked_runs}"
+_speedup_text = speedup_text
 
 
 def _label_columns(rows: list, several: bool | None = None) -> list:
@@ -72,37 +63,6 @@ def heading(rows: list) -> str:
     return "specplan report" + (f" — {pairs[0]}" if len(pairs) == 1 else f" — {len(pairs)} pairs")
 
 
-def _acceptance_columns() -> list:
-    """(header, cell function); a column whose cells are all None is dropped."""
-    return [
-        ("runs", lambda r: str(r.runs)),
-        ("rounds", lambda r: str(r.rounds) if r.rounds else None),
-        ("AL", lambda r: _num(r.acceptance_length)),
-        ("E[j]", lambda r: _num(r.mean_accepted)),
-        ("DAR", lambda r: _num(r.draft_acceptance_rate, 3)),
-        ("α̂", lambda r: _num(r.alpha_iid, 3)),
-        ("α̂ fit", lambda r: _num(r.alpha_sdsl_fit, 3)),
-    ]
-
-
-def _speed_columns() -> list:
-    return [
-        ("tok/s", lambda r: _num(r.tokens_per_s, 1)),
-        ("AR tok/s", lambda r: _num(r.ar_tokens_per_s, 1)),
-        ("speedup (95% CI)", lambda r: _speedup_text(r.speedup)),
-        ("n", lambda r: str(r.paired_runs) if r.paired_runs else None),
-        ("c", lambda r: _num(r.cost_ratio, 3)),
-        ("verify", lambda r: _num(r.verify_cost_ratio, 2)),
-    ]
-
-
-def _exactness_columns() -> list:
-    return [
-        ("exact", _exact_text),
-        ("max margin", lambda r: None if r.max_divergence_margin is None else f"{r.max_divergence_margin:.3g}"),
-    ]
-
-
 def _table(title: str, caption: str, rows: list, columns: list) -> Section | None:
     """A section of the label columns plus the data columns that have data; None if none has."""
     labels = _label_columns(rows)
@@ -117,7 +77,7 @@ def acceptance_section(rows: list) -> Section | None:
     caption = ("AL = mean over rounds of (accepted + 1), bonus token included (vLLM, SGLang, Spec-Bench MAT, "
                "EAGLE τ); E[j] = AL − 1 (gpt-fast Mean Accepted); DAR = Σ accepted / Σ drafted (vLLM, llama.cpp); "
                "α̂ = i.i.d. maximum likelihood (Leviathan α); α̂ fit = least squares of AL(γ) over γ (SDSL).")
-    return _table("Acceptance", caption, rows, _acceptance_columns())
+    return _table("Acceptance", caption, rows, columns(ACCEPTANCE))
 
 
 def speed_section(rows: list) -> Section | None:
@@ -125,7 +85,7 @@ def speed_section(rows: list) -> Section | None:
                "vLLM without speculation at the same batch size B); speedup = geometric mean over the n paired runs "
                "(batches, for vllm) of baseline/SD time per token, 95% t-interval (Spec-Bench); c = t_draft(1)/t_target(1); verify = "
                "t_target(γ+1)/t_target(1), both from latency records.")
-    return _table("Speed", caption, rows, _speed_columns())
+    return _table("Speed", caption, rows, columns(SPEED))
 
 
 def exactness_section(rows: list) -> Section | None:
@@ -134,7 +94,7 @@ def exactness_section(rows: list) -> Section | None:
                "vllm, vLLM without speculation, same batch); max margin = "
                "the target's top-2 logit margin at the worst first divergence (near 0: a numerical near-tie "
                "between kernels; large: a bug).")
-    return _table("Exactness", caption, rows, _exactness_columns())
+    return _table("Exactness", caption, rows, columns(EXACTNESS))
 
 
 def positions_section(rows: list) -> Section | None:
@@ -162,21 +122,45 @@ def sections(rows: list, extra: tuple = ()) -> list:
     return [s for s in (*tables, *extra) if s is not None]
 
 
+def column_chunks(section: Section, width: int) -> list:
+    """The section's data columns split into groups that fit ``width`` beside the label columns (each group one
+    table repeating the labels), so a narrow console drops no cell to an ellipsis; a column wider than the rest
+    of the width gets a group of its own."""
+    from rich.cells import cell_len
+
+    widths = [max([cell_len(section.headers[i])] + [cell_len(c[i]) for c in section.cells]) + 3
+              for i in range(len(section.headers))]
+    room = width - 1 - sum(widths[:section.labels])
+    chunks, used = [[]], 0
+    for i in range(section.labels, len(section.headers)):
+        if chunks[-1] and used + widths[i] > room:
+            chunks.append([])
+            used = 0
+        chunks[-1].append(i)
+        used += widths[i]
+    return [c for c in chunks if c] or [[]]
+
+
 def render_rich(rows: list, console, extra: tuple = ()) -> None:
-    """Print the report's tables with rich on ``console``."""
+    """Print the report's tables with rich on ``console``; a table wider than the console is split into several
+    (the label columns repeated), ids fold onto a second line rather than being cut."""
     from rich.markup import escape
     from rich.table import Table
 
     console.print(f"[bold]{escape(heading(rows))}[/bold]\n")
     for section in sections(rows, extra):
-        table = Table(title=escape(section.title), title_justify="left", title_style="bold")
-        for i, header in enumerate(section.headers):
-            label = i < section.labels  # never squeezed away on a narrow terminal: they name the row
-            width = max([len(header)] + [len(cells[i]) for cells in section.cells]) if label else None
-            table.add_column(escape(header), justify="left" if label else "right", no_wrap=True, min_width=width)
-        for cells in section.cells:
-            table.add_row(*map(escape, cells))
-        console.print(table)
+        chunks = column_chunks(section, console.width)
+        for part, chunk in enumerate(chunks):
+            title = section.title + (f" ({part + 1}/{len(chunks)})" if len(chunks) > 1 else "")
+            table = Table(title=escape(title), title_justify="left", title_style="bold")
+            shown = list(range(section.labels)) + chunk
+            for i in shown:
+                label = i < section.labels  # they name the row: folded on a narrow console, never cut
+                table.add_column(escape(section.headers[i]), justify="left" if label else "right",
+                                 no_wrap=not label, overflow="fold")
+            for cells in section.cells:
+                table.add_row(*(escape(cells[i]) for i in shown))
+            console.print(table)
         console.print(f"[dim]{escape(section.caption)}[/dim]\n")  # below, at full width: tables can be narrow
 
 
@@ -197,27 +181,6 @@ def _md(text: str) -> str:
     return str(text).replace("|", "\\|")
 
 
-def row_values(row: Row) -> dict:
-    """Flat raw values of one row (CSV columns; JSON adds formulas)."""
-    speedup = row.speedup
-    values = {
-        "target": row.target, "draft": row.draft, "engine": row.engine, "gamma": row.gamma,
-        "category": row.category, "runs": row.runs, "rounds": row.rounds, "new_tokens": row.new_tokens,
-        "acceptance_length": row.acceptance_length, "mean_accepted": row.mean_accepted,
-        "draft_acceptance_rate": row.draft_acceptance_rate, "alpha_iid": row.alpha_iid,
-        "alpha_sdsl_fit": row.alpha_sdsl_fit, "tokens_per_s": row.tokens_per_s,
-        "ar_tokens_per_s": row.ar_tokens_per_s,
-        "speedup": speedup.value if speedup else None, "speedup_low": speedup.low if speedup else None,
-        "speedup_high": speedup.high if speedup else None, "paired_runs": row.paired_runs,
-        "exact_share": row.exact_share, "checked_runs": row.checked_runs, "diverged_runs": row.diverged_runs,
-        "max_divergence_margin": row.max_divergence_margin,
-        "cost_ratio": row.cost_ratio, "verify_cost_ratio": row.verify_cost_ratio, "batch_size": row.batch_size,
-    }
-    for i, (u, c) in enumerate(zip(row.per_position_unconditional, row.per_position_conditional), start=1):
-        values[f"pos_{i}"], values[f"cond_{i}"] = u, c
-    return values
-
-
 def render_csv(rows: list) -> str:
     """One line per row, raw values; per-position rates as pos_i / cond_i columns."""
     records = [row_values(r) for r in rows]
@@ -228,27 +191,6 @@ def render_csv(rows: list) -> str:
     for record in records:
         writer.writerow({k: "" if v is None else v for k, v in record.items()})
     return buffer.getvalue()
-
-
-_LABELS = ("target", "draft", "engine", "gamma", "category", "batch_size", "runs", "rounds", "new_tokens", "paired_runs",
-           "checked_runs", "diverged_runs", "max_divergence_margin", "exact_share", "ar_tokens_per_s")
-
-
-def row_json(row: Row) -> dict:
-    """Labels and counts as plain keys; each metric as {"value", "formula"}."""
-    values = row_values(row)
-    out = {key: values[key] for key in _LABELS}
-    metrics = {name: {"value": values[name], "formula": FORMULAS[name]}
-               for name in ("acceptance_length", "mean_accepted", "draft_acceptance_rate", "alpha_iid",
-                            "alpha_sdsl_fit", "tokens_per_s", "cost_ratio", "verify_cost_ratio")}
-    metrics["speedup"] = {"value": values["speedup"], "low": values["speedup_low"], "high": values["speedup_high"],
-                          "confidence": 0.95, "formula": FORMULAS["speedup"]}
-    metrics["per_position_unconditional"] = {"value": list(row.per_position_unconditional),
-                                             "formula": FORMULAS["per_position_unconditional"]}
-    metrics["per_position_conditional"] = {"value": list(row.per_position_conditional),
-                                           "formula": FORMULAS["per_position_conditional"]}
-    out["metrics"] = metrics
-    return out
 
 
 def render_json(rows: list, **extra) -> str:
@@ -269,23 +211,37 @@ def _finite(value):
     return value
 
 
-def prediction_section(predictions: list, several: bool) -> Section | None:
-    """Predicted (from measured α̂, c, v) vs measured speedup per row; the plan's a-priori column with --plan."""
+def prediction_section(predictions: list, several: bool, detail: bool = True) -> Section | None:
+    """Predicted vs measured speedup per row. One prediction by default: the plan's a-priori speedup with --plan,
+    else the one from the measured α̂, c and v; ``detail`` shows both."""
     if not predictions:
         return None
     labels = _label_columns([p.row for p in predictions], several)
     prior = any(p.prior_speedup is not None for p in predictions)
-    headers = tuple(h for h, _ in labels) + ("α̂", "c", "verify", "predicted", "measured", "gap") + (
-        ("plan a-priori",) if prior else ())
+    formula = detail or not prior  # the prediction from measured α̂, c, v
+    headers = tuple(h for h, _ in labels) + ("α̂", "c", "verify") + (("predicted",) if formula else ()) + (
+        ("plan a-priori",) if prior and not detail else ()) + ("measured", "gap") + (
+        ("plan a-priori",) if prior and detail else ())
+
+    def gap(p) -> str:
+        against = p.predicted_speedup if formula else p.prior_speedup
+        if p.measured_speedup is None or not against:
+            return "—"
+        return f"{p.measured_speedup / against - 1:+.0%}"
+
     cells = tuple(tuple(fn(p.row) for _, fn in labels) + (
         _f(p.row.alpha_iid, 3), _f(p.row.cost_ratio, 3),
-        _f(p.row.verify_cost_ratio) if not p.verify_assumed else "1 (assumed)",
-        _f(p.predicted_speedup, 2, "×"), _f(p.measured_speedup, 2, "×"),
-        "—" if p.gap is None else f"{p.gap:+.0%}") + ((_f(p.prior_speedup, 2, "×"),) if prior else ())
+        _f(p.row.verify_cost_ratio) if not p.verify_assumed else "1 (assumed)")
+        + ((_f(p.predicted_speedup, 2, "×"),) if formula else ())
+        + ((_f(p.prior_speedup, 2, "×"),) if prior and not detail else ())
+        + (_f(p.measured_speedup, 2, "×"), gap(p)) + ((_f(p.prior_speedup, 2, "×"),) if prior and detail else ())
         for p in predictions)
     caption = ("predicted S = E(α̂, γ) / (γ·c + v), E = (1 − α̂^(γ+1))/(1 − α̂), "
                "v = t_target(γ+1)/t_target(1) "
-               "(docs/theory.md §1, the formulas `plan` uses); gap = measured / predicted − 1.")
+               "(docs/theory.md §1, the formulas `plan` uses); gap = measured / predicted − 1."
+               if formula else "plan a-priori = the --plan file's speedup at this γ; gap = measured / it − 1.")
+    if not detail:
+        caption += " --detail adds the other predictions (loop terms, plan's γ)."
     return Section("Predicted vs measured", caption, headers, cells, labels=len(labels))
 
 
@@ -344,6 +300,25 @@ def gamma_section(comparisons: list, several: bool) -> Section | None:
     caption = ("plan's γ maximises the predicted S over γ = 1..largest measured γ, with α̂ pooled over all rounds "
                "of the pair and v(γ) interpolated between measured verification latencies.")
     return Section("Lookahead: plan's choice vs best measured", caption, headers, cells, labels=len(labels))
+
+
+def perplexity_section(perplexities: tuple, several: bool) -> Section | None:
+    """Each model's held-out perplexity (``bench --perplexity``), where the records have them."""
+    if not perplexities:
+        return None
+    labels = ("pair",) if several else ()
+    cells = tuple(((f"{r.pair.target} ← {r.pair.draft}" if r.pair else "?",) if several else ())
+                  + (r.model, f"{r.perplexity:.2f}", "—" if r.tokens is None else str(r.tokens), r.text or "—")
+                  for r in perplexities)
+    caption = ("perplexity = exp(mean negative log-likelihood per token) of each model on the held-out text "
+               "(calibrate fits the acceptance law to these).")
+    return Section("Perplexity", caption, labels + ("model", "perplexity", "tokens", "text"), cells,
+                   labels=len(labels) + 1)
+
+
+def perplexity_json(r) -> dict:
+    return {"target": r.pair.target if r.pair else None, "draft": r.pair.draft if r.pair else None,
+            "model": r.model, "perplexity": r.perplexity, "tokens": r.tokens, "text": r.text}
 
 
 def gate_section(failures: list, checked: bool) -> Section | None:

@@ -16,12 +16,13 @@ class Thresholds:
     min_acceptance_rate: float | None = None  # on the draft acceptance rate, Σ j / Σ k
     require_exact: bool = False
     max_regression: float | None = None  # a fraction: 0.05 = 5% below the baseline fails
+    min_runs: int | None = None  # paired runs a row's speedup interval needs
 
     @property
     def active(self) -> bool:
         """Whether any gate option was given (the report then shows a Gate section)."""
         return any(v is not None for v in (self.min_speedup, self.min_acceptance_length, self.min_acceptance_rate,
-                                           self.max_regression)) or self.require_exact
+                                           self.max_regression, self.min_runs)) or self.require_exact
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ def _minimums(row: Row, t: Thresholds) -> list:
               ("draft acceptance rate", row.draft_acceptance_rate, t.min_acceptance_rate)]
     failures = [Failure(row, name, value, f">= {limit:g}") for name, value, limit in checks
                 if limit is not None and (value is None or value < limit)]
+    if t.min_runs is not None and row.paired_runs < t.min_runs:
+        failures.append(Failure(row, "paired runs", row.paired_runs, f">= {t.min_runs} (too few for its interval)"))
     if t.require_exact and (row.exact_share is None or row.exact_share < 1):
         failures.append(Failure(row, "exact share", row.exact_share, "= 1 (every greedy output identical to AR)"))
     return failures
@@ -105,6 +108,24 @@ def check(rows: list, thresholds: Thresholds, baseline: list | None = None) -> l
     return failures
 
 
+FEW_RUNS = 5  # below this many paired runs a row's speedup interval is noted as resting on few runs
+
+
+def few_runs_notes(rows: list, min_runs: int | None) -> list:
+    """One note per gated row whose speedup rests on fewer than ``FEW_RUNS`` paired runs (its interval is wide or
+    missing), unless ``--min-runs`` already fails it."""
+    notes = []
+    for r in rows:
+        if r.paired_runs >= FEW_RUNS or (min_runs is not None and r.paired_runs < min_runs):
+            continue
+        interval = (f"interval [{r.speedup.low:.2f}, {r.speedup.high:.2f}]" if r.speedup and r.speedup.low is not None
+                    else "no interval")
+        notes.append(f"gate: {r.engine} γ {r.gamma}" + (f" B {r.batch_size}" if r.batch_size else "")
+                     + f" has {r.paired_runs} paired run(s), {interval}: too few to trust; --min-runs N fails such "
+                     "a row")
+    return notes
+
+
 def select_rows(rows: list, engines: tuple = (), gammas: tuple = (), best_gamma: bool = False) -> list:
     """The rows the gate checks: those of the given engines and γ; with ``best_gamma`` per pair × engine
     [× category] only the γ with the best measured speedup (so a γ sweep can be gated on its best point)."""
@@ -113,10 +134,10 @@ def select_rows(rows: list, engines: tuple = (), gammas: tuple = (), best_gamma:
         return chosen
     best = {}
     for row in chosen:
-        family = (row.target, row.draft, row.engine, row.category)
+        family = (row.target, row.draft, row.engine, row.category, row.batch_size)
         if row.speedup is not None and (family not in best or row.speedup.value > best[family].speedup.value):
             best[family] = row
-    return [r for r in chosen if best.get((r.target, r.draft, r.engine, r.category)) is r]
+    return [r for r in chosen if best.get((r.target, r.draft, r.engine, r.category, r.batch_size)) is r]
 
 
 def parse_gate_gammas(text: str | None) -> tuple:

@@ -98,15 +98,26 @@ def paired_speedup(ar_s_per_token: Sequence[float], sd_s_per_token: Sequence[flo
                    confidence: float = 0.95) -> Interval | None:
     """Speedup = geometric mean over paired runs of (AR s/token) / (SD s/token), with a t-interval on the log
     ratios (Spec-Bench speedup, paired by prompt and repeat)."""
-    logs = [math.log(a / s) for a, s in zip(ar_s_per_token, sd_s_per_token) if a > 0 and s > 0]
+    logs = [_log_ratio(a, s) for a, s in zip(ar_s_per_token, sd_s_per_token) if a > 0 and s > 0]
     if not logs:
         return None
     n = len(logs)
     mean = sum(logs) / n
     if n < 2:
-        return Interval(math.exp(mean), None, None)
+        return Interval(_exp(mean), None, None)
     from scipy.stats import t
 
     sd = math.sqrt(sum((x - mean) ** 2 for x in logs) / (n - 1))
     half = t.ppf(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n)
-    return Interval(math.exp(mean), math.exp(mean - half), math.exp(mean + half))
+    return Interval(_exp(mean), _exp(mean - half), _exp(mean + half))
+
+
+def _log_ratio(a: float, s: float) -> float:
+    """log(a / s), also where a / s leaves the float range (a subnormal time)."""
+    ratio = a / s
+    return math.log(ratio) if 0 < ratio < math.inf else math.log(a) - math.log(s)
+
+
+def _exp(x: float) -> float:
+    """exp, inf beyond the float range (a run timed at a subnormal number of seconds; JSON writes it as null)."""
+    return math.exp(x) if x < 709.0 else math.inf

@@ -28,6 +28,10 @@ class PlanPrior:
     speedup: float
     batch_size: int = 1  # the plan's --batch-size
     speedup_by_gamma: tuple = ()  # the plan's speedup at γ = 1..γmax, where its file has them
+    path: str = ""
+    target: str | None = None  # the plan's named target (plan --target); None: planned for a size
+    profile: str | None = None  # the hardware profile it planned for
+    drafts: tuple = ()  # the draft checkpoints it ranked (plan --target ID), where it ranked any
 
     def speedup_at(self, gamma: int) -> float:
         """The plan's a-priori speedup at ``gamma``: from its own table where the file has one, else from its α and c
@@ -158,6 +162,10 @@ def load_plan(path: str) -> PlanPrior:
         raise SpecplanError(f"--plan {path!r} lacks the plan's recommendation (alpha, cost_ratio, gamma, speedup); "
                             "write it with `specplan plan --json`")
     where = f"--plan {path!r}:"
+    inputs = data.get("inputs") or {}
+    if not isinstance(inputs, dict):
+        raise SpecplanError(f"{where} inputs must be an object (write it with `specplan plan --json`)")
+    checkpoints = data.get("checkpoints") or []
     return PlanPrior(
         alpha=number_in(rec["alpha"], f"{where} alpha", 0.0, 1.0, low_open=True, high_open=True),
         cost_ratio=number_in(rec["cost_ratio"], f"{where} cost_ratio", 0.0, 1e6, low_open=True),
@@ -165,9 +173,15 @@ def load_plan(path: str) -> PlanPrior:
                                     low_open=True),
         gamma=count_in(rec["gamma"], f"{where} gamma", 0, 1 << 20),
         speedup=number_in(rec["speedup"], f"{where} speedup", 0.0, 1e6, low_open=True),
-        batch_size=count_in((data.get("inputs") or {}).get("batch_size") or 1, f"{where} inputs.batch_size", 1,
-                            1 << 20),
-        speedup_by_gamma=_speedups(rec.get("speedup_by_gamma") or (), f"{where} speedup_by_gamma"))
+        batch_size=count_in(inputs.get("batch_size") or 1, f"{where} inputs.batch_size", 1, 1 << 20),
+        speedup_by_gamma=_speedups(rec.get("speedup_by_gamma") or (), f"{where} speedup_by_gamma"),
+        path=str(path), target=_text(inputs.get("target_name")), profile=_text(inputs.get("profile")),
+        drafts=tuple(str(c["name"]) for c in checkpoints if isinstance(checkpoints, list) and isinstance(c, dict)
+                     and isinstance(c.get("name"), str)))
+
+
+def _text(value) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _speedups(values, what: str) -> tuple:
