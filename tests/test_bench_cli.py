@@ -9,7 +9,7 @@ import pytest
 from bench_fixtures import cli_text as _text
 from bench_fixtures import invoke as _invoke
 from bench_fixtures import one_thread, tiny_folders
-from specplan.measure import sweep
+from specplan.measure import bench as sweep
 from specplan.errors import SpecplanError
 from specplan.measure.loading import check_vocab_rows, model_source
 from specplan.records import RecordWriter, read_records

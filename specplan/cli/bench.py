@@ -1,5 +1,5 @@
-"""``specplan bench``: run AR, specplan's speculative loop and transformers' assisted generation on a real pair,
-stream run records to JSONL and print a summary. torch/transformers load inside the command only."""
+"""``specplan bench``: run the engines of ``measure/engines/registry.py`` on a real pair, stream run records to
+JSONL and print a summary. torch/transformers load inside the command only."""
 
 from typing import Annotated
 
@@ -11,6 +11,7 @@ from specplan.cli import app, interrupted
 from specplan.cli.options import require_measuring_extra
 from specplan.cli.progress import ProgressLines
 from specplan.errors import SpecplanError
+from specplan.measure.engines import registry
 from specplan.records import check_output
 
 
@@ -31,9 +32,7 @@ def bench(
         help="Draft model, sharing the target's tokenizer (default: the embedded toy draft).")] = None,
     engines: Annotated[str, typer.Option(
         "--engines", "--engine",
-        help="Comma-separated: ar (target alone), sd (specplan's speculative loop), hf (transformers assisted "
-             "generation), vllm (vLLM with the draft as draft_model, and vLLM alone as its baseline; needs "
-             "vLLM, see README).")] = "ar,sd,hf",
+        help=registry.help_text())] = ",".join(registry.DEFAULT),
     gamma: Annotated[str, typer.Option(
         help="Lookahead γ values to sweep: draft tokens proposed per round, each ≥ 1.")] = "1,2,4,8",
     max_new_tokens: Annotated[int, typer.Option(help="Tokens generated per prompt (EOS does not stop).")] = 64,
@@ -72,7 +71,7 @@ def bench(
     threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's default).")] = None,
     batch_size: Annotated[str, typer.Option(
         help="vllm: requests in flight together, comma-separated (e.g. 1,4,16,64); each is timed as one batch. "
-             "ar, sd and hf decode one sequence at a time.", rich_help_panel="vLLM")] = "1",
+             "Sequential engines decode one sequence at a time.", rich_help_panel="vLLM")] = "1",
     tensor_parallel_size: Annotated[int, typer.Option(
         help="vllm: devices the target is split over (GPUs; on a CPU, NUMA nodes).", rich_help_panel="vLLM")] = 1,
     draft_tensor_parallel_size: Annotated[int | None, typer.Option(
@@ -89,11 +88,13 @@ def bench(
                                   "CPU the defaults are eager mode, 1 GiB of KV cache and the engine in-process.",
         rich_help_panel="vLLM")] = None,
 ) -> None:
-    """Measure speculative decoding on your hardware: AR vs SD vs HF-assisted, exactness, acceptance, speed."""
+    """Measure speculative decoding on your hardware: the baseline vs each speculative engine, exactness,
+    acceptance, speed."""
     require_measuring_extra("bench")
-    from specplan.measure import sweep
-    from specplan.measure.engines.vllm import VllmSettings, parse_vllm_arg
+    from specplan.measure.bench import BenchConfig
+    from specplan.measure.engines.serving_options import VllmSettings, parse_vllm_arg
     from specplan.measure.loading import default_pair, default_pair_texts, model_source
+    from specplan.records import resumable_records, set_aside_bad_lines
 
     if (target is None) != (draft is None):
         raise SpecplanError("give both --target and --draft, or neither (the embedded default pair)")
@@ -107,7 +108,7 @@ def bench(
         prompts, perplexity_text = prompts or default_prompts, perplexity_text or default_text
     else:
         pair = (model_source("--target", target), model_source("--draft", draft))
-    config = sweep.BenchConfig(
+    config = BenchConfig(
         target=pair[0], draft=pair[1], engines=parse_list("--engines", engines),
         gammas=parse_list("--gamma", gamma, int), max_new_tokens=max_new_tokens, temperature=temperature,
         top_p=top_p, seed=seed, device=device, dtype=dtype, device_map=device_map,
@@ -119,9 +120,9 @@ def bench(
     if output:
         check_output(output, resume, append)
     console = Console()
-    for note in sweep.set_aside_bad_lines(output) if resume else ():
+    for note in set_aside_bad_lines(output) if resume else ():
         console.print(f"note: skipped corrupt line {note}", soft_wrap=True)
-    existing = sweep.resumable_records(output) if resume else []
+    existing = resumable_records(output) if resume else []
     result = _run_with_progress(config, existing, output, console)
     render_summary(result, console)
     if output:
@@ -130,7 +131,7 @@ def bench(
 
 
 def _run_with_progress(config, existing: list, output: str | None, console: Console):
-    from specplan.measure import sweep
+    from specplan.measure.bench import run_bench
     from specplan.records import RecordWriter
 
     writer = RecordWriter(output) if output else None
@@ -150,7 +151,7 @@ def _run_with_progress(config, existing: list, output: str | None, console: Cons
                 progress.update(bar, advance=1, description=label)
                 lines.advance(label)
 
-            return sweep.run_bench(config, existing, on_start, on_record)
+            return run_bench(config, existing, on_start, on_record)
     except KeyboardInterrupt:
         kept = f"; finished records are in {output}, rerun with --resume to complete" if output else ""
         raise interrupted(f"interrupted{kept}") from None

@@ -101,46 +101,24 @@ def profile(
         raise interrupted(f"interrupted: {path} holds the models measured so far (partial: true)")
 
 
-def _speculates(config) -> bool:
-    """Whether ``sd`` can run this architecture (Mamba-1 and unknown cache layers cannot)."""
-    from specplan.measure.engines.cache import check_rollback
-
-    try:
-        check_rollback(config, "model", "sd")
-    except SpecplanError:
-        return False
-    return True
-
-
 def _loop_terms(jobs, measurement, settings, console: Console) -> dict | None:
-    """The loop terms on the smallest measured model (measure.loop_profile); None if interrupted."""
-    from specplan.measure.loop_profile import measure_loop
+    """The loop terms on the model measure.loop_profile chooses; None (and why) without one or if interrupted."""
+    from specplan.measure import loop_profile
 
-    from specplan.measure import devices
-    from specplan.plan.hardware import BYTES_PER_PARAM
-
-    measured = {t.model.label for t in measurement.timings}
-    candidates = [j for j in jobs if j.label in measured and _speculates(j.config)]
-    if not candidates:
-        console.print("[yellow]no loop terms: no measured model can run the speculative loop (see `bench` "
-                      "architectures in the README)[/yellow]")
+    choice = loop_profile.loop_model(jobs, measurement, settings)
+    if choice.job is None:
+        console.print(f"[yellow]no loop terms: {choice.reason}[/yellow]")
         return None
-    job = min(candidates, key=lambda j: j.params)
-    need = 2 * job.params * BYTES_PER_PARAM[settings.dtype]  # a draft and a target of this size at once
-    if need > latency_profile.LADDER_MEMORY_SHARE * devices.memory_bytes(settings.device):
-        console.print(f"[yellow]no loop terms: two {job.label} models do not fit in half the device memory[/yellow]")
-        return None
-    console.print(f"timing a synthetic speculative round on {job.label} (loop costs beyond the forward steps)")
+    console.print(f"timing a synthetic speculative round on {choice.job.label} (loop costs beyond the forward "
+                  "steps)")
     try:
-        return measure_loop(job, settings)
+        loop, reason = loop_profile.measure_loop_or_reason(choice.job, settings)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: the profile is written without loop terms[/yellow]")
-    except (RuntimeError, MemoryError) as exc:
-        if not devices.is_out_of_memory(exc):
-            raise
-        devices.free_memory(settings.device)
-        console.print(f"[yellow]no loop terms: out of memory on {settings.device} for two {job.label} models[/yellow]")
-    return None
+        return None
+    if reason:
+        console.print(f"[yellow]no loop terms: {reason}[/yellow]")
+    return loop
 
 
 def _measure_with_progress(jobs, settings, console: Console):

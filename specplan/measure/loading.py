@@ -9,6 +9,7 @@ from importlib import resources
 from pathlib import Path
 
 from specplan.errors import SpecplanError
+from specplan.measure.engines.base import Workload
 
 DEFAULT_PAIR_FOLDERS = ("toy-target", "toy-draft")  # in specplan/assets/, trained by the toy-pair script (issue #6)
 DEFAULT_PAIR_NAMES = ("specplan/toy-target", "specplan/toy-draft")  # how records name the embedded pair
@@ -122,16 +123,6 @@ class LoadedPair:
     notes: tuple = field(default_factory=tuple)
 
 
-@dataclass(frozen=True)
-class Workload:
-    """What a run asks of the models, checked against their configs before any weights load: the engines, and the
-    positions the longest sequence reaches (``positions``, explained by ``why``)."""
-
-    engines: tuple = ()
-    positions: int = 0
-    why: str = ""
-
-
 def check_causal_lm(config, option: str, name: str) -> None:
     """A decoder-only causal language model, or one line: an encoder (BERT), an encoder-decoder (T5, BART) or a
     model type transformers has no causal-LM class for cannot decode here."""
@@ -171,14 +162,15 @@ def check_positions(config, option: str, workload: Workload) -> None:
 
 
 def check_workload(configs: dict, workload: Workload) -> None:
-    """Every pre-flight check of the configs against the run: positions, and a cache the engines can roll back."""
-    from specplan.measure.engines.cache import check_rollback
+    """Every pre-flight check of the configs against the run: positions, and each engine's refusals (a cache it
+    cannot roll back)."""
+    from specplan.measure.engines import registry
 
     for option, config in configs.items():
         check_positions(config, option, workload)
-        for engine in ("sd", "hf"):
-            if engine in workload.engines:
-                check_rollback(config, option.lstrip("-"), engine)
+        refusal = registry.refusal(workload.engines, config, option.lstrip("-"))
+        if refusal:
+            raise SpecplanError(refusal)
 
 
 def preflight(target: ModelSource, draft: ModelSource, trust_remote_code: bool, workload=None):
