@@ -7,10 +7,11 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from specplan.cli import app, interrupted
+from specplan.cli import app, on_interrupt
 from specplan.cli.options import require_measuring_extra
 from specplan.cli.progress import ProgressLines
 from specplan.errors import SpecplanError
+from specplan.measure.bench import config as bench_config
 from specplan.measure.engines import registry
 from specplan.records import check_output
 
@@ -67,7 +68,8 @@ def bench(
     latency_samples: Annotated[int, typer.Option(help="Timed forward steps per latency record.")] = 20,
     latency_context: Annotated[int, typer.Option(
         "--context-tokens", "--latency-context", metavar="TOKENS",
-        help="Tokens in the KV cache when timing single steps (for c and the verify cost).")] = 128,
+        help="Tokens in the KV cache when timing single steps (for c and the verify cost).")]
+        = bench_config.DEFAULT_LATENCY_CONTEXT_TOKENS,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's default).")] = None,
     batch_size: Annotated[str, typer.Option(
         help="vllm: requests in flight together, comma-separated (e.g. 1,4,16,64); each is timed as one batch. "
@@ -131,15 +133,24 @@ def bench(
 
 
 def _run_with_progress(config, existing: list, output: str | None, console: Console):
+    """Run with the live bar (a terminal) or plain progress lines, both on stderr; records written as made. A run
+    that fails before its first record leaves no new file behind."""
+    from pathlib import Path
+
     from specplan.measure.bench import run_bench
     from specplan.records import RecordWriter
 
+    fresh = output is not None and not Path(output).exists()
     writer = RecordWriter(output) if output else None
+    progress_console = Console(stderr=True)
+    on_interrupt(lambda: "interrupted" + (f"; finished records are in {output}, rerun with --resume to complete"
+                                          if writer and (writer.written or existing) else ""))
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
-        with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
+        with Progress(*columns, console=progress_console, transient=True,
+                      disable=not progress_console.is_terminal) as progress:
             bar = progress.add_task("loading models", total=None)
-            lines = ProgressLines(console)
+            lines = ProgressLines(progress_console)
 
             def on_start(total: int) -> None:
                 progress.update(bar, total=total, description="warming up")
@@ -152,12 +163,11 @@ def _run_with_progress(config, existing: list, output: str | None, console: Cons
                 lines.advance(label)
 
             return run_bench(config, existing, on_start, on_record)
-    except KeyboardInterrupt:
-        kept = f"; finished records are in {output}, rerun with --resume to complete" if output else ""
-        raise interrupted(f"interrupted{kept}") from None
     finally:
         if writer:
             writer.close()
+            if fresh and not writer.written:
+                Path(output).unlink(missing_ok=True)
 
 
 def render_summary(result, console: Console) -> None:

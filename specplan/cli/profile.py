@@ -33,7 +33,7 @@ def profile(
         help="auto, fp32, bf16 or fp16 (auto, the default: bf16 on cuda, fp16 on mps, fp32 on cpu).")] = None,
     context: Annotated[int, typer.Option(
         "--context-tokens", "--context", metavar="TOKENS",
-        help="KV cache length (tokens) at every timed step.")] = latency_profile.DEFAULT_CONTEXT_TOKENS,
+        help="KV cache length (tokens) at every timed step.")] = latency_profile.PROFILE_CONTEXT_TOKENS,
     max_tokens: Annotated[int, typer.Option(
         "--max-tokens", metavar="K",
         help="Time steps of k = 1..K new tokens (k = 1: a decode step; k = γ+1: a verification pass). Plan holds "
@@ -67,6 +67,12 @@ def profile(
     require_measuring_extra("profile")
     from specplan.measure import devices
 
+    latency_profile.ProfileSettings(device=device, dtype=dtype or "auto", context_tokens=context,
+                                    max_tokens=max_tokens, repeats=repeats, warmup=warmup, seed=seed,
+                                    aspect_ratio=aspect_ratio).validate()  # a typo fails before torch loads
+    if sizes is not None:
+        latency_profile.parse_sizes(sizes)
+    devices.check_threads(threads)
     resolved = devices.resolve_device(device)
     dtype_name, _ = devices.resolve_dtype(dtype, resolved)
     devices.set_cpu_threads(threads)

@@ -34,7 +34,9 @@ LADDER_MEMORY_SHARE = 0.5
 # CPU steps of models above this take seconds each: the default CPU ladder stops here (--sizes goes further).
 CPU_LADDER_MAX_PARAMS = 300e6
 MIN_SIZE_PARAMS = 1e5
-DEFAULT_CONTEXT_TOKENS = 512
+# KV-cache tokens at every step profile times (plan's own default context, plan/hardware.DEFAULT_CONTEXT_TOKENS,
+# is where it evaluates the fitted model; bench's latency context is bench/config.DEFAULT_LATENCY_CONTEXT_TOKENS)
+PROFILE_CONTEXT_TOKENS = 512
 DEFAULT_MAX_TOKENS = 8
 DEFAULT_REPEATS = 20
 DEFAULT_WARMUP = 3
@@ -55,7 +57,7 @@ MAX_REPEATS = 100_000  # p10–p90 wider than half the median: warn that the tim
 class ProfileSettings:
     device: str  # resolved: cuda, cuda:N, mps or cpu
     dtype: str  # fp32, bf16 or fp16
-    context_tokens: int = DEFAULT_CONTEXT_TOKENS
+    context_tokens: int = PROFILE_CONTEXT_TOKENS
     max_tokens: int = DEFAULT_MAX_TOKENS  # K: steps of k = 1..K new tokens
     repeats: int = DEFAULT_REPEATS
     warmup: int = DEFAULT_WARMUP

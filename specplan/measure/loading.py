@@ -45,15 +45,17 @@ def default_pair_texts() -> tuple[str, str]:
 
 
 def model_source(option: str, value: str) -> ModelSource:
-    """A local folder (must hold config.json) or a model-hub id ``org/name``; a missing folder is a one-line error."""
-    path = Path(value).expanduser()
-    looks_local = path.exists() or value.startswith((".", "/", "~")) or value.count("/") > 1
-    if looks_local and not (path / "config.json").is_file():
-        raise SpecplanError(f"{option} {value!r}: no model folder there (expected a folder with config.json)")
-    if not looks_local:
-        offline_unless_hub_reachable()
-    return ModelSource(value, str(path) if looks_local else value)
+    """A local folder (must hold config.json) or a model-hub id ``org/name``, told apart by plan's rule
+    (:func:`specplan.plan.model_source.is_hub_id`); a missing folder is a one-line error."""
+    from specplan.plan.model_source import is_hub_id
 
+    if is_hub_id(value):
+        offline_unless_hub_reachable()
+        return ModelSource(value, value)
+    path = Path(value).expanduser()
+    if not (path / "config.json").is_file():
+        raise SpecplanError(f"{option} {value!r}: no model folder there (expected a folder with config.json)")
+    return ModelSource(value, str(path))
 
 
 def offline_unless_hub_reachable() -> bool:
