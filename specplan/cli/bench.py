@@ -11,7 +11,7 @@ from specplan.cli import app, on_interrupt
 from specplan.cli.options import require_measuring_extra
 from specplan.cli.progress import ProgressLines
 from specplan.errors import SpecplanError
-from specplan.measure.bench import config as bench_config
+from specplan.measure.bench.config import DEFAULTS
 from specplan.measure.engines import registry
 from specplan.records import check_output
 
@@ -33,16 +33,22 @@ def bench(
         help="Draft model, sharing the target's tokenizer (default: the embedded toy draft).")] = None,
     engines: Annotated[str, typer.Option(
         "--engines", "--engine",
-        help=registry.help_text())] = ",".join(registry.DEFAULT),
+        help=registry.help_text())] = ",".join(DEFAULTS["engines"]),
     gamma: Annotated[str, typer.Option(
-        help="Lookahead γ values to sweep: draft tokens proposed per round, each ≥ 1.")] = "1,2,4,8",
-    max_new_tokens: Annotated[int, typer.Option(help="Tokens generated per prompt (EOS does not stop).")] = 64,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature; 0 = greedy (exactness is checked).")] = 0.0,
-    top_p: Annotated[float, typer.Option(help="Nucleus sampling mass in (0, 1] (ignored when greedy).")] = 1.0,
-    seed: Annotated[int, typer.Option(help="Seed of the one torch.Generator each decode threads through.")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cuda, mps or cpu (auto: cuda, then mps, then cpu).")] = "auto",
+        help="Lookahead γ values to sweep: draft tokens proposed per round, each ≥ 1.")]
+        = ",".join(map(str, DEFAULTS["gammas"])),
+    max_new_tokens: Annotated[int, typer.Option(help="Tokens generated per prompt (EOS does not stop).")] \
+        = DEFAULTS["max_new_tokens"],
+    temperature: Annotated[float, typer.Option(help="Sampling temperature; 0 = greedy (exactness is checked).")] \
+        = DEFAULTS["temperature"],
+    top_p: Annotated[float, typer.Option(help="Nucleus sampling mass in (0, 1] (ignored when greedy).")] \
+        = DEFAULTS["top_p"],
+    seed: Annotated[int, typer.Option(help="Seed of the one torch.Generator each decode threads through.")] \
+        = DEFAULTS["seed"],
+    device: Annotated[str, typer.Option(help="auto, cuda, mps or cpu (auto: cuda, then mps, then cpu).")] \
+        = DEFAULTS["device"],
     dtype: Annotated[str, typer.Option(
-        help="Weights dtype: auto (fp32 on CPU, bf16 on CUDA, fp16 on MPS), fp32, bf16 or fp16.")] = "auto",
+        help="Weights dtype: auto (fp32 on CPU, bf16 on CUDA, fp16 on MPS), fp32, bf16 or fp16.")] = DEFAULTS["dtype"],
     device_map: Annotated[str | None, typer.Option(
         help="'auto' spreads a target larger than one GPU over the devices (accelerate).")] = None,
     trust_remote_code: Annotated[bool, typer.Option(
@@ -51,8 +57,8 @@ def bench(
         metavar="FILE", help=".txt (one prompt per line) or .jsonl ('prompt', optional 'category') "
                              "(default: built-in code/chat/summarisation/reasoning set; with the embedded pair, "
                              "held-out Python standard library code).")] = None,
-    num_prompts: Annotated[int, typer.Option(help="Use the first N prompts.")] = 8,
-    repeats: Annotated[int, typer.Option(help="Timed repeats of every (engine, γ, prompt).")] = 1,
+    num_prompts: Annotated[int, typer.Option(help="Use the first N prompts.")] = DEFAULTS["num_prompts"],
+    repeats: Annotated[int, typer.Option(help="Timed repeats of every (engine, γ, prompt).")] = DEFAULTS["repeats"],
     output: Annotated[str | None, typer.Option(
         "--output", "-o", metavar="FILE.jsonl",
         help="Write one record per run, flushed as produced (docs/records.md). An existing records file needs "
@@ -65,15 +71,17 @@ def bench(
     perplexity_text: Annotated[str | None, typer.Option(
         metavar="FILE", help="Text for --perplexity (default: built-in English prose + Python; with the embedded "
                              "pair, held-out Python standard library code).")] = None,
-    latency_samples: Annotated[int, typer.Option(help="Timed forward steps per latency record.")] = 20,
+    latency_samples: Annotated[int, typer.Option(help="Timed forward steps per latency record.")] \
+        = DEFAULTS["latency_samples"],
     latency_context: Annotated[int, typer.Option(
         "--context-tokens", "--latency-context", metavar="TOKENS",
         help="Tokens in the KV cache when timing single steps (for c and the verify cost).")]
-        = bench_config.DEFAULT_LATENCY_CONTEXT_TOKENS,
+        = DEFAULTS["latency_context_tokens"],
     threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's default).")] = None,
     batch_size: Annotated[str, typer.Option(
         help="vllm: requests in flight together, comma-separated (e.g. 1,4,16,64); each is timed as one batch. "
-             "Sequential engines decode one sequence at a time.", rich_help_panel="vLLM")] = "1",
+             "Sequential engines decode one sequence at a time.", rich_help_panel="vLLM")]
+        = ",".join(map(str, DEFAULTS["batch_sizes"])),
     tensor_parallel_size: Annotated[int, typer.Option(
         help="vllm: devices the target is split over (GPUs; on a CPU, NUMA nodes).", rich_help_panel="vLLM")] = 1,
     draft_tensor_parallel_size: Annotated[int | None, typer.Option(

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from specplan.measure import latency_profile
+from specplan.measure import latency_profile, profile_fit
 from specplan.cli import app, interrupted
 from specplan.cli.options import require_measuring_extra
 from specplan.cli.progress import ProgressLines
@@ -85,8 +85,8 @@ def profile(
         ladder = []
     else:
         ladder = latency_profile.default_ladder(resolved, dtype_name, devices.memory_bytes(resolved))
-    name = name or latency_profile.default_name(settings)
-    path = latency_profile.prepare_output(output or f"{name}.yaml")  # a bad path fails before the timing
+    name = name or profile_fit.default_name(settings)
+    path = profile_fit.prepare_output(output or f"{name}.yaml")  # a bad path fails before the timing
     jobs = latency_profile.jobs_for(ladder, model or [], settings)
     console = Console(stderr=True)
     measurement = _measure_with_progress(jobs, settings, console)
@@ -96,10 +96,10 @@ def profile(
         if measurement.partial:
             raise interrupted("interrupted before any step was timed: no profile written")
         raise SpecplanError("no model could be measured (see the skipped lines above)")
-    fit = latency_profile.fit_latency(measurement.timings, settings.aspect_ratio)
+    fit = profile_fit.fit_latency(measurement.timings, settings.aspect_ratio)
     loop = None if measurement.partial or not loop_round else _loop_terms(jobs, measurement, settings, console)
-    document = latency_profile.profile_document(measurement, fit, name, loop)
-    path = latency_profile.write_profile(document, path)
+    document = profile_fit.profile_document(measurement, fit, name, loop)
+    path = profile_fit.write_profile(document, path)
     if as_json:
         typer.echo(json.dumps(document, indent=2))
     render(document, str(path), console)

@@ -1,7 +1,7 @@
 """``bench``'s configuration: every user setting of one invocation, its bounds and validation (before any model
 or torch loads), and what the run asks of the models (the pre-flight workload)."""
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 
 from specplan.checks import count_in, number_in
 from specplan.errors import SpecplanError
@@ -60,6 +60,8 @@ class BenchConfig:
     def speculates(self) -> bool:
         return any(registry.get(name).speculative for name in self.engines)
 
+
+DEFAULTS = {f.name: f.default for f in fields(BenchConfig) if f.default is not MISSING}  # the CLI's defaults
 
 # Bounds that keep one bench invocation finite: beyond them a typo (an extra zero) would run for days or fill
 # memory before the first record. Each is far above any useful measurement.
