@@ -25,7 +25,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tiny-model builder
 
 from specplan.report.aggregate import aggregate  # noqa: E402
-from specplan.measure.sweep import BenchConfig, run_bench  # noqa: E402
+from specplan.measure.bench import BenchConfig, run_bench  # noqa: E402
 from specplan.measure.loading import model_source  # noqa: E402
 from specplan.plan.theory import speedup_latency  # noqa: E402
 

@@ -42,7 +42,7 @@ def held_out_errors(timings: list, aspect_ratio: float) -> dict:
         if len({t.model.label for t in rest}) < 2:
             continue
         fitted = MeasuredProfile(name="held-out", dtype="fp32",
-                                 coefficients=latency_profile.fit_latency(rest, aspect_ratio).coefficients,
+                                 coefficients=profile_fit.fit_latency(rest, aspect_ratio).coefficients,
                                  aspect_ratio=aspect_ratio)
         worst[label] = max(abs(fitted.step_time_s(t.model.params, t.new_tokens) / t.median_s - 1)
                            for t in timings if t.model.label == label)

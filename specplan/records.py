@@ -6,6 +6,7 @@ record. Records hold raw measurements only; every metric is derived when reporti
 """
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -160,3 +161,46 @@ def refuse_overwriting_inputs(option: str, output, inputs) -> None:
         if same:
             raise SpecplanError(f"{option} {str(output)!r} is the input {str(given)!r}: writing it would destroy "
                                 "that input; choose another file")
+
+
+# Resume-file repair for ``bench --resume``: beside the reader, whose skipped lines it acts on.
+
+def resumable_records(path: str) -> list:
+    """Records of the last run in ``path`` for ``--resume``. A line cut short by a crash is dropped first (it was
+    never a complete record), so new records start on a fresh line; other bad lines are moved out by
+    :func:`set_aside_bad_lines` (call it first) so that the resumed file reads cleanly."""
+    file = Path(path)
+    if not file.is_file():
+        return []
+    data = file.read_bytes()
+    if data and not data.endswith(b"\n"):
+        file.write_bytes(data[: data.rfind(b"\n") + 1])
+    records = read_records([file], skip_bad_lines=True).records
+    last_run = records[-1].get("run_id") if records else None
+    return [r for r in records if r.get("run_id") == last_run]
+
+
+def set_aside_bad_lines(path: str) -> list:
+    """Move lines of ``path`` that are not valid records (a corrupt line in the middle) to ``path.bad-lines`` and
+    rewrite ``path`` without them (atomically), so the resumed file is one that ``report`` reads. Returns one note
+    per line moved; nothing is deleted."""
+    file = Path(path)
+    if not file.is_file():
+        return []
+    data = file.read_bytes()
+    complete = data[: data.rfind(b"\n") + 1] if data and not data.endswith(b"\n") else data
+    skipped = read_records([file], skip_bad_lines=True).skipped if complete else []
+    if not skipped:
+        return []
+    lines = complete.split(b"\n")[:-1]
+    numbers = {int(line[len(str(file)) + 1:].split(":", 1)[0]): line for line in skipped}  # "file:N: why"
+    bad = {n for n in numbers if n <= len(lines)}  # not the cut last line: resumable_records drops it
+    if not bad:
+        return []
+    aside = file.with_name(file.name + ".bad-lines")
+    with aside.open("ab") as out:
+        out.writelines(lines[n - 1] + b"\n" for n in sorted(bad))
+    temporary = file.with_name(file.name + ".resume-tmp")
+    temporary.write_bytes(b"".join(line + b"\n" for n, line in enumerate(lines, 1) if n not in bad))
+    os.replace(temporary, file)
+    return [f"{numbers[n]} (moved to {aside})" for n in sorted(bad)]

@@ -9,7 +9,7 @@ import pytest
 from bench_fixtures import cli_text as _text
 from bench_fixtures import invoke as _invoke
 from bench_fixtures import one_thread, tiny_folders
-from specplan.measure import sweep
+from specplan.measure import bench as sweep
 from specplan.errors import SpecplanError
 from specplan.measure.loading import check_vocab_rows, model_source
 from specplan.records import RecordWriter, read_records
@@ -163,3 +163,12 @@ def test_sampled_bench_runs_every_engine_and_skips_exactness(tmp_path):
     assert sorted(r["engine"] for r in runs) == ["ar", "hf", "sd"]
     assert all("exact" not in r and len(r["output_ids"]) == 8 for r in runs)
     assert all(r["settings"]["temperature"] == 1.0 and r["settings"]["top_p"] == 0.9 for r in runs)
+
+
+def test_a_bench_that_fails_before_its_first_record_leaves_no_file(tmp_path):
+    folders, out = tiny_folders(), tmp_path / "runs.jsonl"
+    result = _invoke(["bench", "--target", folders["target"], "--draft", folders["draft"], "--output", str(out),
+                      "--prompts", str(tmp_path / "missing.txt"), *SMALL])
+    assert result.exit_code == 2, _text(result)
+    assert "missing.txt" in result.stderr and result.stderr.count("\n") == 1
+    assert not out.exists()

@@ -13,7 +13,7 @@ import pytest
 from bench_fixtures import cli_text as _text
 from bench_fixtures import invoke as _invoke
 from bench_fixtures import vllm_folders
-from specplan.measure.vllm_sweep import VllmSweep
+from specplan.measure.engines.vllm import VllmSweep
 from specplan.records import read_records
 
 from bench_fixtures import require_vllm  # noqa: E402
@@ -71,7 +71,7 @@ def test_a_divergence_reports_its_position_and_the_targets_top2_margin_as_transf
 
     from bench_fixtures import load
     from specplan.measure.prompts import load_prompts
-    from specplan.measure.sweep import top2_margin
+    from specplan.measure.engines.exactness import top2_margin
 
     _, records = random_run
     (planted,) = [r for r in records if r["kind"] == "run" and r["gamma"] == 2 and r["exact"] is False]

@@ -60,8 +60,8 @@ def test_measuring_commands_print_progress_lines_when_not_on_a_terminal(tmp_path
     bench = _ok(_run_closed_stdin("bench", "--target", folders["target"], "--draft", folders["draft"],
                                   "--engines", "ar,sd", "--gamma", "1", "--num-prompts", "1", "--max-new-tokens", "4",
                                   "--latency-samples", "2", "--context-tokens", "8", "--threads", "1", "-o", out))
-    assert "[0/" in bench.stdout and f"wrote 5 record(s) to {out}" in bench.stdout
-    assert "\x1b[" not in bench.stdout  # no live bar or colour codes in a log
+    assert "[0/" in bench.stderr and f"wrote 5 record(s) to {out}" in bench.stdout  # progress on stderr
+    assert "\x1b[" not in bench.stdout and "\x1b[" not in bench.stderr  # no live bar or colour codes in a log
     profile = _ok(_run_closed_stdin("profile", "--device", "cpu", "--sizes", "0.3M,0.5M", "--repeats", "2",
                                     "--warmup", "0", "--max-tokens", "2", "--context-tokens", "8", "--threads", "1",
                                     "-o", tmp_path / "p.yaml"))

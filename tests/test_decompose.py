@@ -6,7 +6,7 @@ import pytest
 from bench_fixtures import one_thread, tiny_folders
 from report_records import records
 from specplan.measure.loading import model_source
-from specplan.measure.sweep import BenchConfig, run_bench
+from specplan.measure.bench import BenchConfig, run_bench
 from specplan.plan import theory
 from specplan.report.aggregate import aggregate
 from specplan.report.build import build, render

@@ -21,6 +21,8 @@ CONTRACTS = {c["name"] for c in tomllib.loads((ROOT / "pyproject.toml").read_tex
 LAYERS = next(name for name in CONTRACTS if name.startswith("Data flow"))
 NO_TORCH = next(name for name in CONTRACTS if "never import torch" in name)
 ENGINES = next(name for name in CONTRACTS if name.startswith("Engines"))
+REGISTRY = next(name for name in CONTRACTS if name.startswith("Only the engine registry"))
+ACYCLIC = next(name for name in CONTRACTS if name.startswith("No import circles"))
 
 
 def lint_imports(root: Path) -> subprocess.CompletedProcess:
@@ -51,12 +53,16 @@ def test_the_untouched_copy_keeps_every_contract(package_copy):
     # Not even lazily: an import inside a function breaks the contract like one at the top.
     ("plan/_planted.py", "def load():\n    import torch\n", NO_TORCH, "specplan.plan._planted -> torch"),
     ("report/_planted.py", "import transformers\n", NO_TORCH, "specplan.report._planted -> transformers"),
-    ("plan/_planted.py", "from specplan.measure import sweep\n", LAYERS, "specplan.plan._planted -> specplan.measure"),
+    ("plan/_planted.py", "from specplan.measure import bench\n", LAYERS, "specplan.plan._planted -> specplan.measure"),
     ("report/_planted.py", "import specplan.measure.timing\n", LAYERS, "specplan.report._planted -> specplan.measure"),
     ("measure/engines/_planted.py", "from specplan.cli import options\n", ENGINES,
      "specplan.measure.engines._planted -> specplan.cli"),
+    ("measure/bench/_planted.py", "def run():\n    from specplan.measure.engines import sd\n", REGISTRY,
+     "specplan.measure.bench._planted -> specplan.measure.engines.sd"),
+    ("cli/_planted.py", "from specplan.measure.engines.vllm_llm import import_llm\n", REGISTRY,
+     "specplan.cli._planted -> specplan.measure.engines.vllm_llm"),
 ], ids=["plan-torch-lazy", "report-transformers", "plan-up-to-measure", "report-sideways-to-measure",
-        "engine-up-to-cli"])
+        "engine-up-to-cli", "bench-imports-an-engine", "cli-imports-an-engine"])
 def test_a_planted_import_breaks_the_contract_it_should(package_copy, module, source, contract, offending):
     planted = package_copy / "specplan" / module
     planted.write_text(source)
@@ -68,3 +74,19 @@ def test_a_planted_import_breaks_the_contract_it_should(package_copy, module, so
     assert result.returncode != 0, output
     assert f"{contract} BROKEN" in output
     assert offending in output
+
+
+def test_a_planted_import_circle_breaks_the_acyclic_contract(package_copy):
+    folder = package_copy / "specplan" / "measure" / "engines"
+    planted = [folder / "_planted_a.py", folder / "_planted_b.py"]
+    planted[0].write_text("def f():\n    from specplan.measure.engines import _planted_b\n")
+    planted[1].write_text("from specplan.measure.engines import _planted_a\n")
+    try:
+        result = lint_imports(package_copy)
+    finally:
+        for path in planted:
+            path.unlink()
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert f"{ACYCLIC} BROKEN" in output
+    assert "_planted_a" in output and "_planted_b" in output

@@ -13,7 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from specplan.plan import planner
-from specplan.measure import latency_profile
+from specplan.measure import latency_profile, profile_fit
 from specplan.cli import app
 from specplan.errors import SpecplanError
 from specplan.plan.hardware import MeasuredCoefficients, MeasuredProfile, load_profile
@@ -46,7 +46,7 @@ def _measurement(timings, partial=False):
 def test_fit_recovers_the_coefficients_that_made_the_timings():
     # The fit holds per_param_token at 0 and puts all growth with k into its per-k table, so the made-up device's
     # P-cost at k, per_param + per_param_token·k + multi_token[k>1], comes back as per_param' (k = 1) plus m(k).
-    fit = latency_profile.fit_latency(_timings(TRUE))
+    fit = profile_fit.fit_latency(_timings(TRUE))
     got = fit.coefficients
     assert fit.max_abs_error < 1e-6
     for name in ("step_overhead_s", "layer_overhead_s", "layer_token_s"):
@@ -67,7 +67,7 @@ def test_fit_keeps_a_step_time_that_falls_with_k():
     timings = _timings(bumpy)
     at_80m = {t.new_tokens: t.median_s for t in timings if t.model.params == 80e6}
     assert at_80m[3] > 1.2 * at_80m[5]
-    fit = latency_profile.fit_latency(timings)
+    fit = profile_fit.fit_latency(timings)
     assert fit.max_abs_error < 1e-6
     assert fit.coefficients.multi_token_per_param_s == pytest.approx(table, rel=1e-4)
 
@@ -77,7 +77,7 @@ def test_fit_weighs_relative_error_so_small_models_are_not_drowned_out():
     rows = _timings(TRUE)
     bumped = [latency_profile.StepTiming(r.model, r.new_tokens, r.median_s * (1.1 if r.model.params == 3e6 else 1.0),
                                    r.p10_s, r.p90_s, r.samples) for r in rows]
-    fit = latency_profile.fit_latency(bumped)
+    fit = profile_fit.fit_latency(bumped)
     small = [e for e, r in zip(fit.errors, bumped) if r.model.params == 3e6]
     assert max(abs(e) for e in small) < 0.1  # the fit absorbs part of the bump on the small model's points
     assert fit.max_abs_error < 0.1
@@ -88,19 +88,19 @@ def test_fit_coefficients_are_never_negative():
     rows = _timings(TRUE)
     reversed_rows = [latency_profile.StepTiming(r.model, r.new_tokens, 1.0 / r.median_s * 1e-6, r.p10_s, r.p90_s, 5)
                      for r in rows]
-    fit = latency_profile.fit_latency(reversed_rows)
+    fit = profile_fit.fit_latency(reversed_rows)
     assert all(value >= 0 for value in fit.coefficients.vector())
 
 
 def test_fit_of_nothing_is_an_error():
     with pytest.raises(SpecplanError, match="nothing was measured"):
-        latency_profile.fit_latency([])
+        profile_fit.fit_latency([])
 
 
 def test_document_loads_in_plan_and_predicts_what_the_fit_reported(tmp_path):
     measurement = _measurement(_timings(TRUE))
-    fit = latency_profile.fit_latency(measurement.timings)
-    path = latency_profile.write_profile(latency_profile.profile_document(measurement, fit, "my-box"), tmp_path / "p.yaml")
+    fit = profile_fit.fit_latency(measurement.timings)
+    path = profile_fit.write_profile(profile_fit.profile_document(measurement, fit, "my-box"), tmp_path / "p.yaml")
     profile = load_profile(str(path))
     assert profile.kind == "measured" and profile.name == "my-box" and profile.dtype == "fp32"
     data = yaml.safe_load(path.read_text())
@@ -113,7 +113,7 @@ def test_document_loads_in_plan_and_predicts_what_the_fit_reported(tmp_path):
 
 def test_partial_measurement_is_marked_in_the_file(tmp_path):
     measurement = _measurement(_timings(TRUE, sizes=(3e6, 9e6)), partial=True)
-    document = latency_profile.profile_document(measurement, latency_profile.fit_latency(measurement.timings), "p")
+    document = profile_fit.profile_document(measurement, profile_fit.fit_latency(measurement.timings), "p")
     assert document["partial"] is True and "partial" in document["description"]
 
 
@@ -293,15 +293,15 @@ def _noisy(timings, seed=0):
 
 
 def test_leave_one_out_errors_are_written_per_size(tmp_path):
-    exact = latency_profile.leave_one_out(_timings(TRUE))
+    exact = profile_fit.leave_one_out(_timings(TRUE))
     assert [e["params"] for e in exact] == [3e6, 9e6, 32e6, 80e6]
     assert all(e["max_abs_error"] < 1e-4 for e in exact)  # noiseless: the others predict it
     noisy = _noisy(_timings(TRUE))
     measurement = _measurement(noisy)
-    document = latency_profile.profile_document(measurement, latency_profile.fit_latency(noisy), "noisy")
+    document = profile_fit.profile_document(measurement, profile_fit.fit_latency(noisy), "noisy")
     loo = document["fit"]["leave_one_out"]
     assert all(e["max_abs_error"] > 0.01 for e in loo)
-    assert latency_profile.leave_one_out(_timings(TRUE, sizes=(3e6, 9e6))) == []  # two sizes: nothing to leave
+    assert profile_fit.leave_one_out(_timings(TRUE, sizes=(3e6, 9e6))) == []  # two sizes: nothing to leave
 
 
 @pytest.mark.parametrize("target, draft, expected", [
@@ -313,8 +313,8 @@ def test_leave_one_out_errors_are_written_per_size(tmp_path):
 ])
 def test_extrapolation_notes_appear_exactly_beyond_a_factor_of_two(tmp_path, target, draft, expected):
     noisy = _noisy(_timings(TRUE))
-    document = latency_profile.profile_document(_measurement(noisy), latency_profile.fit_latency(noisy), "box")
-    path = latency_profile.write_profile(document, tmp_path / "box.yaml")
+    document = profile_fit.profile_document(_measurement(noisy), profile_fit.fit_latency(noisy), "box")
+    path = profile_fit.write_profile(document, tmp_path / "box.yaml")
     drafts = {"draft_params": (draft,), "alpha": 0.7} if draft else {}
     plan = planner.make_plan(planner.PlanInputs(target_params=target, profile=str(path), **drafts))
     notes = [n for n in plan.notes if "× above the largest" in n or "× below the smallest" in n]
@@ -420,10 +420,10 @@ def test_fit_prefill_recovers_the_cost_per_parameter_and_prompt_token():
     prefills = [latency_profile.StepTiming(model=ModelShape(f"{n:g}", int(n), 2, 64, 4096), new_tokens=128,
                                            median_s=step_1(n) + q * n * 127, p10_s=0.0, p90_s=1.0, samples=5)
                 for n in (3e6, 9e6, 32e6)]
-    fitted = latency_profile.fit_prefill(prefills, step_1)
+    fitted = profile_fit.fit_prefill(prefills, step_1)
     assert fitted["per_param_token_s"] == pytest.approx(q, rel=1e-9) and fitted["tokens"] == 128
     assert all(abs(row["error"]) < 1e-9 for row in fitted["measurements"])
-    assert latency_profile.fit_prefill([], step_1) is None
+    assert profile_fit.fit_prefill([], step_1) is None
 
 
 def test_a_per_request_plan_says_when_the_profile_never_timed_a_prefill(tmp_path):

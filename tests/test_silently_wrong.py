@@ -216,7 +216,7 @@ def test_report_output_creates_its_folder(tmp_path):
 
 
 def test_resume_moves_a_corrupt_middle_line_aside_and_the_file_reads(tmp_path):
-    from specplan.measure.sweep import resumable_records, set_aside_bad_lines
+    from specplan.records import resumable_records, set_aside_bad_lines
 
     items = hand.records()
     path = tmp_path / "runs.jsonl"
@@ -232,7 +232,7 @@ def test_resume_moves_a_corrupt_middle_line_aside_and_the_file_reads(tmp_path):
 
 def test_resume_refuses_a_changed_perplexity_text():
     from specplan.measure.loading import ModelSource
-    from specplan.measure.sweep import BenchConfig, effective_settings, resume_header
+    from specplan.measure.bench import BenchConfig, effective_settings, resume_header
 
     pair = ModelSource("t", "t"), ModelSource("d", "d")
     first = effective_settings(BenchConfig(*pair, perplexity=True, perplexity_text="a.txt"), "cpu", "fp32", 1, 1)

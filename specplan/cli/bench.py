@@ -1,5 +1,5 @@
-"""``specplan bench``: run AR, specplan's speculative loop and transformers' assisted generation on a real pair,
-stream run records to JSONL and print a summary. torch/transformers load inside the command only."""
+"""``specplan bench``: run the engines of ``measure/engines/registry.py`` on a real pair, stream run records to
+JSONL and print a summary. torch/transformers load inside the command only."""
 
 from typing import Annotated
 
@@ -7,10 +7,12 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from specplan.cli import app, interrupted
+from specplan.cli import app, on_interrupt
 from specplan.cli.options import require_measuring_extra
 from specplan.cli.progress import ProgressLines
 from specplan.errors import SpecplanError
+from specplan.measure.bench.config import DEFAULTS
+from specplan.measure.engines import registry
 from specplan.records import check_output
 
 
@@ -31,18 +33,22 @@ def bench(
         help="Draft model, sharing the target's tokenizer (default: the embedded toy draft).")] = None,
     engines: Annotated[str, typer.Option(
         "--engines", "--engine",
-        help="Comma-separated: ar (target alone), sd (specplan's speculative loop), hf (transformers assisted "
-             "generation), vllm (vLLM with the draft as draft_model, and vLLM alone as its baseline; needs "
-             "vLLM, see README).")] = "ar,sd,hf",
+        help=registry.help_text())] = ",".join(DEFAULTS["engines"]),
     gamma: Annotated[str, typer.Option(
-        help="Lookahead γ values to sweep: draft tokens proposed per round, each ≥ 1.")] = "1,2,4,8",
-    max_new_tokens: Annotated[int, typer.Option(help="Tokens generated per prompt (EOS does not stop).")] = 64,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature; 0 = greedy (exactness is checked).")] = 0.0,
-    top_p: Annotated[float, typer.Option(help="Nucleus sampling mass in (0, 1] (ignored when greedy).")] = 1.0,
-    seed: Annotated[int, typer.Option(help="Seed of the one torch.Generator each decode threads through.")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cuda, mps or cpu (auto: cuda, then mps, then cpu).")] = "auto",
+        help="Lookahead γ values to sweep: draft tokens proposed per round, each ≥ 1.")]
+        = ",".join(map(str, DEFAULTS["gammas"])),
+    max_new_tokens: Annotated[int, typer.Option(help="Tokens generated per prompt (EOS does not stop).")] \
+        = DEFAULTS["max_new_tokens"],
+    temperature: Annotated[float, typer.Option(help="Sampling temperature; 0 = greedy (exactness is checked).")] \
+        = DEFAULTS["temperature"],
+    top_p: Annotated[float, typer.Option(help="Nucleus sampling mass in (0, 1] (ignored when greedy).")] \
+        = DEFAULTS["top_p"],
+    seed: Annotated[int, typer.Option(help="Seed of the one torch.Generator each decode threads through.")] \
+        = DEFAULTS["seed"],
+    device: Annotated[str, typer.Option(help="auto, cuda, mps or cpu (auto: cuda, then mps, then cpu).")] \
+        = DEFAULTS["device"],
     dtype: Annotated[str, typer.Option(
-        help="Weights dtype: auto (fp32 on CPU, bf16 on CUDA, fp16 on MPS), fp32, bf16 or fp16.")] = "auto",
+        help="Weights dtype: auto (fp32 on CPU, bf16 on CUDA, fp16 on MPS), fp32, bf16 or fp16.")] = DEFAULTS["dtype"],
     device_map: Annotated[str | None, typer.Option(
         help="'auto' spreads a target larger than one GPU over the devices (accelerate).")] = None,
     trust_remote_code: Annotated[bool, typer.Option(
@@ -51,8 +57,8 @@ def bench(
         metavar="FILE", help=".txt (one prompt per line) or .jsonl ('prompt', optional 'category') "
                              "(default: built-in code/chat/summarisation/reasoning set; with the embedded pair, "
                              "held-out Python standard library code).")] = None,
-    num_prompts: Annotated[int, typer.Option(help="Use the first N prompts.")] = 8,
-    repeats: Annotated[int, typer.Option(help="Timed repeats of every (engine, γ, prompt).")] = 1,
+    num_prompts: Annotated[int, typer.Option(help="Use the first N prompts.")] = DEFAULTS["num_prompts"],
+    repeats: Annotated[int, typer.Option(help="Timed repeats of every (engine, γ, prompt).")] = DEFAULTS["repeats"],
     output: Annotated[str | None, typer.Option(
         "--output", "-o", metavar="FILE.jsonl",
         help="Write one record per run, flushed as produced (docs/records.md). An existing records file needs "
@@ -65,14 +71,17 @@ def bench(
     perplexity_text: Annotated[str | None, typer.Option(
         metavar="FILE", help="Text for --perplexity (default: built-in English prose + Python; with the embedded "
                              "pair, held-out Python standard library code).")] = None,
-    latency_samples: Annotated[int, typer.Option(help="Timed forward steps per latency record.")] = 20,
+    latency_samples: Annotated[int, typer.Option(help="Timed forward steps per latency record.")] \
+        = DEFAULTS["latency_samples"],
     latency_context: Annotated[int, typer.Option(
         "--context-tokens", "--latency-context", metavar="TOKENS",
-        help="Tokens in the KV cache when timing single steps (for c and the verify cost).")] = 128,
+        help="Tokens in the KV cache when timing single steps (for c and the verify cost).")]
+        = DEFAULTS["latency_context_tokens"],
     threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's default).")] = None,
     batch_size: Annotated[str, typer.Option(
         help="vllm: requests in flight together, comma-separated (e.g. 1,4,16,64); each is timed as one batch. "
-             "ar, sd and hf decode one sequence at a time.", rich_help_panel="vLLM")] = "1",
+             "Sequential engines decode one sequence at a time.", rich_help_panel="vLLM")]
+        = ",".join(map(str, DEFAULTS["batch_sizes"])),
     tensor_parallel_size: Annotated[int, typer.Option(
         help="vllm: devices the target is split over (GPUs; on a CPU, NUMA nodes).", rich_help_panel="vLLM")] = 1,
     draft_tensor_parallel_size: Annotated[int | None, typer.Option(
@@ -89,11 +98,13 @@ def bench(
                                   "CPU the defaults are eager mode, 1 GiB of KV cache and the engine in-process.",
         rich_help_panel="vLLM")] = None,
 ) -> None:
-    """Measure speculative decoding on your hardware: AR vs SD vs HF-assisted, exactness, acceptance, speed."""
+    """Measure speculative decoding on your hardware: the baseline vs each speculative engine, exactness,
+    acceptance, speed."""
     require_measuring_extra("bench")
-    from specplan.measure import sweep
-    from specplan.measure.engines.vllm import VllmSettings, parse_vllm_arg
+    from specplan.measure.bench import BenchConfig
+    from specplan.measure.engines.serving_options import VllmSettings, parse_vllm_arg
     from specplan.measure.loading import default_pair, default_pair_texts, model_source
+    from specplan.records import resumable_records, set_aside_bad_lines
 
     if (target is None) != (draft is None):
         raise SpecplanError("give both --target and --draft, or neither (the embedded default pair)")
@@ -107,7 +118,7 @@ def bench(
         prompts, perplexity_text = prompts or default_prompts, perplexity_text or default_text
     else:
         pair = (model_source("--target", target), model_source("--draft", draft))
-    config = sweep.BenchConfig(
+    config = BenchConfig(
         target=pair[0], draft=pair[1], engines=parse_list("--engines", engines),
         gammas=parse_list("--gamma", gamma, int), max_new_tokens=max_new_tokens, temperature=temperature,
         top_p=top_p, seed=seed, device=device, dtype=dtype, device_map=device_map,
@@ -119,9 +130,9 @@ def bench(
     if output:
         check_output(output, resume, append)
     console = Console()
-    for note in sweep.set_aside_bad_lines(output) if resume else ():
+    for note in set_aside_bad_lines(output) if resume else ():
         console.print(f"note: skipped corrupt line {note}", soft_wrap=True)
-    existing = sweep.resumable_records(output) if resume else []
+    existing = resumable_records(output) if resume else []
     result = _run_with_progress(config, existing, output, console)
     render_summary(result, console)
     if output:
@@ -130,15 +141,24 @@ def bench(
 
 
 def _run_with_progress(config, existing: list, output: str | None, console: Console):
-    from specplan.measure import sweep
+    """Run with the live bar (a terminal) or plain progress lines, both on stderr; records written as made. A run
+    that fails before its first record leaves no new file behind."""
+    from pathlib import Path
+
+    from specplan.measure.bench import run_bench
     from specplan.records import RecordWriter
 
+    fresh = output is not None and not Path(output).exists()
     writer = RecordWriter(output) if output else None
+    progress_console = Console(stderr=True)
+    on_interrupt(lambda: "interrupted" + (f"; finished records are in {output}, rerun with --resume to complete"
+                                          if writer and (writer.written or existing) else ""))
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
-        with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
+        with Progress(*columns, console=progress_console, transient=True,
+                      disable=not progress_console.is_terminal) as progress:
             bar = progress.add_task("loading models", total=None)
-            lines = ProgressLines(console)
+            lines = ProgressLines(progress_console)
 
             def on_start(total: int) -> None:
                 progress.update(bar, total=total, description="warming up")
@@ -150,13 +170,12 @@ def _run_with_progress(config, existing: list, output: str | None, console: Cons
                 progress.update(bar, advance=1, description=label)
                 lines.advance(label)
 
-            return sweep.run_bench(config, existing, on_start, on_record)
-    except KeyboardInterrupt:
-        kept = f"; finished records are in {output}, rerun with --resume to complete" if output else ""
-        raise interrupted(f"interrupted{kept}") from None
+            return run_bench(config, existing, on_start, on_record)
     finally:
         if writer:
             writer.close()
+            if fresh and not writer.written:
+                Path(output).unlink(missing_ok=True)
 
 
 def render_summary(result, console: Console) -> None:

@@ -15,12 +15,20 @@ def parse_count_option(text: str) -> float:
 
 
 def require_measuring_extra(command: str) -> None:
-    """``bench`` and ``profile`` run models: without torch and transformers, one line with the install command."""
-    missing = []
-    for module in ("torch", "transformers"):
-        try:
-            __import__(module)
-        except ImportError:
-            missing.append(module)
+    """``bench`` and ``profile`` run models: without torch and transformers, one line with the install command.
+    Only looked up, not imported (importing torch takes seconds; the arguments are checked first)."""
+    missing = [module for module in ("torch", "transformers") if not _installed(module)]
     if missing:
         raise SpecplanError(f"{command} needs {' and '.join(missing)}: pip install 'specplan[bench]'")
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+    import sys
+
+    if module in sys.modules:  # imported already, or blocked (None)
+        return sys.modules[module] is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False

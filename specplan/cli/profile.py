@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from specplan.measure import latency_profile
+from specplan.measure import latency_profile, profile_fit
 from specplan.cli import app, interrupted
 from specplan.cli.options import require_measuring_extra
 from specplan.cli.progress import ProgressLines
@@ -33,7 +33,7 @@ def profile(
         help="auto, fp32, bf16 or fp16 (auto, the default: bf16 on cuda, fp16 on mps, fp32 on cpu).")] = None,
     context: Annotated[int, typer.Option(
         "--context-tokens", "--context", metavar="TOKENS",
-        help="KV cache length (tokens) at every timed step.")] = latency_profile.DEFAULT_CONTEXT_TOKENS,
+        help="KV cache length (tokens) at every timed step.")] = latency_profile.PROFILE_CONTEXT_TOKENS,
     max_tokens: Annotated[int, typer.Option(
         "--max-tokens", metavar="K",
         help="Time steps of k = 1..K new tokens (k = 1: a decode step; k = γ+1: a verification pass). Plan holds "
@@ -67,6 +67,12 @@ def profile(
     require_measuring_extra("profile")
     from specplan.measure import devices
 
+    latency_profile.ProfileSettings(device=device, dtype=dtype or "auto", context_tokens=context,
+                                    max_tokens=max_tokens, repeats=repeats, warmup=warmup, seed=seed,
+                                    aspect_ratio=aspect_ratio).validate()  # a typo fails before torch loads
+    if sizes is not None:
+        latency_profile.parse_sizes(sizes)
+    devices.check_threads(threads)
     resolved = devices.resolve_device(device)
     dtype_name, _ = devices.resolve_dtype(dtype, resolved)
     devices.set_cpu_threads(threads)
@@ -79,8 +85,8 @@ def profile(
         ladder = []
     else:
         ladder = latency_profile.default_ladder(resolved, dtype_name, devices.memory_bytes(resolved))
-    name = name or latency_profile.default_name(settings)
-    path = latency_profile.prepare_output(output or f"{name}.yaml")  # a bad path fails before the timing
+    name = name or profile_fit.default_name(settings)
+    path = profile_fit.prepare_output(output or f"{name}.yaml")  # a bad path fails before the timing
     jobs = latency_profile.jobs_for(ladder, model or [], settings)
     console = Console(stderr=True)
     measurement = _measure_with_progress(jobs, settings, console)
@@ -90,10 +96,10 @@ def profile(
         if measurement.partial:
             raise interrupted("interrupted before any step was timed: no profile written")
         raise SpecplanError("no model could be measured (see the skipped lines above)")
-    fit = latency_profile.fit_latency(measurement.timings, settings.aspect_ratio)
+    fit = profile_fit.fit_latency(measurement.timings, settings.aspect_ratio)
     loop = None if measurement.partial or not loop_round else _loop_terms(jobs, measurement, settings, console)
-    document = latency_profile.profile_document(measurement, fit, name, loop)
-    path = latency_profile.write_profile(document, path)
+    document = profile_fit.profile_document(measurement, fit, name, loop)
+    path = profile_fit.write_profile(document, path)
     if as_json:
         typer.echo(json.dumps(document, indent=2))
     render(document, str(path), console)
@@ -101,46 +107,24 @@ def profile(
         raise interrupted(f"interrupted: {path} holds the models measured so far (partial: true)")
 
 
-def _speculates(config) -> bool:
-    """Whether ``sd`` can run this architecture (Mamba-1 and unknown cache layers cannot)."""
-    from specplan.measure.engines.cache import check_rollback
-
-    try:
-        check_rollback(config, "model", "sd")
-    except SpecplanError:
-        return False
-    return True
-
-
 def _loop_terms(jobs, measurement, settings, console: Console) -> dict | None:
-    """The loop terms on the smallest measured model (measure.loop_profile); None if interrupted."""
-    from specplan.measure.loop_profile import measure_loop
+    """The loop terms on the model measure.loop_profile chooses; None (and why) without one or if interrupted."""
+    from specplan.measure import loop_profile
 
-    from specplan.measure import devices
-    from specplan.plan.hardware import BYTES_PER_PARAM
-
-    measured = {t.model.label for t in measurement.timings}
-    candidates = [j for j in jobs if j.label in measured and _speculates(j.config)]
-    if not candidates:
-        console.print("[yellow]no loop terms: no measured model can run the speculative loop (see `bench` "
-                      "architectures in the README)[/yellow]")
+    choice = loop_profile.loop_model(jobs, measurement, settings)
+    if choice.job is None:
+        console.print(f"[yellow]no loop terms: {choice.reason}[/yellow]")
         return None
-    job = min(candidates, key=lambda j: j.params)
-    need = 2 * job.params * BYTES_PER_PARAM[settings.dtype]  # a draft and a target of this size at once
-    if need > latency_profile.LADDER_MEMORY_SHARE * devices.memory_bytes(settings.device):
-        console.print(f"[yellow]no loop terms: two {job.label} models do not fit in half the device memory[/yellow]")
-        return None
-    console.print(f"timing a synthetic speculative round on {job.label} (loop costs beyond the forward steps)")
+    console.print(f"timing a synthetic speculative round on {choice.job.label} (loop costs beyond the forward "
+                  "steps)")
     try:
-        return measure_loop(job, settings)
+        loop, reason = loop_profile.measure_loop_or_reason(choice.job, settings)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: the profile is written without loop terms[/yellow]")
-    except (RuntimeError, MemoryError) as exc:
-        if not devices.is_out_of_memory(exc):
-            raise
-        devices.free_memory(settings.device)
-        console.print(f"[yellow]no loop terms: out of memory on {settings.device} for two {job.label} models[/yellow]")
-    return None
+        return None
+    if reason:
+        console.print(f"[yellow]no loop terms: {reason}[/yellow]")
+    return loop
 
 
 def _measure_with_progress(jobs, settings, console: Console):

@@ -138,8 +138,13 @@ def set_cpu_threads(threads: int | None) -> None:
     on a machine shared with other work: a parallel kernel waits for its slowest thread."""
     if threads is None:
         return
-    if not 1 <= threads <= MAX_THREADS:
-        raise SpecplanError(f"--threads {threads!r} must be from 1 to {MAX_THREADS}")
+    check_threads(threads)
     import torch
 
     torch.set_num_threads(threads)
+
+
+def check_threads(threads: int | None) -> None:
+    """``--threads``: None (torch's default) or 1 … ``MAX_THREADS``; checked before torch loads."""
+    if threads is not None and not 1 <= threads <= MAX_THREADS:
+        raise SpecplanError(f"--threads {threads!r} must be from 1 to {MAX_THREADS}")

@@ -9,6 +9,7 @@ from importlib import resources
 from pathlib import Path
 
 from specplan.errors import SpecplanError
+from specplan.measure.engines.base import Workload
 
 DEFAULT_PAIR_FOLDERS = ("toy-target", "toy-draft")  # in specplan/assets/, trained by the toy-pair script (issue #6)
 DEFAULT_PAIR_NAMES = ("specplan/toy-target", "specplan/toy-draft")  # how records name the embedded pair
@@ -44,15 +45,17 @@ def default_pair_texts() -> tuple[str, str]:
 
 
 def model_source(option: str, value: str) -> ModelSource:
-    """A local folder (must hold config.json) or a model-hub id ``org/name``; a missing folder is a one-line error."""
-    path = Path(value).expanduser()
-    looks_local = path.exists() or value.startswith((".", "/", "~")) or value.count("/") > 1
-    if looks_local and not (path / "config.json").is_file():
-        raise SpecplanError(f"{option} {value!r}: no model folder there (expected a folder with config.json)")
-    if not looks_local:
-        offline_unless_hub_reachable()
-    return ModelSource(value, str(path) if looks_local else value)
+    """A local folder (must hold config.json) or a model-hub id ``org/name``, told apart by plan's rule
+    (:func:`specplan.plan.model_source.is_hub_id`); a missing folder is a one-line error."""
+    from specplan.plan.model_source import is_hub_id
 
+    if is_hub_id(value):
+        offline_unless_hub_reachable()
+        return ModelSource(value, value)
+    path = Path(value).expanduser()
+    if not (path / "config.json").is_file():
+        raise SpecplanError(f"{option} {value!r}: no model folder there (expected a folder with config.json)")
+    return ModelSource(value, str(path))
 
 
 def offline_unless_hub_reachable() -> bool:
@@ -122,16 +125,6 @@ class LoadedPair:
     notes: tuple = field(default_factory=tuple)
 
 
-@dataclass(frozen=True)
-class Workload:
-    """What a run asks of the models, checked against their configs before any weights load: the engines, and the
-    positions the longest sequence reaches (``positions``, explained by ``why``)."""
-
-    engines: tuple = ()
-    positions: int = 0
-    why: str = ""
-
-
 def check_causal_lm(config, option: str, name: str) -> None:
     """A decoder-only causal language model, or one line: an encoder (BERT), an encoder-decoder (T5, BART) or a
     model type transformers has no causal-LM class for cannot decode here."""
@@ -171,14 +164,15 @@ def check_positions(config, option: str, workload: Workload) -> None:
 
 
 def check_workload(configs: dict, workload: Workload) -> None:
-    """Every pre-flight check of the configs against the run: positions, and a cache the engines can roll back."""
-    from specplan.measure.engines.cache import check_rollback
+    """Every pre-flight check of the configs against the run: positions, and each engine's refusals (a cache it
+    cannot roll back)."""
+    from specplan.measure.engines import registry
 
     for option, config in configs.items():
         check_positions(config, option, workload)
-        for engine in ("sd", "hf"):
-            if engine in workload.engines:
-                check_rollback(config, option.lstrip("-"), engine)
+        refusal = registry.refusal(workload.engines, config, option.lstrip("-"))
+        if refusal:
+            raise SpecplanError(refusal)
 
 
 def preflight(target: ModelSource, draft: ModelSource, trust_remote_code: bool, workload=None):

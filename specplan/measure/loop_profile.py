@@ -17,6 +17,7 @@ torch is imported inside the functions only.
 
 import copy
 import statistics
+from dataclasses import dataclass
 
 LOOP_GAMMA = 4
 LOOP_NEW_TOKENS = 48
@@ -29,10 +30,10 @@ def measure_loop(job, settings, gamma: int = LOOP_GAMMA, new_tokens: int = LOOP_
     import torch
 
     from specplan.measure import devices
-    from specplan.measure.engines.ar import decode_ar
+    from specplan.measure.engines.base import Models
     from specplan.measure.engines.probs import Sampling
+    from specplan.measure.engines.registry import PROFILE_LOOPS
     from specplan.measure.engines.round_clock import RoundClock
-    from specplan.measure.engines.sd import decode_sd
     from specplan.measure.random_models import build_from_config
     from specplan.measure.timing import step_latencies, timed
 
@@ -44,8 +45,10 @@ def measure_loop(job, settings, gamma: int = LOOP_GAMMA, new_tokens: int = LOOP_
     _, torch_dtype = devices.resolve_dtype(settings.dtype, device)
     target = build_from_config(config, torch_dtype, device, settings.seed)
     draft = build_from_config(config, torch_dtype, device, settings.seed + 1)
+    baseline, speculative = PROFILE_LOOPS
     try:
         vocab = config.get_text_config().vocab_size
+        models = Models(target, draft, device, vocab)
         generator = torch.Generator().manual_seed(settings.seed)
         prompt = torch.randint(vocab, (1, context), generator=generator).to(device)
         greedy = Sampling()
@@ -54,14 +57,14 @@ def measure_loop(job, settings, gamma: int = LOOP_GAMMA, new_tokens: int = LOOP_
         draft_1, target_1, verify = (s.median_s for s in steps)
 
         def ar(tokens: int) -> float:
-            return timed(device, lambda: decode_ar(target, prompt, tokens, greedy, torch.Generator(), vocab))[1]
+            return timed(device, lambda: baseline.decode(models, prompt, None, tokens, greedy, 0))[1]
 
         ar(new_tokens)  # warm-up
         ar_step = statistics.median((ar(new_tokens) - ar(1)) / (new_tokens - 1) for _ in range(repeats))
         clocks = []
         for repeat in range(repeats + 1):  # the first is a warm-up
             clock = RoundClock(device, every=1)
-            decode_sd(target, draft, prompt, gamma, new_tokens, greedy, torch.Generator(), vocab, clock=clock)
+            speculative.decode(models, prompt, gamma, new_tokens, greedy, 0, clock)
             if repeat:
                 clocks.append(clock.record)
     finally:
@@ -83,3 +86,45 @@ def measure_loop(job, settings, gamma: int = LOOP_GAMMA, new_tokens: int = LOOP_
                      "round_rest_s": rest, "target_step_s": target_1, "draft_step_s": draft_1,
                      "verify_step_s": verify, "rounds": rounds},
     }
+
+
+@dataclass(frozen=True)
+class LoopChoice:
+    """The model the synthetic round runs on, or why there is none (one line)."""
+
+    job: object = None
+    reason: str | None = None
+
+
+def loop_model(jobs, measurement, settings) -> LoopChoice:
+    """The smallest measured model that specplan's speculative loop can run and of which a draft and a target fit
+    in ``LADDER_MEMORY_SHARE`` of the device memory."""
+    from specplan.measure import devices
+    from specplan.measure.engines.registry import PROFILE_LOOPS
+    from specplan.measure.latency_profile import LADDER_MEMORY_SHARE
+    from specplan.plan.hardware import BYTES_PER_PARAM
+
+    measured = {t.model.label for t in measurement.timings}
+    candidates = [j for j in jobs if j.label in measured
+                  and not any(loop.refuses(j.config, "model") for loop in PROFILE_LOOPS)]
+    if not candidates:
+        return LoopChoice(reason="no measured model can run the speculative loop (see `bench` architectures in "
+                                 "the README)")
+    job = min(candidates, key=lambda j: j.params)
+    need = 2 * job.params * BYTES_PER_PARAM[settings.dtype]  # a draft and a target of this size at once
+    if need > LADDER_MEMORY_SHARE * devices.memory_bytes(settings.device):
+        return LoopChoice(reason=f"two {job.label} models do not fit in half the device memory")
+    return LoopChoice(job)
+
+
+def measure_loop_or_reason(job, settings) -> tuple[dict | None, str | None]:
+    """:func:`measure_loop`, or (None, why) when the two models run out of device memory."""
+    from specplan.measure import devices
+
+    try:
+        return measure_loop(job, settings), None
+    except (RuntimeError, MemoryError) as exc:
+        if not devices.is_out_of_memory(exc):
+            raise
+        devices.free_memory(settings.device)
+        return None, f"out of memory on {settings.device} for two {job.label} models"

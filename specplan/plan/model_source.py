@@ -20,12 +20,19 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 HUB_CONNECT_TIMEOUT_S = 3.0  # a hub that does not answer a connection within this is taken as offline
 
 
+def is_hub_id(spec: str) -> bool:
+    """The one folder-vs-hub-id rule: ``spec`` names a hub model ``ORG/NAME`` (nothing on disk by that name, no
+    path prefix); anything else names a local folder."""
+    path = Path(spec).expanduser()
+    return not path.exists() and not spec.startswith((".", "/", "~")) and bool(_HUB_ID.match(spec))
+
+
 def resolve(spec: str, option: str) -> ModelInfo:
     """The model ``spec`` names, for the command-line ``option`` that gave it (named in every error)."""
     path = Path(spec).expanduser()
     if path.is_dir():
         return _from_folder(path, spec, option)
-    if path.exists() or spec.startswith((".", "/", "~")) or not _HUB_ID.match(spec):
+    if not is_hub_id(spec):
         raise SpecplanError(f"{option} {spec!r}: not a model folder (a folder with config.json) nor a hub id ORG/NAME")
     entry = catalog.find(spec)
     cached = cached_config_path(spec)

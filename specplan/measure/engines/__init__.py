@@ -1,3 +1,3 @@
-"""Decoding engines for ``bench``: ``ar`` (target alone), ``sd`` (specplan's speculative loop), ``hf`` (transformers
-assisted generation). torch and transformers are imported by these modules, so import them only inside commands
-that need them."""
+"""Decoding engines for ``bench`` and ``profile``, one module each (``ar``, ``sd``, ``hf``, ``vllm``), all reached
+through ``registry``; ``base`` is the interface they implement. Engine modules import torch, transformers and
+vLLM inside functions only, so the registry is cheap to import."""

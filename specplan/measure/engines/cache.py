@@ -140,7 +140,7 @@ class Replay:
         self.fed = []
         kept = fed[:, :fed.shape[1] - tokens]
         if kept.shape[1]:
-            from specplan.measure.engines.step import cache_argument
+            from specplan.measure.engines.cache_argument import cache_argument
 
             self.model(input_ids=kept, **{cache_argument(self.model): self.cache}, use_cache=True, logits_to_keep=1)
             self.states = None

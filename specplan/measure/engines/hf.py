@@ -4,10 +4,9 @@ through its candidate-generator hook (``update_candidate_strategy(input_ids, sco
 import copy
 import math
 
-import torch
-
-from specplan.measure.engines.probs import Sampling
-from specplan.measure.engines.step import Decoded
+from specplan.errors import SpecplanError
+from specplan.measure.engines.base import SEQUENTIAL, rounds_field
+from specplan.measure.engines.cache import check_rollback
 
 
 def assistant_settings(gamma: int) -> dict:
@@ -17,9 +16,7 @@ def assistant_settings(gamma: int) -> dict:
             "assistant_confidence_threshold": 0.0}
 
 
-@torch.inference_mode()
-def decode_hf(target, draft, prompt_ids: torch.Tensor, gamma: int, max_new_tokens: int, sampling: Sampling,
-              seed: int) -> Decoded:
+def decode_hf(target, draft, prompt_ids, gamma: int, max_new_tokens: int, sampling, seed: int):
     """``target.generate(assistant_model=draft)`` for exactly ``max_new_tokens`` tokens (EOS does not stop).
 
     When the two models' embedding rows differ (padding beyond one shared tokenizer), the assistant's logits are
@@ -27,6 +24,17 @@ def decode_hf(target, draft, prompt_ids: torch.Tensor, gamma: int, max_new_token
     demands ``tokenizer=``/``assistant_tokenizer=`` and re-tokenizes text between the models (its
     different-tokenizer path, which drafts beyond γ and crashes when sampling in 5.19). ``Decoded.generator``
     names the candidate generator transformers used."""
+    import torch
+
+    with torch.inference_mode():
+        return _decode(target, draft, prompt_ids, gamma, max_new_tokens, sampling, seed)
+
+
+def _decode(target, draft, prompt_ids, gamma: int, max_new_tokens: int, sampling, seed: int):
+    import torch
+
+    from specplan.measure.engines.step import Decoded
+
     assistant = copy.copy(draft)  # a shallow copy, so the caller's draft keeps its own generation_config
     assistant.generation_config = copy.deepcopy(draft.generation_config)
     for key, value in assistant_settings(gamma).items():
@@ -36,7 +44,7 @@ def decode_hf(target, draft, prompt_ids: torch.Tensor, gamma: int, max_new_token
     if _rows(draft) != _rows(target):
         _match_rows(assistant, _rows(target))
     try:
-        torch.manual_seed(seed)  # transformers samples with the global generator
+        torch.manual_seed(seed)  # transformers samples with the global generator, seeded as base.generator
         out = target.generate(input_ids=prompt_ids, attention_mask=torch.ones_like(prompt_ids),
                               assistant_model=assistant,
                               generation_config=_generation_config(target, max_new_tokens, sampling))
@@ -54,6 +62,8 @@ def _match_rows(assistant, rows: int) -> None:
     or the target's padding columns added at −inf (never drafted, probability 0). The caller's draft is untouched."""
     assistant.config = copy.deepcopy(assistant.config)
     assistant.config.get_text_config().vocab_size = rows
+    import torch
+
     forward = assistant.forward
 
     def padded_forward(*args, **kwargs):
@@ -66,7 +76,7 @@ def _match_rows(assistant, rows: int) -> None:
     assistant.forward = padded_forward
 
 
-def _generation_config(target, max_new_tokens: int, sampling: Sampling):
+def _generation_config(target, max_new_tokens: int, sampling):
     """The target's generation config with exactly ``max_new_tokens`` and no EOS stop (as ``ar``/``sd``), our
     sampling settings and no other logits processing (top_k off)."""
     config = copy.deepcopy(target.generation_config)
@@ -100,3 +110,36 @@ def _count_rounds(target, drafted: list, accepted: list, generators: list) -> No
         return generator
 
     target._get_candidate_generator = build_and_count
+
+
+class _Hf:
+    name, kind, speculative, times_rounds = "hf", SEQUENTIAL, True, False
+    summary = "hf (transformers assisted generation)"
+
+    def refuses(self, config, role: str) -> str | None:
+        """Recurrent / linear-attention states, which transformers' assisted generation refuses."""
+        try:
+            check_rollback(config, role, self.name)
+        except SpecplanError as refusal:
+            return str(refusal)
+        return None
+
+    def settings(self, config) -> dict:
+        return {"hf": {**assistant_settings(0), "num_assistant_tokens": "gamma"}}
+
+    def absent_settings(self) -> dict:
+        return {"hf": None}
+
+    def environment(self) -> dict:
+        return {}
+
+    def decode(self, models, prompt_ids, gamma, max_new_tokens: int, sampling, seed: int, clock=None):
+        """transformers samples with torch's global generator: it is seeded with ``seed`` (no generator object)."""
+        return decode_hf(models.target, models.draft, prompt_ids, gamma, max_new_tokens, sampling, seed)
+
+    def run_fields(self, decoded, clock) -> dict:
+        return rounds_field(decoded.drafted, decoded.accepted) | (
+            {"hf_generator": decoded.generator} if decoded.generator else {})
+
+
+ENGINE = _Hf()

@@ -1,16 +1,21 @@
 """``sd``: specplan's speculative loop (gpt-fast style): draft γ tokens, verify γ+1 in one target pass, accept,
 bonus token, crop both KV caches to the committed prefix. The prompt is encoded once per model."""
 
-import torch
+from __future__ import annotations
 
-from specplan.measure.engines.accept import accept, accept_greedy
-from specplan.measure.engines.cache import drop_last, new_cache
-from specplan.measure.engines.probs import Sampling, choose, probabilities, sample
-from specplan.measure.engines.round_clock import NoClock
-from specplan.measure.engines.step import Decoded, forward
+from typing import TYPE_CHECKING
+
+from specplan.measure.engines.base import SEQUENTIAL, generator, rounds_field
+from specplan.measure.engines.cache import check_rollback
+from specplan.errors import SpecplanError
+
+if TYPE_CHECKING:
+    import torch
+
+    from specplan.measure.engines.probs import Sampling
+    from specplan.measure.engines.step import Decoded
 
 
-@torch.inference_mode()
 def decode_sd(target, draft, prompt_ids: torch.Tensor, gamma: int, max_new_tokens: int, sampling: Sampling,
               generator: torch.Generator, vocab_tokens: int, on_round=None, clock=None) -> Decoded:
     """Generate exactly ``max_new_tokens`` tokens speculatively; ``on_round(target_cache, draft_cache, emitted,
@@ -21,6 +26,21 @@ def decode_sd(target, draft, prompt_ids: torch.Tensor, gamma: int, max_new_token
     target always lacks only the last committed token; the draft also lacks its own last draft token after a fully
     accepted round (it proposed x_γ but never ran on it), so it gets both in its next first step.
     """
+    import torch
+
+    with torch.inference_mode():
+        return _decode(target, draft, prompt_ids, gamma, max_new_tokens, sampling, generator, vocab_tokens,
+                       on_round, clock)
+
+
+def _decode(target, draft, prompt_ids, gamma, max_new_tokens, sampling, generator, vocab_tokens, on_round, clock):
+    import torch
+
+    from specplan.measure.engines.cache import drop_last, new_cache
+    from specplan.measure.engines.probs import choose
+    from specplan.measure.engines.round_clock import NoClock
+    from specplan.measure.engines.step import Decoded, forward
+
     clock = clock or NoClock()
     clock.begin()
     target_cache, draft_cache = new_cache(target), new_cache(draft)
@@ -59,6 +79,9 @@ def _verdict(logits: torch.Tensor, q, draft_tokens: torch.Tensor, sampling: Samp
              generator: torch.Generator) -> tuple[int, torch.Tensor]:
     """Accepted count j and the next token from the target's (k+1, V) logits: compared argmaxes when greedy (the
     same result as the general rule on one-hot distributions), else the Leviathan rule on probabilities."""
+    from specplan.measure.engines.accept import accept, accept_greedy
+    from specplan.measure.engines.probs import probabilities
+
     if sampling.argmax:
         return accept_greedy(logits.argmax(dim=-1), draft_tokens)
     return accept(probabilities(logits, sampling), q, draft_tokens, generator)
@@ -68,6 +91,11 @@ def _propose(draft, cache, pending: torch.Tensor, k: int, sampling: Sampling, ge
              vocab_tokens: int) -> tuple[torch.Tensor, torch.Tensor | None]:
     """k draft tokens (k,) and the draft probabilities they were sampled from (k, V), on the device, no sync.
     Greedy drafting takes each step's argmax and returns no probabilities (the greedy verdict needs none)."""
+    import torch
+
+    from specplan.measure.engines.probs import probabilities, sample
+    from specplan.measure.engines.step import forward
+
     draft_tokens, q_rows = [], []
     step_ids = pending
     for _ in range(k):
@@ -83,3 +111,35 @@ def _propose(draft, cache, pending: torch.Tensor, k: int, sampling: Sampling, ge
         device = pending.device
         return torch.empty(0, dtype=torch.long, device=device), torch.empty(0, vocab_tokens, device=device)
     return torch.cat(draft_tokens), (torch.stack(q_rows) if q_rows else None)
+
+
+class _Sd:
+    name, kind, speculative, times_rounds = "sd", SEQUENTIAL, True, True
+    summary = "sd (specplan's speculative loop)"
+
+    def refuses(self, config, role: str) -> str | None:
+        """Mamba-1 models and cache layers without a rollback (:func:`check_rollback`)."""
+        try:
+            check_rollback(config, role, self.name)
+        except SpecplanError as refusal:
+            return str(refusal)
+        return None
+
+    def settings(self, config) -> dict:
+        return {}
+
+    def absent_settings(self) -> dict:
+        return {}
+
+    def environment(self) -> dict:
+        return {}
+
+    def decode(self, models, prompt_ids, gamma, max_new_tokens: int, sampling, seed: int, clock=None):
+        return decode_sd(models.target, models.draft, prompt_ids, gamma, max_new_tokens, sampling,
+                         generator(models.device, seed), models.vocab_tokens, clock=clock)
+
+    def run_fields(self, decoded, clock) -> dict:
+        return rounds_field(decoded.drafted, decoded.accepted) | ({"round_times": clock.record} if clock else {})
+
+
+ENGINE = _Sd()

@@ -1,11 +1,11 @@
 """One forward step of a causal LM over new tokens with a KV cache; shared by every engine and the timers."""
 
-import functools
 from dataclasses import dataclass, field
 
 import torch
 
 from specplan.measure.engines.cache import note_input
+from specplan.measure.engines.cache_argument import cache_argument
 
 
 @dataclass(frozen=True)
@@ -16,21 +16,6 @@ class Decoded:
     drafted: list = field(default_factory=list)  # k_s per round
     accepted: list = field(default_factory=list)  # j_s per round
     generator: str | None = None  # hf: the candidate generator transformers chose (its generation path)
-
-
-@functools.cache
-def _cache_argument_of(model_class) -> str:
-    import inspect
-
-    parameters = inspect.signature(model_class.forward).parameters
-    return "cache_params" if "cache_params" in parameters and "past_key_values" not in parameters \
-        else "past_key_values"
-
-
-def cache_argument(model) -> str:
-    """The name ``model.forward`` takes its cache under: ``past_key_values``, or ``cache_params`` (Mamba-style
-    models, which would silently run without a cache if given ``past_key_values``)."""
-    return _cache_argument_of(type(model))
 
 
 @torch.inference_mode()

