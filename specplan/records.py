@@ -28,8 +28,10 @@ class RecordWriter:
         except OSError as exc:
             raise SpecplanError(f"cannot write records to {str(path)!r}: {exc.strerror}") from None
 
-    def write(self, record: dict) -> None:
-        record = {"schema_version": SCHEMA_VERSION, **record}
+    def write(self, record: "dict | Record") -> None:
+        """Append one record: a typed record, or a dict checked against its kind's schema first, so that nothing is
+        written that ``report`` would refuse to read (a kind this module does not know is written as given)."""
+        record = _checked(record)
         try:
             self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
             self._file.flush()
@@ -48,6 +50,22 @@ class RecordWriter:
 
     def __exit__(self, *exc_info):
         self.close()
+
+
+def _checked(record: "dict | Record") -> dict:
+    if isinstance(record, Record):
+        return record.to_dict()
+    record = {"schema_version": SCHEMA_VERSION, **record}
+    if record.get("kind") not in KINDS:
+        return record
+    try:
+        written = parse_record(record).to_dict()
+    except RecordProblem as problem:
+        raise SpecplanError(f"internal error: a {record.get('kind')} record does not match its schema: {problem}") from None
+    lost = sorted(set(record) - set(written))
+    if lost:
+        raise SpecplanError(f"internal error: a {record['kind']} record has fields outside its schema: {lost}")
+    return written
 
 
 def check_output(path: str | Path, resume: bool = False, append: bool = False) -> None:

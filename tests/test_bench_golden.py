@@ -46,6 +46,8 @@ def comparable(record: dict) -> dict:
             settings[key] = Path(settings[key]).name
     out["settings"] = settings
     out["pair"] = {role: Path(name).name for role, name in out["pair"].items()}
+    if out.get("kind") == "perplexity" and out.get("text") != "builtin":  # the held-out text's path, by file name
+        out["text"] = Path(out["text"]).name
     return _rounded(out)
 
 
