@@ -1,0 +1,111 @@
+"""``acceptance`` end to end: load the pair (bench's loading and pre-flight), continue each prompt greedily with
+the target, score every position under each rule (``measure/acceptance.py``), simulate the loop's rounds and
+summarise (``plan/acceptance_math.py``) into one ``kind: "acceptance"`` record."""
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from specplan.measure.acceptance import AcceptanceConfig, chunk_positions, position_acceptance, series
+
+
+@dataclass(frozen=True)
+class AcceptanceResult:
+    record: dict  # the kind "acceptance" record (docs/records.md)
+    seconds: float  # wall time after the models loaded: continuations, scoring, simulation
+    load_seconds: float
+    peak_memory_bytes: int  # CUDA: peak allocated; CPU: the process's peak resident set
+    notes: tuple
+
+
+def _workload(config: AcceptanceConfig, prompts: list):
+    from specplan.measure.loading import Workload
+    from specplan.measure.prompts import check_prompts_fit
+
+    def asks(tokenizer, target_config):
+        check_prompts_fit(prompts, getattr(target_config.get_text_config(), "max_position_embeddings", None),
+                          config.prompts_file)
+        longest = max(len(tokenizer(p.text).input_ids) for p in prompts)
+        return Workload(("ar",), longest + config.max_new_tokens,
+                        f"the longest prompt ({longest} tokens) + --max-new-tokens {config.max_new_tokens}")
+
+    return asks
+
+
+def peak_memory_bytes(device: str) -> int:
+    import resource
+    import sys
+
+    import torch
+
+    if device.startswith("cuda"):
+        return int(torch.cuda.max_memory_allocated())
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)  # bytes on macOS, KiB on Linux
+
+
+def run_acceptance(config: AcceptanceConfig, on_prompt=None) -> AcceptanceResult:
+    """Measure, then summarise; ``on_prompt(index, total)`` after each prompt is scored."""
+    import numpy as np
+    import torch
+
+    from specplan.measure.devices import resolve_device, resolve_dtype
+    from specplan.measure.engines.ar import decode_ar
+    from specplan.measure.engines.probs import Sampling
+    from specplan.measure.loading import load_pair
+    from specplan.measure.prompts import BUILTIN, load_prompts
+    from specplan.plan.acceptance_math import GAMMAS, rounds_by_gamma, summarise
+
+    started = time.perf_counter()
+    device = resolve_device(config.device)
+    dtype, _ = resolve_dtype(None if config.dtype == "auto" else config.dtype, device)
+    prompts = load_prompts(config.prompts_file, config.num_prompts)
+    pair = load_pair(config.target, config.draft, device, dtype, None, config.trust_remote_code,
+                     _workload(config, prompts))
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    loaded = time.perf_counter()
+    columns = series(config.temperatures)
+    chunk = chunk_positions(max(pair.target.get_output_embeddings().weight.shape[0],
+                                pair.draft.get_output_embeddings().weight.shape[0]))
+    tokens, rounds, accepted, prompt_rows = [], [], [], []
+    for index, prompt in enumerate(prompts):
+        prompt_ids = pair.tokenizer(prompt.text, return_tensors="pt").input_ids.to(pair.device)
+        generator = torch.Generator(device=pair.device).manual_seed(config.seed)
+        text = decode_ar(pair.target, prompt_ids, config.max_new_tokens, Sampling(), generator,
+                         pair.vocab_tokens).output_ids
+        accept = position_acceptance(pair.target, pair.draft, prompt_ids, text, columns, config.top_p,
+                                     pair.vocab_tokens, chunk)
+        tokens.append(len(text) - 1)
+        rounds.append(rounds_by_gamma(accept, GAMMAS))
+        accepted.append(accept.sum(axis=0))
+        prompt_rows.append({"prompt_index": index, "prompt_category": prompt.category,
+                            "prompt_tokens": int(prompt_ids.shape[1]), "continuation_ids": text})
+        if on_prompt:
+            on_prompt(index + 1, len(prompts))
+    results = summarise(columns, np.array(tokens), np.stack(rounds), np.stack(accepted), GAMMAS,
+                        config.bootstrap, config.seed)
+    for result, m in zip(results, range(len(columns))):
+        result["prompt_rounds"] = {str(g): [float(r[i, m]) for r in rounds] for i, g in enumerate(GAMMAS)}
+    seconds = time.perf_counter() - loaded
+    record = _record(config, pair, device, dtype, len(prompts), prompts and (config.prompts_file or BUILTIN),
+                     prompt_rows, results)
+    return AcceptanceResult(record, seconds, loaded - started, peak_memory_bytes(pair.device), pair.notes)
+
+
+def _record(config: AcceptanceConfig, pair, device: str, dtype: str, num_prompts: int, prompts_name: str,
+            prompt_rows: list, results: list) -> dict:
+    from specplan.measure.devices import device_name, software_versions
+
+    settings = {"temperatures": list(config.temperatures), "top_p": config.top_p,
+                "max_new_tokens": config.max_new_tokens, "continuation": "target greedy", "device": pair.device,
+                "dtype": dtype, "prompts": prompts_name, "num_prompts": num_prompts, "bootstrap": config.bootstrap,
+                "seed": config.seed, "gammas": [int(g) for g in results and results[0]["tokens_per_round"]],
+                "simulation": "the sd loop's rounds along the text (k = min(γ, left − 1)); expected over round "
+                              "starts where acceptance is a probability"}
+    return {"kind": "acceptance", "run_id": uuid.uuid4().hex[:12],
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "pair": {"target": config.target.name, "draft": config.draft.name}, "settings": settings,
+            "environment": {"device_name": device_name(device), **software_versions()},
+            "prompts": prompt_rows, "results": results}
