@@ -129,3 +129,41 @@ def test_bad_values_are_one_line_exit_2(args, names):
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and names in lines[0], result.output
+
+
+MATRIX = ["llama", "gemma2", "llama4", "qwen3_next", "mamba"]  # full, hybrid sliding, chunked, recurrent, Mamba-1
+
+
+@pytest.mark.parametrize("family", MATRIX)
+def test_matrix_families_score_in_chunks_and_match_the_loop(family, tmp_path):
+    """A random pair of the architecture matrix (tests/architectures.py): chunked scoring equals one pass (the
+    windows are smaller than prompt + text), and greedy rounds equal sd's where sd runs."""
+    from architectures import FAMILIES, matrix_tokenizer, save_tiny
+    from specplan.measure.acceptance_run import pass_chunk
+    from specplan.measure.engines.ar import decode_ar
+    from specplan.measure.engines.cache import SINGLE_TOKEN_MODEL_TYPES
+    from specplan.measure.engines.probs import Sampling
+    from specplan.measure.engines.sd import decode_sd
+    from specplan.measure.loading import ModelSource, load_pair
+    from specplan.plan.acceptance_math import expected_rounds
+
+    kind = FAMILIES[family][2]
+    tokenizer = matrix_tokenizer()
+    with one_thread():
+        target = save_tiny(tmp_path / "t", family, 2, 0, tokenizer)
+        draft = save_tiny(tmp_path / "d", family, 2 if kind in ("recurrent", "conv") else 1, 1, tokenizer)
+        pair = load_pair(ModelSource("t", target), ModelSource("d", draft), "cpu", "fp32")
+        ids = pair.tokenizer("def add(a, b):\n    return a + b\n", return_tensors="pt").input_ids
+        text = decode_ar(pair.target, ids, 12, Sampling(), torch.Generator(), pair.vocab_tokens).output_ids
+        columns = acc.series((0.0, 1.0))
+        chunk = pass_chunk(pair.target, pair.draft)
+        whole = acc.position_acceptance(pair.target, pair.draft, ids, text, columns, 1.0, pair.vocab_tokens, chunk)
+        assert whole.shape == (11, 3) and ((whole >= 0) & (whole <= 1 + 1e-6)).all()
+        if family in SINGLE_TOKEN_MODEL_TYPES:
+            assert chunk == 1
+            return
+        chunked = acc.position_acceptance(pair.target, pair.draft, ids, text, columns, 1.0, pair.vocab_tokens, 3)
+        assert chunked == pytest.approx(whole, abs=1e-4)
+        run = decode_sd(pair.target, pair.draft, ids, 3, 12, Sampling(), torch.Generator(), pair.vocab_tokens)
+        assert run.output_ids == text
+        assert expected_rounds(whole[:, 0], 3) == pytest.approx(len(run.accepted))

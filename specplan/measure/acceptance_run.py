@@ -33,6 +33,16 @@ def _workload(config: AcceptanceConfig, prompts: list):
     return asks
 
 
+def pass_chunk(target, draft) -> int:
+    """Positions per teacher-forced step: within the logits budget, and 1 for models whose forward cannot take
+    several tokens on a warm cache (Mamba-1: one token at a time, still one pass over the text)."""
+    from specplan.measure.engines.cache import SINGLE_TOKEN_MODEL_TYPES
+
+    if any(m.config.model_type in SINGLE_TOKEN_MODEL_TYPES for m in (target, draft)):
+        return 1
+    return chunk_positions(max(m.get_output_embeddings().weight.shape[0] for m in (target, draft)))
+
+
 def peak_memory_bytes(device: str) -> int:
     import resource
     import sys
@@ -67,8 +77,7 @@ def run_acceptance(config: AcceptanceConfig, on_prompt=None) -> AcceptanceResult
         torch.cuda.reset_peak_memory_stats()
     loaded = time.perf_counter()
     columns = series(config.temperatures)
-    chunk = chunk_positions(max(pair.target.get_output_embeddings().weight.shape[0],
-                                pair.draft.get_output_embeddings().weight.shape[0]))
+    chunk = pass_chunk(pair.target, pair.draft)
     tokens, rounds, accepted, prompt_rows = [], [], [], []
     for index, prompt in enumerate(prompts):
         prompt_ids = pair.tokenizer(prompt.text, return_tensors="pt").input_ids.to(pair.device)
