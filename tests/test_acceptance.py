@@ -109,7 +109,8 @@ def test_a_real_run_on_the_embedded_pair(tmp_path):
     (record,) = [json.loads(line) for line in out.read_text().splitlines()]
     assert record["kind"] == "acceptance" and record["schema_version"] == 1
     assert record["pair"] == {"target": "specplan/toy-target", "draft": "specplan/toy-draft"}
-    assert len(record["prompts"]) == 2 and len(record["prompts"][0]["continuation_ids"]) == 16
+    texts = record["prompts"][0]["continuation_ids"]  # one text per temperature, sampled at it
+    assert len(record["prompts"]) == 2 and set(texts) == {"0.0", "0.8"} and len(texts["0.8"]) == 16
     from specplan.records import read_records
 
     assert read_records([out]).records[0]["results"][0]["rule"] == "greedy"
@@ -123,6 +124,7 @@ def test_a_real_run_on_the_embedded_pair(tmp_path):
     (["--num-prompts", "0"], "--num-prompts"),
     (["--target", "/nonexistent/folder"], "--target"),
     (["--append"], "--append"),
+    (["--continuation", "beam"], "--continuation"),
 ])
 def test_bad_values_are_one_line_exit_2(args, names):
     result = _invoke(args)
@@ -167,3 +169,21 @@ def test_matrix_families_score_in_chunks_and_match_the_loop(family, tmp_path):
         run = decode_sd(pair.target, pair.draft, ids, 3, 12, Sampling(), torch.Generator(), pair.vocab_tokens)
         assert run.output_ids == text
         assert expected_rounds(whole[:, 0], 3) == pytest.approx(len(run.accepted))
+
+
+def test_batched_greedy_continuations_equal_the_ar_loop():
+    """All prompts continued in one left-padded batch give, greedy, the tokens ``ar`` gives prompt by prompt."""
+    from specplan.measure.continuations import batchable, continue_prompts
+    from specplan.measure.engines.ar import decode_ar
+    from specplan.measure.engines.probs import Sampling
+
+    with one_thread():
+        pair, prompts = _embedded(3, 12)
+        ids = [pair.tokenizer(p.text, return_tensors="pt").input_ids for p in prompts]
+        assert batchable(pair.target) and len({i.shape[1] for i in ids}) > 1  # real padding
+        batched = continue_prompts(pair.target, ids, 12, 0.0, 1.0, 0, pair.vocab_tokens, 0)
+        for prompt_ids, text in zip(ids, batched):
+            alone = decode_ar(pair.target, prompt_ids, 12, Sampling(), torch.Generator(), pair.vocab_tokens)
+            assert text == alone.output_ids
+        sampled = continue_prompts(pair.target, ids, 12, 1.0, 0.9, 0, pair.vocab_tokens, 0)
+        assert [len(t) for t in sampled] == [12, 12, 12]

@@ -25,7 +25,7 @@ def acceptance(
     temperature: Annotated[str, typer.Option(
         help="Comma-separated sampling temperatures, all from one pass; 0 = greedy.")] = "0,1",
     top_p: Annotated[float, typer.Option(help="Nucleus sampling mass in (0, 1], for both models.")] = 1.0,
-    max_new_tokens: Annotated[int, typer.Option(help="Tokens of the target's greedy continuation per prompt.")] = 64,
+    max_new_tokens: Annotated[int, typer.Option(help="Tokens of the target's continuation per prompt.")] = 64,
     prompts: Annotated[str | None, typer.Option(
         metavar="FILE", help=".txt (one prompt per line) or .jsonl ('prompt', optional 'category') (default: as "
                              "bench's).")] = None,
@@ -35,6 +35,10 @@ def acceptance(
         help="Weights dtype: auto (fp32 on CPU, bf16 on CUDA, fp16 on MPS), fp32, bf16 or fp16.")] = "auto",
     trust_remote_code: Annotated[bool, typer.Option(
         help="Allow model code from the model folder or hub (off unless given).")] = False,
+    continuation: Annotated[str, typer.Option(
+        help="sampled: per temperature, the target continues each prompt sampling at it (the text the loop "
+             "produces there); greedy: one greedy continuation scored at every temperature (fewer decodes).")]
+        = "sampled",
     bootstrap: Annotated[int, typer.Option(help="Per-prompt bootstrap resamples for the intervals.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
     output: Annotated[str | None, typer.Option(
@@ -61,7 +65,7 @@ def acceptance(
         pair = (model_source("--target", target), model_source("--draft", draft))
     config = AcceptanceConfig(pair[0], pair[1], parse_list("--temperature", temperature, float), top_p,
                               max_new_tokens, device, dtype, trust_remote_code, prompts, num_prompts, bootstrap,
-                              seed)
+                              seed, continuation)
     if output:
         check_output(output, False, append)
     result = run_acceptance(config)

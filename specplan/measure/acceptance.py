@@ -1,8 +1,8 @@
 """``acceptance``: measure a pair's acceptance without running the speculative loop.
 
-The target writes a greedy continuation of each prompt once; one teacher-forced pass of each model over prompt +
-continuation gives both distributions at every position, and from them, for every temperature, the chance that a
-draft token is accepted at that position under each engine rule. The rounds of the loop are then simulated along
+The target continues each prompt once (per temperature, sampling at it; or once greedily for all); one
+teacher-forced pass of each model over prompt + continuation gives both distributions at every position, and from
+them, for each temperature, the chance that a draft token is accepted at that position under each engine rule. The rounds of the loop are then simulated along
 the text (``specplan.plan.acceptance_math``). Positions go through the models in chunks, so no positions ×
 vocabulary tensor exceeds :data:`LOGITS_BUDGET_BYTES`. torch is imported inside functions only.
 """
@@ -19,6 +19,7 @@ LOSSLESS, ARGMAX_DRAFT, GREEDY = "lossless", "argmax_draft", "greedy"
 LOGITS_BUDGET_BYTES = 256 * 2 ** 20
 _TENSORS_PER_CHUNK = 8
 MAX_TEMPERATURES = 64
+CONTINUATIONS = ("sampled", "greedy")
 MAX_NEW_TOKENS = 1 << 16
 
 
@@ -38,8 +39,11 @@ class AcceptanceConfig:
     num_prompts: int = 8
     bootstrap: int = 1000
     seed: int = 0
+    continuation: str = "sampled"  # sampled: one text per temperature, sampled at it; greedy: one greedy text
 
     def __post_init__(self):
+        if self.continuation not in CONTINUATIONS:
+            raise SpecplanError(f"--continuation {self.continuation!r}: choose from {', '.join(CONTINUATIONS)}")
         if not self.temperatures:
             raise SpecplanError("--temperature: give at least one temperature (0 = greedy)")
         count_in(len(self.temperatures), "--temperature (count)", 1, MAX_TEMPERATURES)

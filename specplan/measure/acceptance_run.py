@@ -33,6 +33,15 @@ def _workload(config: AcceptanceConfig, prompts: list):
     return asks
 
 
+def continuations(config: AcceptanceConfig, columns: list) -> list:
+    """(temperature the target continues at, the columns scored on that text): one greedy text for every
+    column (``greedy``), or per temperature a text sampled at it (``sampled``: the text the loop itself would
+    produce there, so runs of acceptance follow the sampled text, not the easier greedy one)."""
+    if config.continuation == "greedy":
+        return [(0.0, columns)]
+    return [(t, [c for c in columns if c[0] == t]) for t in dict.fromkeys(c[0] for c in columns)]
+
+
 def pass_chunk(target, draft) -> int:
     """Positions per teacher-forced step: within the logits budget, and 1 for models whose forward cannot take
     several tokens on a warm cache (Mamba-1: one token at a time, still one pass over the text)."""
@@ -61,8 +70,7 @@ def run_acceptance(config: AcceptanceConfig, on_prompt=None) -> AcceptanceResult
     import torch
 
     from specplan.measure.devices import resolve_device, resolve_dtype
-    from specplan.measure.engines.ar import decode_ar
-    from specplan.measure.engines.probs import Sampling
+    from specplan.measure.continuations import continue_prompts
     from specplan.measure.loading import load_pair
     from specplan.measure.prompts import BUILTIN, load_prompts
     from specplan.plan.acceptance_math import GAMMAS, rounds_by_gamma, summarise
@@ -78,19 +86,23 @@ def run_acceptance(config: AcceptanceConfig, on_prompt=None) -> AcceptanceResult
     loaded = time.perf_counter()
     columns = series(config.temperatures)
     chunk = pass_chunk(pair.target, pair.draft)
+    prompt_ids = [pair.tokenizer(p.text, return_tensors="pt").input_ids.to(pair.device) for p in prompts]
+    pad = pair.tokenizer.pad_token_id if pair.tokenizer.pad_token_id is not None else \
+        (pair.tokenizer.eos_token_id or 0)
+    texts = {t: continue_prompts(pair.target, prompt_ids, config.max_new_tokens, t, config.top_p,
+                                 config.seed, pair.vocab_tokens, pad)
+             for t, _ in continuations(config, columns)}
     tokens, rounds, accepted, prompt_rows = [], [], [], []
-    for index, prompt in enumerate(prompts):
-        prompt_ids = pair.tokenizer(prompt.text, return_tensors="pt").input_ids.to(pair.device)
-        generator = torch.Generator(device=pair.device).manual_seed(config.seed)
-        text = decode_ar(pair.target, prompt_ids, config.max_new_tokens, Sampling(), generator,
-                         pair.vocab_tokens).output_ids
-        accept = position_acceptance(pair.target, pair.draft, prompt_ids, text, columns, config.top_p,
-                                     pair.vocab_tokens, chunk)
-        tokens.append(len(text) - 1)
+    for index, (prompt, ids) in enumerate(zip(prompts, prompt_ids)):
+        accept = np.hstack([position_acceptance(pair.target, pair.draft, ids, texts[t][index], group,
+                                                config.top_p, pair.vocab_tokens, chunk)
+                            for t, group in continuations(config, columns)])
+        tokens.append(config.max_new_tokens - 1)
         rounds.append(rounds_by_gamma(accept, GAMMAS))
         accepted.append(accept.sum(axis=0))
         prompt_rows.append({"prompt_index": index, "prompt_category": prompt.category,
-                            "prompt_tokens": int(prompt_ids.shape[1]), "continuation_ids": text})
+                            "prompt_tokens": int(ids.shape[1]),
+                            "continuation_ids": {str(t): texts[t][index] for t in texts}})
         if on_prompt:
             on_prompt(index + 1, len(prompts))
     results = summarise(columns, np.array(tokens), np.stack(rounds), np.stack(accepted), GAMMAS,
@@ -108,7 +120,7 @@ def _record(config: AcceptanceConfig, pair, device: str, dtype: str, num_prompts
     from specplan.measure.devices import device_name, software_versions
 
     settings = {"temperatures": list(config.temperatures), "top_p": config.top_p,
-                "max_new_tokens": config.max_new_tokens, "continuation": "target greedy", "device": pair.device,
+                "max_new_tokens": config.max_new_tokens, "continuation": config.continuation, "device": pair.device,
                 "dtype": dtype, "prompts": prompts_name, "num_prompts": num_prompts, "bootstrap": config.bootstrap,
                 "seed": config.seed, "gammas": [int(g) for g in results and results[0]["tokens_per_round"]],
                 "simulation": "the sd loop's rounds along the text (k = min(γ, left − 1)); expected over round "
