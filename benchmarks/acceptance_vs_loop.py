@@ -93,7 +93,8 @@ def main() -> None:
     view = json.loads(stdout)
     results = {(r["temperature"], r["rule"]): r for r in view["results"]}
     print(f"pair: {options.pair}; {options.num_prompts} prompts × {options.max_new_tokens} new tokens")
-    print(f"{'T':>4} {'γ':>2} {'acceptance E':>12} {'sd measured':>11} {'gap':>7} {'goal':>5}")
+    if "sd" in loops:
+        print(f"{'T':>4} {'γ':>2} {'acceptance E':>12} {'sd measured':>11} {'gap':>7} {'goal':>5}")
     worst = {}
     for temperature, rule in ((0.0, "greedy"), (1.0, "lossless")) if "sd" in loops else ():
         out = folder / f"sd-{temperature:g}.jsonl"
