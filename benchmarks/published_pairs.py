@@ -29,7 +29,10 @@ from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+try:  # an installed specplan (pip install -e . or a wheel); a bare checkout falls back to its own folder
+    import specplan  # noqa: F401
+except ImportError:  # putting the checkout first always would shadow the install's specplan.profiles
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from specplan.plan import planner  # noqa: E402
 from specplan.plan.theory import expected_tokens_per_round  # noqa: E402
@@ -86,6 +89,12 @@ INLINE_PROFILES = {
                "sources": "Apple M3 Pro specifications: 150 GB/s unified memory; ~7.4 TFLOPS GPU (quantised "
                           "weights are dequantised to fp16, so int4/int8 compute at the fp16 rate); overheads: "
                           "bundled GPU estimates"},
+    "a100-int4": {"name": "a100-int4", "description": "A100 80GB SXM4, int4 weights (gpt-fast G=32)",
+                  "kind": "roofline", "dtype": "int4", "memory_gb": 80, "memory_bandwidth_gb_s": 2039,
+                  "peak_tflops": {"bf16": 312, "int8": 624, "int4": 312}, **_GPU_OVERHEADS,
+                  "sources": "NVIDIA A100 datasheet: 2,039 GB/s HBM2e, 312 TFLOPS BF16; int4 weights are "
+                             "dequantised to bf16, so int4 computes at the bf16 rate; overheads: bundled GPU "
+                             "estimates (gpt-fast ran power-limited to 330 W, not modelled)"},
 }
 
 ROWS = (
@@ -138,6 +147,11 @@ ROWS = (
               "DeepSeek-R1-Distill-Qwen-1.5B", 1.78e9, "not stated (H100 assumed)", "h100-sxm", "fp8", 8, 5, 1.45,
               "vllm-project/vllm PR #42775: TPOT speedup ~1.45× at batch 8, k = 5", "engine", target_tokens=18e12,
               draft_tokens=18e12, hardware_assumed=True, note="no acceptance reported: α from the SDSL law"),
+    Published("gpt-fast 70B+7B int4", "Llama-2-70B int4", 68.98e9, "Llama-2-7B int4", 6.74e9,
+              "A100-80GB (330 W)", "a100-int4", "int4", 1, 4, 48.4 / 25.25,
+              "pytorch-labs/gpt-fast README: Llama-2-70B int4 (G=32) alone 25.25 tok/s, speculative with a "
+              "Llama-2-7B int4 draft 48.4 tok/s (scripts/speculate_70B_int4.sh, speculate_k 4)", "engine",
+              target_tokens=2e12, draft_tokens=2e12, note="no acceptance reported: α from the SDSL law"),
     Published("LM Studio MLX 32B+0.5B", "Qwen2.5-32B-Instruct 4-bit", 32.76e9, "Qwen2.5-0.5B-Instruct 4-bit",
               0.49e9, "Apple M3 Pro", "m3-pro", "int4", 1, None, 17.74 / 7.30,
               "lmstudio.ai/blog/lmstudio-v0.3.10: 7.30 → 17.74 tok/s on a code prompt", "engine",
@@ -199,9 +213,10 @@ def profile_path(name: str, folder: Path) -> str:
     return str(path)
 
 
-def check(row: Published, folder: Path) -> Checked:
-    """plan's prediction for one published row."""
-    alpha, source = reported_alpha(row)
+def check(row: Published, folder: Path, use_reported: bool = True) -> Checked:
+    """plan's prediction for one published row: with its reported acceptance where it has one (α-given mode),
+    or (``use_reported=False``, law mode) with the SDSL law's α at the real sizes, as plan runs on its own."""
+    alpha, source = reported_alpha(row) if use_reported else (None, "SDSL law")
     if alpha is None:  # the law at the real sizes
         law = planner.PlanInputs(target_params=row.target_params, target_tokens=row.target_tokens,
                                  draft_tokens=row.draft_tokens, cost_model="flops")
@@ -216,9 +231,13 @@ def check(row: Published, folder: Path) -> Checked:
     return Checked(row, alpha, source, candidate.gamma, candidate.speedup)
 
 
-def check_all(rows=ROWS) -> list:
+def check_all(rows=ROWS, use_reported: bool = True) -> list:
     with tempfile.TemporaryDirectory(prefix="specplan-published-") as folder:
-        return [check(row, Path(folder)) for row in rows]
+        return [check(row, Path(folder), use_reported) for row in rows]
+
+
+def has_acceptance(row: Published) -> bool:
+    return reported_alpha(row)[0] is not None
 
 
 def median_abs_log_ratio(checked: list) -> float | None:
@@ -226,15 +245,25 @@ def median_abs_log_ratio(checked: list) -> float | None:
     return statistics.median(values) if values else None
 
 
-def summary(checked: list) -> dict:
-    groups = {"paper rows (held out)": [c for c in checked if c.row.kind == "paper"],
+def groups(checked: list) -> dict:
+    return {"paper rows (held out)": [c for c in checked if c.row.kind == "paper"],
               "engine rows, hardware stated": [c for c in checked if c.row.kind == "engine"
                                                and not c.row.hardware_assumed],
               "engine rows, hardware assumed": [c for c in checked if c.row.hardware_assumed],
               "all rows": checked}
+
+
+def summary(checked: list) -> dict:
+    """Per group: rows, median plan/published and median |log(plan/published)|."""
     return {name: {"rows": len(group), "median_abs_log_ratio": median_abs_log_ratio(group),
                    "median_ratio": statistics.median(c.ratio for c in group) if group else None}
-            for name, group in groups.items()}
+            for name, group in groups(checked).items()}
+
+
+def mode_summaries(given: list, law: list) -> dict:
+    """The two modes by group: α-given over the rows that state an acceptance (α, AL or DAR), law over every
+    row (the law's α even where the row states one): the acceptance error and the rest of plan's error apart."""
+    return {"alpha_given": summary([c for c in given if has_acceptance(c.row)]), "law": summary(law)}
 
 
 def main() -> None:
@@ -242,27 +271,36 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = parser.parse_args()
     checked = check_all()
+    law = check_all(use_reported=False)
+    modes = mode_summaries(checked, law)
     if args.json:
         print(json.dumps({"rows": [{**asdict(c.row), "alpha_used": c.alpha, "alpha_source": c.alpha_source,
-                                    "gamma_used": c.gamma, "predicted_speedup": c.predicted, "ratio": c.ratio}
-                                   for c in checked], "summary": summary(checked)}, indent=2))
+                                    "gamma_used": c.gamma, "predicted_speedup": c.predicted, "ratio": c.ratio,
+                                    "law_alpha": w.alpha, "law_predicted_speedup": w.predicted, "law_ratio": w.ratio}
+                                   for c, w in zip(checked, law)], "summary": summary(checked), "modes": modes},
+                         indent=2))
         return
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title="Published draft-model results vs specplan plan", title_justify="left")
-    for column in ("row", "kind", "hardware", "batch", "γ", "α (source)", "published", "plan", "plan/published"):
+    for column in ("row", "kind", "hardware", "batch", "γ", "α (source)", "published", "plan", "plan/published",
+                   "law α", "law plan/published"):
         table.add_column(column, justify="left" if column in ("row", "kind", "hardware") else "right")
-    for c in checked:
+    for c, w in zip(checked, law):
         gamma = str(c.gamma) if c.row.gamma else f"{c.gamma} (plan's)"
         table.add_row(c.row.label, c.row.kind, c.row.hardware + (f" TP{c.row.tp}" if c.row.tp > 1 else ""),
                       str(c.row.batch), gamma, f"{c.alpha:.3f} ({c.alpha_source})", f"{c.row.speedup:.2f}×",
-                      f"{c.predicted:.2f}×", f"{c.ratio:.2f}")
-    console = Console(width=170)
+                      f"{c.predicted:.2f}×", f"{c.ratio:.2f}", f"{w.alpha:.3f}", f"{w.ratio:.2f}")
+    console = Console(width=190)
     console.print(table)
-    for name, s in summary(checked).items():
-        console.print(f"{name}: {s['rows']} rows, median plan/published {s['median_ratio']:.2f}, "
-                      f"median |log ratio| {s['median_abs_log_ratio']:.3f}")
+    for mode, title in (("alpha_given", "α-given mode (rows stating an acceptance)"),
+                        ("law", "law mode (the law's α on every row)")):
+        console.print(title + ":")
+        for name, s in modes[mode].items():
+            if s["rows"]:
+                console.print(f"  {name}: {s['rows']} rows, median plan/published {s['median_ratio']:.2f}, "
+                              f"median |log ratio| {s['median_abs_log_ratio']:.3f}")
     console.print("Sources:")
     for c in checked:
         console.print(f"  {c.row.label}: {c.row.source}" + (f" — {c.row.note}" if c.row.note else ""))

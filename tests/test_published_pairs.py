@@ -59,3 +59,28 @@ def test_a_row_evaluated_at_its_gamma_matches_the_speedup_formula(published, tmp
     cand = planner.evaluate_draft(inputs, row.draft_params, row.gamma)
     expected = expected_tokens_per_round(row.alpha, row.gamma) / (row.gamma * cand.cost_ratio + cand.verify_cost_ratio)
     assert c.predicted == pytest.approx(expected, rel=1e-12)
+
+
+def test_law_and_alpha_given_modes_are_reported_apart(published):
+    given, law = published.check_all(), published.check_all(use_reported=False)
+    assert all(c.alpha_source == "SDSL law" for c in law)
+    modes = published.mode_summaries(given, law)
+    stated = [c for c in given if published.has_acceptance(c.row)]
+    assert modes["alpha_given"]["all rows"]["rows"] == len(stated) >= 3
+    assert modes["law"]["all rows"]["rows"] == len(published.ROWS)
+    assert any(c.row.label.startswith("gpt-fast") for c in law)
+    for group in modes.values():
+        assert group["all rows"]["median_abs_log_ratio"] >= 0
+
+
+def test_the_script_runs_from_another_folder_with_the_package_installed(tmp_path):
+    """A checkout's script must not shadow the installed package (specplan.profiles lives only in the install)."""
+    import subprocess
+    import sys
+
+    from benchmark_scripts import BENCHMARKS
+
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "published_pairs.py"), "--json"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "modes" in done.stdout

@@ -74,6 +74,7 @@ from specplan.cli import profile  # noqa: E402,F401
 from specplan.cli import calibrate  # noqa: E402,F401
 from specplan.cli import bench  # noqa: E402,F401
 from specplan.cli import report  # noqa: E402,F401
+from specplan.cli import acceptance  # noqa: E402,F401
 
 
 def _print_version(value: bool) -> None:

@@ -1,0 +1,58 @@
+"""The target's continuations of every prompt for ``acceptance``: one batched decode of all prompts (left-padded,
+transformers' ``generate``) where the target is attention-only, else one decode per prompt (``ar``'s loop).
+EOS does not stop either, as in ``bench``. torch and transformers are imported inside functions."""
+
+ATTENTION_LAYER_TYPES = ("full_attention", "sliding_attention", "chunked_attention")
+
+
+def batchable(model) -> bool:
+    """Attention-only targets: left padding with an attention mask leaves each row's continuation as it would
+    be alone (recurrent and convolution states would run over the padding)."""
+    from specplan.measure.engines.cache import layer_types
+
+    try:
+        return all(kind in ATTENTION_LAYER_TYPES for kind in layer_types(model.config))
+    except (TypeError, ValueError, KeyError):
+        return False
+
+
+def continue_prompts(model, prompt_ids: list, new_tokens: int, temperature: float, top_p: float, seed: int,
+                     vocab_tokens: int, pad_token_id: int) -> list:
+    """``new_tokens`` token ids after each (1, P_i) prompt, greedy at temperature 0, else sampled."""
+    if batchable(model) and len(prompt_ids) > 1:
+        return _batched(model, prompt_ids, new_tokens, temperature, top_p, seed, pad_token_id)
+    import torch
+
+    from specplan.measure.engines.ar import decode_ar
+    from specplan.measure.engines.probs import Sampling
+
+    out = []
+    for index, ids in enumerate(prompt_ids):
+        generator = torch.Generator(device=ids.device).manual_seed(seed + 1009 * index)
+        out.append(decode_ar(model, ids, new_tokens, Sampling(temperature, top_p), generator,
+                             vocab_tokens).output_ids)
+    return out
+
+
+def _batched(model, prompt_ids: list, new_tokens: int, temperature: float, top_p: float, seed: int,
+             pad_token_id: int) -> list:
+    import torch
+    from transformers import GenerationConfig
+
+    longest = max(ids.shape[1] for ids in prompt_ids)
+    device = prompt_ids[0].device
+    rows, masks = [], []
+    for ids in prompt_ids:
+        pad = longest - ids.shape[1]
+        rows.append(torch.cat([torch.full((pad,), pad_token_id, dtype=torch.long, device=device), ids[0]]))
+        masks.append(torch.cat([torch.zeros(pad, dtype=torch.long, device=device),
+                                torch.ones(ids.shape[1], dtype=torch.long, device=device)]))
+    sampled = temperature > 0
+    config = GenerationConfig(max_new_tokens=new_tokens, do_sample=sampled, temperature=temperature or None,
+                              top_p=top_p if sampled else None, top_k=0 if sampled else None, eos_token_id=None,
+                              pad_token_id=pad_token_id, num_beams=1)
+    torch.manual_seed(seed)
+    with torch.inference_mode():
+        out = model.generate(input_ids=torch.stack(rows), attention_mask=torch.stack(masks),
+                             generation_config=config)
+    return [row[longest:].tolist() for row in out]
