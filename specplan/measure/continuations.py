@@ -23,14 +23,14 @@ def continue_prompts(model, prompt_ids: list, new_tokens: int, temperature: floa
         return _batched(model, prompt_ids, new_tokens, temperature, top_p, seed, pad_token_id)
     import torch
 
-    from specplan.measure.engines.ar import decode_ar
     from specplan.measure.engines.probs import Sampling
+    from specplan.measure.engines.registry import decode_target_alone
 
     out = []
     for index, ids in enumerate(prompt_ids):
         generator = torch.Generator(device=ids.device).manual_seed(seed + 1009 * index)
-        out.append(decode_ar(model, ids, new_tokens, Sampling(temperature, top_p), generator,
-                             vocab_tokens).output_ids)
+        out.append(decode_target_alone(model, ids, new_tokens, Sampling(temperature, top_p), generator,
+                                         vocab_tokens).output_ids)
     return out
 
 

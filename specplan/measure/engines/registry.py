@@ -13,6 +13,9 @@ ENGINES = {engine.name: engine for engine in (ar.ENGINE, sd.ENGINE, hf.ENGINE, v
 DEFAULT = tuple(name for name, engine in ENGINES.items() if engine.kind == SEQUENTIAL)  # bench's --engines default
 # profile's synthetic round: the baseline loop and specplan's own speculative loop (both take a RoundClock)
 PROFILE_LOOPS = (ar.ENGINE, sd.ENGINE)
+# the target alone, one token per step: the baseline loop, and what `acceptance` continues prompts with
+BASELINE = ar.ENGINE
+decode_target_alone = ar.decode_ar
 
 
 def names() -> tuple:
