@@ -39,7 +39,7 @@ def toy():
         pair = load(str(TOY / "toy-target"), str(TOY / "toy-draft"))
         ids = pair.tokenizer(TOY_PROMPT, return_tensors="pt").input_ids
         report = compiled.prepare(pair.target, pair.draft, ids, 32, (GAMMA,), GREEDY, pair.vocab_tokens,
-                                  max_prompt_tokens=ids.shape[1] + 8)
+                                  max_prompt_tokens=64)  # positions 99
         yield pair, ids, report
 
 
@@ -124,7 +124,8 @@ MATRIX = ["qwen2", "mistral", "gemma2"]  # full attention; sliding window on eve
 @pytest.mark.parametrize("family", MATRIX)
 def test_matrix_family_compiled_greedy_equals_eager_ar(tmp_path, family):
     """Prompt + output exceed the window, so the sliding layers' masks (over the full static cache) are what
-    keeps them exact; rejections and full acceptances (draft = target) both roll back by position."""
+    keeps them exact; rejections (a random draft) and, for Mistral, full acceptances (draft = target) both roll
+    back by position."""
     tokenizer = matrix_tokenizer()
     with one_thread():
         target = save_tiny(tmp_path / "t", family, 2, 0, tokenizer)
@@ -135,10 +136,13 @@ def test_matrix_family_compiled_greedy_equals_eager_ar(tmp_path, family):
         ar = decode_ar(pair.target, ids, 12, GREEDY, _gen(), pair.vocab_tokens).output_ids
         c_ar = compiled.decode_ar(pair.target, ids, 12, GREEDY, _gen(), pair.vocab_tokens).output_ids
         c_sd = compiled.decode_sd(pair.target, pair.draft, ids, GAMMA, 12, GREEDY, _gen(), pair.vocab_tokens)
-        same = compiled.decode_sd(pair.target, pair.target, ids, GAMMA, 12, GREEDY, _gen(), pair.vocab_tokens)
+        # the target as its own draft (a second cache): every round fully accepted, past the window
+        same = compiled.decode_sd(pair.target, pair.target, ids, GAMMA, 12, GREEDY, _gen(), pair.vocab_tokens) \
+            if family == "mistral" else None
     assert ids.shape[1] + 12 > 8  # past the matrix's window
-    assert c_ar == ar and c_sd.output_ids == ar and same.output_ids == ar
-    assert same.accepted == same.drafted and sum(c_sd.accepted) < sum(c_sd.drafted)
+    assert c_ar == ar and c_sd.output_ids == ar and sum(c_sd.accepted) < sum(c_sd.drafted)
+    if same is not None:
+        assert same.output_ids == ar and same.accepted == same.drafted
     assert not compiled.compile_report(pair.target, pair.draft).late_compiles
 
 

@@ -89,10 +89,16 @@ class _Model:
     steps: dict = field(default_factory=dict)
     compile_s: dict = field(default_factory=dict)
     late: list = field(default_factory=list)
+    warmup_s: float = 0.0  # the target's: the warm-up decodes of the last prepare
+
+    @property
+    def how(self) -> str:
+        """The torch.compile mode, or the backend when it is not inductor."""
+        return self.mode if self.backend == "inductor" else self.backend
 
 
-_STATE = weakref.WeakKeyDictionary()  # model -> _Model
-_WARMUP = {}  # id of the target -> warm-up seconds of its last prepare
+# model -> role ("target" | "draft") -> its state: a model used as its own draft gets a second cache
+_STATE = weakref.WeakKeyDictionary()
 
 
 def mode_for(device) -> str:
@@ -108,11 +114,10 @@ def prepare(target, draft, prompt_ids: torch.Tensor, max_new_tokens: int, gammas
     for checking an architecture compiles; its timings are not a compiled engine's)."""
     gammas = tuple(gammas) if "sd" in engines else ()
     positions = (max_prompt_tokens or prompt_ids.shape[1]) + max_new_tokens + max(gammas, default=0) + 1
-    label = {"target": target, "draft": draft}
     for role, model, shapes in (("target", target, (1, *(g + 1 for g in gammas))), ("draft", draft, (1,))):
         if role == "draft" and not gammas:
             continue
-        state = _ready(model, positions, backend)
+        state = _ready(model, role, positions, backend)
         for n in ("prefill", *sorted(set(shapes))):
             _compiled(state, model, n, prompt_ids, vocab_tokens, late=False)
     start = time.perf_counter()
@@ -122,26 +127,26 @@ def prepare(target, draft, prompt_ids: torch.Tensor, max_new_tokens: int, gammas
     for gamma in gammas:
         decode_sd(target, draft, prompt_ids, gamma, max_new_tokens, sampling, generator, vocab_tokens)
     devices.synchronize(str(prompt_ids.device))
-    _WARMUP[id(target)] = time.perf_counter() - start
+    _STATE[target]["target"].warmup_s = time.perf_counter() - start
     return compile_report(target, draft if gammas else None)
 
 
 def compile_report(target, draft=None) -> CompileReport:
     """Everything compiled so far for ``target`` (and ``draft``), and the warm-up of the last :func:`prepare`."""
     roles = [("target", target)] + ([("draft", draft)] if draft is not None else [])
-    states = [(role, _STATE[model]) for role, model in roles if model in _STATE]
-    mode = (states[0][1].mode if states[0][1].backend == "inductor" else states[0][1].backend) if states \
-        else mode_for(target.device)
-    return CompileReport(mode, {role: s.positions for role, s in states},
+    states = [(role, _STATE[model][role]) for role, model in roles if role in _STATE.get(model, {})]
+    if not states:
+        return CompileReport(mode_for(target.device), {}, {}, 0.0)
+    return CompileReport(states[0][1].how, {role: s.positions for role, s in states},
                          {f"{role} {n}": sec for role, s in states for n, sec in s.compile_s.items()},
-                         _WARMUP.get(id(target), 0.0), tuple(f"{role} {n}" for role, s in states for n in s.late))
+                         states[0][1].warmup_s, tuple(f"{role} {n}" for role, s in states for n in s.late))
 
 
 @torch.inference_mode()
 def decode_ar(target, prompt_ids: torch.Tensor, max_new_tokens: int, sampling: Sampling,
               generator: torch.Generator, vocab_tokens: int) -> Decoded:
     """:func:`specplan.measure.engines.ar.decode_ar` on the static cache with compiled steps."""
-    state = _ready(target, prompt_ids.shape[1] + max_new_tokens + 1)
+    state = _ready(target, "target", prompt_ids.shape[1] + max_new_tokens + 1)
     restart(state.cache)
     logits = _prefill(state, target, prompt_ids, vocab_tokens)
     tokens = []
@@ -161,7 +166,7 @@ def decode_sd(target, draft, prompt_ids: torch.Tensor, gamma: int, max_new_token
     clock = clock or NoClock()
     clock.begin()
     positions = prompt_ids.shape[1] + max_new_tokens + gamma + 1
-    t_state, d_state = _ready(target, positions), _ready(draft, positions)
+    t_state, d_state = _ready(target, "target", positions), _ready(draft, "draft", positions)
     restart(t_state.cache)
     restart(d_state.cache)
     first = choose(_prefill(t_state, target, prompt_ids, vocab_tokens)[-1], sampling, generator)
@@ -174,7 +179,8 @@ def decode_sd(target, draft, prompt_ids: torch.Tensor, gamma: int, max_new_token
         if k:
             drafts, q = _propose(d_state, draft, pending, gamma, sampling, generator, vocab_tokens)
         else:  # the last token of a run: no draft, one target step
-            drafts, q = torch.empty(0, dtype=torch.long, device=first.device), None
+            drafts = torch.empty(0, dtype=torch.long, device=first.device)
+            q = None if sampling.argmax else torch.empty(0, vocab_tokens, device=first.device)
         clock.lap()
         verify_ids = torch.cat([last.view(1), drafts]).view(1, -1)  # (1, γ+1), or (1, 1) when k = 0
         logits = _step(t_state, target, verify_ids, vocab_tokens)
@@ -222,10 +228,10 @@ def _propose(state, draft, pending: list, gamma: int, sampling: Sampling, genera
 
 # ---------------------------------------------------------------- the compiled steps
 
-def _ready(model, positions: int, backend: str | None = None) -> _Model:
-    """The model's state with a cache of at least ``positions`` (and ``backend``, when given); a longer workload
-    gets a new cache (and so new graphs)."""
-    state = _STATE.get(model)
+def _ready(model, role: str, positions: int, backend: str | None = None) -> _Model:
+    """The model's state in ``role`` with a cache of at least ``positions`` (and ``backend``, when given); a longer
+    workload gets a new cache (and so new graphs)."""
+    state = _STATE.setdefault(model, {}).get(role)
     if state is None or state.positions < positions or backend not in (None, state.backend):
         keep_mask_when_compiling()
         dynamo = torch._dynamo.config
@@ -233,7 +239,7 @@ def _ready(model, positions: int, backend: str | None = None) -> _Model:
         dynamo.accumulated_recompile_limit = max(dynamo.accumulated_recompile_limit, 8 * RECOMPILE_LIMIT)
         state = _Model(new_static_cache(model, positions), positions, mode_for(model.device), backend or "inductor",
                        cache_argument(model))
-        _STATE[model] = state
+        _STATE[model][role] = state
     return state
 
 
