@@ -97,7 +97,7 @@ def test_toy_pair_sampled_compiled_sd_follows_the_target_distribution(toy):
     from scipy.stats import chisquare
 
     pair, ids, _ = toy
-    sampling, runs = Sampling(temperature=1.0), 1500
+    sampling, runs = Sampling(temperature=1.0), 500
     text = "for i in range("
     ids = pair.tokenizer(text, return_tensors="pt").input_ids
     with one_thread(), torch.inference_mode():
