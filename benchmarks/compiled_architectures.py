@@ -1,7 +1,7 @@
 """Which families of the architecture matrix (tests/architectures.py) the compiled engine runs: for each, the
 refusal (``specplan.measure.engines.compiled.refuses``) or a compiled greedy ``ar`` and ``sd`` (γ 2) compared token
-for token with eager ``ar``. Compiled with ``--backend`` (default aot_eager: the same single graphs as inductor,
-no kernel generation, so the whole matrix takes minutes on a small CPU).
+for token with eager ``ar``. Compiled with ``--backend`` (default eager: the single graphs dynamo captures for
+inductor, run without generating kernels, so a family takes minutes on a small CPU, not tens).
 
     python benchmarks/compiled_architectures.py [--backend inductor] [--families llama,mistral]
 """
@@ -54,7 +54,7 @@ def check(family: str, root: Path, backend: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", default="aot_eager")
+    parser.add_argument("--backend", default="eager")
     parser.add_argument("--families", default=",".join(FAMILIES))
     args = parser.parse_args()
     import torch

@@ -34,7 +34,8 @@ from specplan.measure.engines.static_cache import (
 from specplan.measure.engines.step import Decoded, cache_argument
 
 NAME = "compiled"
-RECOMPILE_LIMIT = 64  # graphs per forward code object: shapes × models of one process (tests build many)
+RECOMPILE_LIMIT = 256  # graphs per code object: transformers wraps every forward in one decorator, so the limit
+# counts shapes × roles × models of the whole process (a test run or a survey compiles dozens)
 # Model types whose transformers forward does not compile as one graph with a static cache (measured over the
 # architecture matrix of tests/architectures.py on transformers 5.24 / torch 2.13; docs/compiled.md).
 NOT_ONE_GRAPH = {}
@@ -110,8 +111,8 @@ def prepare(target, draft, prompt_ids: torch.Tensor, max_new_tokens: int, gammas
             backend: str = "inductor") -> CompileReport:
     """Size both caches for the workload (the longest prompt + ``max_new_tokens`` + the largest γ + 1), compile
     every step shape the engines will take, then run one untimed decode per engine (and γ) on ``prompt_ids``.
-    ``backend``: torch.compile's; "aot_eager" traces the same single graphs without generating kernels (cheap,
-    for checking an architecture compiles; its timings are not a compiled engine's)."""
+    ``backend``: torch.compile's; "eager" / "aot_eager" capture the same single graphs without generating kernels
+    (cheap, for checking an architecture compiles; their timings are not a compiled engine's)."""
     gammas = tuple(gammas) if "sd" in engines else ()
     positions = (max_prompt_tokens or prompt_ids.shape[1]) + max_new_tokens + max(gammas, default=0) + 1
     for role, model, shapes in (("target", target, (1, *(g + 1 for g in gammas))), ("draft", draft, (1,))):
