@@ -38,7 +38,8 @@ RECOMPILE_LIMIT = 256  # graphs per code object: transformers wraps every forwar
 # counts shapes × roles × models of the whole process (a test run or a survey compiles dozens)
 # Model types whose transformers forward does not compile as one graph with a static cache (measured over the
 # architecture matrix of tests/architectures.py on transformers 5.24 / torch 2.13; docs/compiled.md).
-NOT_ONE_GRAPH = {}
+NOT_ONE_GRAPH = {"opt": "its learned positions are cut at the cache length, a tensor in a static cache (a data-dependent "
+                        "slice that does not compile as one graph)"}
 
 
 @dataclass(frozen=True)
