@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The prepared check for a session that is lent a GPU machine (no network; torch, transformers, typer, rich, scipy
-# and pyyaml preinstalled; the repository arrives as a copy). One command, well under 8 minutes on an H200:
+# and pyyaml preinstalled; the repository arrives as a copy). One command; its steps' limits add up to 14 minutes,
+# most take far less (the compiled step's compilation: about 1-3 minutes, not yet measured on an H200):
 #   1. `specplan profile --device cuda` on the default ladder -> a measured profile of this GPU;
 #   2. `specplan bench --device cuda` on the embedded toy pair (ar, sd, hf) -> records, then `specplan report`;
+#   2b. the compiled engine (static cache + CUDA graphs) beside eager ar, sd and hf on the toy pair, γ 2 and 4
+#      (benchmarks/bench_sd_vs_hf.py --compiled-gamma; compile time reported apart; docs/compiled.md);
 #   3. `specplan plan` with the bundled profile of this GPU beside `plan` with the profile just measured, and the
 #      step latencies the bundled profile predicts beside the measured ones, per size and k.
 # Usage: bash benchmarks/gpu_check.sh [OUT_DIR] [BUNDLED_PROFILE]   (defaults: out/gpu_check, h200)
@@ -50,6 +53,11 @@ step bench 180 $SP bench --device "$DEVICE" --gamma 1,2,4,8 --repeats 2 $BENCH_A
 step report 60 $SP report "$OUT_DIR/bench.jsonl" --format md --output "$OUT_DIR/report.md" \
     || $SP report "$OUT_DIR/bench.jsonl" --format md >"$OUT_DIR/report.md" 2>>"$OUT_DIR/report.log"
 cat "$OUT_DIR/report.md" >>"$SUMMARY" 2>/dev/null
+
+step compiled 240 python3 benchmarks/bench_sd_vs_hf.py --target specplan/assets/toy-target \
+    --draft specplan/assets/toy-draft --prompts specplan/assets/toy-prompts.jsonl --prompt-bytes 128 \
+    --device "$DEVICE" --gamma 2,4 --compiled-gamma 2,4 --repeats 2 --latency-samples 10
+tail -n 16 "$OUT_DIR/compiled.log" >>"$SUMMARY"
 
 for target in 8e9 70e9; do  # one device on both sides (a measured profile is one GPU): --tensor-parallel 1
     $SP plan --target-params "$target" --tensor-parallel 1 --profile "$BUNDLED" --json >"$OUT_DIR/plan__${BUNDLED}__$target.json" 2>>"$SUMMARY"
