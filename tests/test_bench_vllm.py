@@ -12,9 +12,10 @@ from bench_fixtures import cli_text as _text
 from bench_fixtures import invoke
 from specplan.records import read_records
 
-from bench_fixtures import require_vllm  # noqa: E402
+from bench_fixtures import vllm_required  # noqa: F401  (the fixture, by name)
 
-require_vllm()
+# Selected by `pytest -m vllm` (.ci/run's vLLM environment), deselected by default (pyproject addopts).
+pytestmark = [pytest.mark.vllm, pytest.mark.usefixtures("vllm_required")]
 
 GAMMA, BATCHES, PROMPTS, TOKENS = 3, (1, 2), 3, 16
 KV = ["--vllm-arg", f"kv_cache_memory_bytes={256 * 2**20}"]  # the machine is shared: a small KV cache

@@ -16,9 +16,10 @@ from bench_fixtures import vllm_folders
 from specplan.measure.engines.vllm import VllmSweep
 from specplan.records import read_records
 
-from bench_fixtures import require_vllm  # noqa: E402
+from bench_fixtures import vllm_required  # noqa: F401  (the fixture, by name)
 
-require_vllm()
+# Selected by `pytest -m vllm` (.ci/run's vLLM environment), deselected by default (pyproject addopts).
+pytestmark = [pytest.mark.vllm, pytest.mark.usefixtures("vllm_required")]
 
 PLANTED_SLOT, PLANTED_AT = (4, 0, 3), 5  # (batch size, repeat, request), position in new tokens
 SMALL = ["--num-prompts", "4", "--max-new-tokens", "12", "--threads", "1",

@@ -105,3 +105,38 @@ def test_check_rollback_names_the_architecture():
     with pytest.raises(SpecplanError, match="mamba model .*several tokens"):
         check_rollback(_model("mamba")[0].config, "draft", "sd")
     check_rollback(_model("mistral")[0].config, "target", "hf")  # sliding windows roll back: no error
+
+
+# Cache layer types specplan's sd refuses in pre-flight (check_rollback), as opposed to types it does not know yet.
+REFUSED_LAYER_TYPES = {"hybrid_sliding", "indexed_attention"}
+
+
+def test_every_cache_layer_type_of_this_transformers_is_known():
+    """A transformers upgrade that adds a cache layer type fails here, not as a refusal of some user's model: each
+    type is rolled back (ROLLBACK_LAYER_TYPES) or refused on purpose."""
+    from transformers.cache_utils import DYNAMIC_LAYER_TYPE_MAPPING
+
+    from specplan.measure.engines.cache import ROLLBACK_LAYER_TYPES
+
+    assert set(DYNAMIC_LAYER_TYPE_MAPPING) - REFUSED_LAYER_TYPES <= set(ROLLBACK_LAYER_TYPES)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_the_model_fills_the_cache_it_is_given_under_the_name_its_forward_declares(family):
+    """The cache goes in under a name the forward declares (a name it does not, e.g. ``past_key_values`` for a
+    transformers 5.24 Mamba, vanishes into ``**kwargs`` and the model decodes without its context), without a
+    deprecated alias's FutureWarning, and comes back as the very object given."""
+    import inspect
+    import warnings
+
+    from specplan.measure.engines.cache import new_cache
+    from specplan.measure.engines.step import cache_argument
+
+    model, vocab = _model(family)
+    name = cache_argument(model)
+    assert name in inspect.signature(type(model).forward).parameters
+    cache = new_cache(model)
+    with one_thread(), warnings.catch_warnings(), torch.inference_mode():
+        warnings.simplefilter("error", FutureWarning)
+        out = model(input_ids=_ids(vocab, 5), **{name: cache}, use_cache=True, logits_to_keep=1)
+    assert any(value is cache for value in out.values())

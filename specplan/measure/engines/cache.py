@@ -20,12 +20,14 @@ transformers 5.x builds a ``DynamicCache`` from the config's ``layer_types``:
 
 from specplan.errors import SpecplanError
 
-# Layer types whose cache holds a state rather than per-token entries; "moe"/"mlp" placeholders hold nothing.
+# Layer types whose cache holds a state rather than per-token entries. "moe"/"mlp" placeholders hold nothing (5.24
+# maps them, and layers reading another layer's keys and values, to "dummy").
 STATE_LAYER_TYPES = ("conv", "linear_attention", "hybrid")
 RECURRENT_LAYER_TYPES = ("linear_attention", "hybrid", "hybrid_sliding")  # "conv" holds only a window of inputs
-ROLLBACK_LAYER_TYPES = ("full_attention", "sliding_attention", "chunked_attention", "moe", "mlp", *STATE_LAYER_TYPES)
-# Model types whose transformers 5.19 forward, given several tokens on a warm cache, restarts its scan from a zero
-# state (Mamba-1's mixer handles a cached state only one token at a time): no verification pass is possible.
+ROLLBACK_LAYER_TYPES = ("full_attention", "sliding_attention", "chunked_attention", "moe", "mlp", "dummy",
+                        *STATE_LAYER_TYPES)
+# Model types whose transformers forward (5.19 to 5.24), given several tokens on a warm cache, restarts its scan
+# from a zero state (Mamba-1's mixer handles a cached state only one token at a time): no verification is possible.
 SINGLE_TOKEN_MODEL_TYPES = ("mamba", "falcon_mamba")
 
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 import torch
 
 from specplan.measure.engines.cache import note_input
-from specplan.measure.engines.cache_argument import cache_argument
+from specplan.measure.engines.cache_argument import CACHE_ARGUMENTS, cache_argument  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)
