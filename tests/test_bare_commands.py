@@ -21,7 +21,8 @@ NEEDS_AN_ARGUMENT = {"plan": "--target", "report": "RECORDS", "calibrate": "RECO
 RUNS_BARE = {"profiles": "h100-sxm", "models": "Llama"}
 # bench / profile: the defaults, less repetition (one prompt; the largest default γ alone; fewer timed samples)
 MEASURES = {"bench": ["--num-prompts", "1", "--gamma", "8", "--latency-samples", "2", "--threads", "1"],
-            "profile": ["--sizes", "0.3M", "--repeats", "2", "--warmup", "1", "--threads", "1"]}
+            "profile": ["--sizes", "0.3M", "--repeats", "2", "--warmup", "1", "--threads", "1"],
+            "acceptance": ["--num-prompts", "2", "--bootstrap", "50"]}
 
 
 def _specplan(cwd: Path, *args: str, timeout: int = 900):
@@ -32,6 +33,11 @@ def _specplan(cwd: Path, *args: str, timeout: int = 900):
 
 def _defaults(command) -> dict:
     return {name: p.default for name, p in inspect.signature(command).parameters.items()}
+
+
+def test_bare_specplan_prints_its_help_once(tmp_path):
+    result = _specplan(tmp_path)
+    assert result.returncode == 0 and result.stdout.count("Usage") == 1 and not result.stderr
 
 
 def test_every_listed_command_is_run_here():
@@ -89,4 +95,12 @@ def test_profile_with_its_defaults(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     written = list(tmp_path.glob("*.yaml"))
     assert len(written) == 1 and f"wrote {written[0].name}" in result.stderr
+    assert "FutureWarning" not in result.stderr and "is deprecated" not in result.stderr
+
+
+def test_acceptance_with_its_defaults_on_the_embedded_pair(tmp_path):
+    pytest.importorskip("torch")
+    result = _specplan(tmp_path, "acceptance", *MEASURES["acceptance"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "lossless" in result.stdout and "Traceback" not in result.stderr
     assert "FutureWarning" not in result.stderr and "is deprecated" not in result.stderr
