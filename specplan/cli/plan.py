@@ -53,6 +53,14 @@ def plan(
         help="Sequences decoded together. Larger batches make verification compute-bound (hardware model).")] = 1,
     context_tokens: Annotated[int, typer.Option(
         "--context-tokens", "--context", metavar="TOKENS", help="Tokens in the KV cache at each step, in the hardware model.")] = planner.DEFAULT_CONTEXT_TOKENS,
+    max_model_len: Annotated[int | None, typer.Option(
+        metavar="TOKENS",
+        help="The longest sequence the engine must hold (vLLM's --max-model-len): each GPU keeps room for one such "
+             "sequence's KV cache. Default: the target's max_position_embeddings, else --context-tokens.")] = None,
+    gpu_memory_utilization: Annotated[float, typer.Option(
+        metavar="FRACTION",
+        help="Share of each GPU's memory the engine may fill (vLLM's default 0.9): weights, KV cache and the "
+             "activation reserve must fit it.")] = planner.GPU_MEMORY_UTILIZATION,
     prompt_tokens: Annotated[int, typer.Option(
         metavar="TOKENS",
         help="Prompt length of one request. With --new-tokens the speedup is of whole requests: target and draft "
@@ -73,8 +81,9 @@ def plan(
     tensor_parallel: Annotated[int | None, typer.Option(
         "--tensor-parallel-size", metavar="N",
         help="GPUs the target is sharded over (tensor parallelism, 1-64, dividing its heads; alias "
-             "--tensor-parallel). Default: 1, or the smallest power of two whose share of weights and KV cache fits "
-             "90% of one device.")] = None,
+             "--tensor-parallel). Default: 1, or the smallest power of two at which each GPU holds, by vLLM's "
+             "arithmetic, the weights of both models, KV for one --max-model-len sequence and the activation "
+             "reserve within --gpu-memory-utilization.")] = None,
     draft_tensor_parallel: Annotated[int | None, typer.Option(
         "--draft-tensor-parallel-size", metavar="M",
         help="GPUs the draft is sharded over (tensor parallelism; alias --draft-tensor-parallel). Default 1: the "
@@ -132,6 +141,8 @@ def plan(
         target_name=model.name if model else None,
         tensor_parallel=tensor_parallel,
         draft_tensor_parallel=1 if draft_tensor_parallel is None else draft_tensor_parallel,
+        max_model_len=max_model_len,
+        gpu_memory_utilization=gpu_memory_utilization,
     )
     deployment = checkpoints.plan_deployment(inputs, model, drafts)
     emission = verdict.emit(deployment, emit_engine.value) if emit_engine else None
@@ -243,7 +254,8 @@ def _tensor_parallel_row(result: planner.Plan) -> str:
     text = f"target {tp['target']}, draft {tp['draft']}"
     if tp.get("target_step_s"):
         text += (f"; target step {tp['target_step_s'] * 1e3:.2f} ms, all-reduce {tp['all_reduce_s'] * 1e3:.2f} ms; "
-                 f"{tp['memory_per_gpu_gb']:.1f} GB per GPU")
+                 f"max_model_len {tp['max_model_len']:,}: {tp['memory']['text']}"
+                 + ("" if tp["memory"]["fits"] else " — does not fit"))
     return text
 
 

@@ -123,6 +123,20 @@ def plan_deployment(inputs: planner.PlanInputs, target: ModelInfo | None = None,
     candidates = {d.name: d for d in (family_drafts(target) if target else [])}
     candidates.update({d.name: d for d in drafts})
     checkpoints, notes = rank(plan.inputs, target, list(candidates.values()), {d.name for d in drafts})
+    for _ in range(len(parallel.TP_CHOICES)):  # the automatic TP holds the best draft too (plan/memory.py)
+        best = next((c for c in checkpoints if c.shares_tokenizer is not False), None)
+        if best is None:
+            break
+        arch = best.model.architecture
+        fits = planner.draft_fits(plan, arch)
+        if fits or inputs.tensor_parallel is not None or plan.inputs.memory_draft == arch:
+            if not fits:
+                notes.append(f"{best.model.name} beside the target does not fit tensor parallelism "
+                             f"{plan.inputs.tensor_parallel} by vLLM's arithmetic (see the memory row)")
+            plan = planner.count_draft(plan, arch)
+            break
+        plan = planner.make_plan(replace(inputs, memory_draft=arch))
+        checkpoints, notes = rank(plan.inputs, target, list(candidates.values()), {d.name for d in drafts})
     if target is not None and not target.training_tokens:
         notes.append(f"{target.name}'s training tokens are not known to specplan: --target-tokens "
                      f"{inputs.target_tokens:g} used")

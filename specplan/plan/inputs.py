@@ -11,6 +11,7 @@ from specplan.plan import parallel
 from specplan.plan.architecture import Architecture, rule_architecture
 from specplan.plan.hardware import load_profile
 from specplan.plan.latency import DEFAULT_CONTEXT_TOKENS
+from specplan.plan.memory import GPU_MEMORY_UTILIZATION, kv_tokens
 from specplan.plan.profile_kinds import Profile
 from specplan.plan.scaling import AlphaLaw
 from specplan.plan.shapes import DEFAULT_ASPECT_RATIO
@@ -42,6 +43,7 @@ LIMITS = {
     "context-tokens": (0, 1 << 30),
     "prompt-tokens": (0, 1 << 30),
     "new-tokens": (0, 1 << 30),
+    "max-model-len": (1, 1 << 30),
 }
 
 
@@ -75,6 +77,12 @@ class PlanInputs:
     # counts the prefills (docs/theory.md §5). Both 0: steady-state decoding, no prefill.
     prompt_tokens: int = 0
     new_tokens: int = 0
+    # Memory as vLLM counts it (plan/memory.py): one sequence of max_model_len tokens (None: the target's
+    # max_position_embeddings, else the context) within gpu_memory_utilization of each GPU; memory_draft is the
+    # draft counted beside the target (set once the checkpoints are ranked; None for a size plan).
+    max_model_len: int | None = None
+    gpu_memory_utilization: float = GPU_MEMORY_UTILIZATION
+    memory_draft: Architecture | None = None
 
     def __post_init__(self):
         if self.cost_model != "hardware":
@@ -135,6 +143,12 @@ class PlanInputs:
         if self.per_request and self.cost_model == "flops":
             raise SpecplanError("--prompt-tokens/--new-tokens need --cost-model hardware: the flops model charges "
                                 "every forward pass alike, so it has no prefill cost")
+        if self.max_model_len is not None:
+            count_in(self.max_model_len, "--max-model-len", *LIMITS["max-model-len"])
+            if self.model_max_len and self.max_model_len > self.model_max_len:
+                raise SpecplanError(f"--max-model-len {self.max_model_len} exceeds the target's "
+                                    f"max_position_embeddings {self.model_max_len} (vLLM refuses a longer one)")
+        number_in(self.gpu_memory_utilization, "--gpu-memory-utilization", 0.0, 1.0, low_open=True)
         if self.tensor_parallel is not None:
             parallel.check_tensor_parallel(self.tensor_parallel, self.target_model, "--tensor-parallel-size")
         parallel.check_tensor_parallel(self.draft_tensor_parallel, None, "--draft-tensor-parallel-size")
@@ -143,3 +157,20 @@ class PlanInputs:
     def target(self) -> Architecture:
         """The target's architecture: the real one when given, else the shape rule's."""
         return self.target_model or rule_architecture(self.target_params, self.aspect_ratio)
+
+    @property
+    def model_max_len(self) -> int | None:
+        """The target's own longest sequence (its config's max_position_embeddings), when known."""
+        return self.target_model.max_position_embeddings if self.target_model else None
+
+    @property
+    def planned_max_len(self) -> int:
+        """The max_model_len plan assumes: --max-model-len, else the target's own, else the context."""
+        return self.max_model_len or self.model_max_len or self.context_tokens
+
+    def memory_need(self, dtype: str) -> parallel.MemoryNeed:
+        """What each GPU must hold: the target, the draft counted (if any), KV for planned_max_len (or the planned
+        batch × context when longer)."""
+        return parallel.MemoryNeed(self.target, dtype, kv_tokens(self.planned_max_len, self.batch_size,
+                                                                  self.context_tokens),
+                                   self.memory_draft, self.draft_tensor_parallel, self.gpu_memory_utilization)

@@ -19,7 +19,9 @@ from specplan.plan.inputs import (  # noqa: F401  (the names plan's callers impo
 
 _GRID_POINTS = 1200
 _SMALLEST_DRAFT = 1e6  # the N* search starts here (the SDSL law's fitted range)
+from specplan.plan.architecture import Architecture
 from specplan.plan.latency import DEFAULT_CONTEXT_TOKENS  # noqa: F401
+from specplan.plan.memory import GPU_MEMORY_UTILIZATION  # noqa: F401
 from specplan.plan.profile_kinds import Profile
 from specplan.plan.scaling import ALPHA_FLOOR, pooled_rule_draft_params
 from specplan.units import format_count
@@ -71,7 +73,8 @@ class Plan:
         return rec.gamma >= 1 and rec.speedup > 1.0 and rec.speedup >= self.inputs.min_speedup
 
     def to_json(self) -> dict:
-        inputs = {f.name: getattr(self.inputs, f.name) for f in fields(self.inputs) if f.name != "target_model"}
+        inputs = {f.name: getattr(self.inputs, f.name) for f in fields(self.inputs)
+                  if f.name not in ("target_model", "memory_draft")}
         law = self.inputs.alpha_law
         inputs["alpha_law"] = {"a": law.a, "b": law.b, "c": law.c, "source": law.source}
         inputs["draft_params"] = list(self.inputs.draft_params)
@@ -240,10 +243,31 @@ def resolve_tensor_parallel(inputs: PlanInputs, profile: Profile | None) -> tupl
     """(inputs with tensor_parallel set, notes): see :func:`parallel.choose_tensor_parallel`."""
     if profile is None:
         return replace(inputs, tensor_parallel=inputs.tensor_parallel or 1), []
-    tp, notes = parallel.choose_tensor_parallel(profile, inputs.target, inputs.tensor_parallel,
-                                                profile.check_dtype(inputs.dtype), inputs.context_tokens,
-                                                inputs.batch_size)
+    tp, notes = parallel.choose_tensor_parallel(profile, inputs.memory_need(profile.check_dtype(inputs.dtype)),
+                                                inputs.tensor_parallel)
     return replace(inputs, tensor_parallel=tp), notes
+
+
+def count_draft(plan: Plan, draft: Architecture) -> Plan:
+    """The plan with ``draft`` counted in each GPU's memory (the summary only: latencies do not change)."""
+    inputs = replace(plan.inputs, memory_draft=draft)
+    summary = dict(plan.tensor_parallel)
+    profile = inputs.profile
+    if profile is not None and profile.memory_gb is not None:
+        need = inputs.memory_need(profile.check_dtype(inputs.dtype))
+        used = parallel.memory_at(profile, need, inputs.tensor_parallel)
+        summary.update(memory_per_gpu_gb=used.used, memory=used.to_json())
+    return replace(plan, inputs=inputs, tensor_parallel=summary)
+
+
+def draft_fits(plan: Plan, draft: Architecture) -> bool:
+    """Whether the plan's TP holds ``draft`` beside the target (True where the profile has no memory figure)."""
+    inputs = plan.inputs
+    profile = inputs.profile
+    if profile is None or profile.memory_gb is None:
+        return True
+    need = replace(inputs, memory_draft=draft).memory_need(profile.check_dtype(inputs.dtype))
+    return parallel.memory_at(profile, need, inputs.tensor_parallel).fits
 
 
 def tensor_parallel_summary(inputs: PlanInputs, profile: Profile | None, costs: Costs) -> dict:
@@ -252,8 +276,9 @@ def tensor_parallel_summary(inputs: PlanInputs, profile: Profile | None, costs: 
     summary = {"target": inputs.tensor_parallel, "draft": inputs.draft_tensor_parallel}
     if profile is not None and profile.memory_gb is not None:
         dtype = profile.check_dtype(inputs.dtype)
-        summary.update(parallel.summary(profile, inputs.target, inputs.tensor_parallel, dtype, inputs.context_tokens,
-                                        inputs.batch_size), target_step_s=costs.target_step_s)
+        summary.update(parallel.summary(profile, inputs.target, inputs.tensor_parallel, dtype, inputs.batch_size,
+                                        inputs.memory_need(dtype)),
+                       target_step_s=costs.target_step_s, max_model_len=inputs.planned_max_len)
     return summary
 
 

@@ -3,11 +3,11 @@ engines accept it, and ``--emit``'s configuration for one engine. The box, the v
 read the one :class:`Verdict`, so they never disagree.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from specplan.errors import SpecplanError
-from specplan.plan import checkpoints, planner, serving
+from specplan.plan import checkpoints, parallel, planner, serving
 from specplan.plan.scaling import AlphaLaw
 from specplan.units import format_count
 
@@ -120,7 +120,33 @@ def emit(deployment: checkpoints.Deployment, name: str) -> serving.Emission:
     inputs = deployment.plan.inputs
     schedule = tuple(checkpoints.gamma_schedule(inputs, chosen, engine.schedule_batches)) \
         if engine.schedule_batches else ()
+    length, length_notes = emitted_max_len(inputs, chosen, engine.title)
     pair = serving.Pair(target=deployment.target.name, draft=chosen.model.name, tp=inputs.tensor_parallel,
                         draft_tp=inputs.draft_tensor_parallel, gamma=chosen.candidate.gamma, schedule=schedule,
-                        compatibility=chosen.engines[name], notes=notes)
+                        compatibility=chosen.engines[name], notes=notes + length_notes, max_model_len=length)
     return engine.configure(pair)
+
+
+def emitted_max_len(inputs: planner.PlanInputs, chosen: checkpoints.Checkpoint, title: str) -> tuple:
+    """(the max_model_len to configure or None, notes): the planned one where it is shorter than the target's own
+    (or the target's is unknown); where the pair does not fit at it by vLLM's arithmetic, the longest that fits
+    and still holds the planned batch × context; a one-line error where none does."""
+    profile, planned, own = inputs.profile, inputs.planned_max_len, inputs.model_max_len
+    shorter = planned if own is None or planned < own else None
+    if profile is None or profile.memory_gb is None:
+        return shorter, ()
+    need = replace(inputs, memory_draft=chosen.model.architecture).memory_need(profile.check_dtype(inputs.dtype))
+    used = parallel.memory_at(profile, need, inputs.tensor_parallel)
+    if used.fits:
+        return shorter, ()
+    longest = used.longest_tokens
+    needed = max(inputs.batch_size * inputs.context_tokens, inputs.prompt_tokens + inputs.new_tokens, 1)
+    tp = inputs.tensor_parallel
+    if longest < needed:
+        raise SpecplanError(f"{title} cannot start {inputs.target_name} with {chosen.model.name} at tensor "
+                            f"parallelism {tp} on {profile.name}: {used.text()} leaves room for "
+                            f"{longest:,} KV tokens, fewer than the {needed:,} planned; use a larger "
+                            "--tensor-parallel-size")
+    length = longest if longest < 4096 else longest // 1024 * 1024
+    return length, (f"max_model_len {length:,}, not {planned:,}: at tensor parallelism {tp} only that much KV "
+                    f"fits beside the weights ({used.text()})",)

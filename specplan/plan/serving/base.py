@@ -38,6 +38,7 @@ class Pair:
     schedule: tuple  # ((batch, γ, speedup), ...) at the engine's schedule_batches; () when it takes one γ
     compatibility: Compatibility  # this engine's verdict on the pair
     notes: tuple = ()  # why faster checkpoints were passed over
+    max_model_len: int | None = None  # the longest sequence to configure; None: the target's own (no flag)
 
 
 @dataclass(frozen=True)

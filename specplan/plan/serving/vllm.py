@@ -47,7 +47,8 @@ class _Vllm:
             notes.append(f"vLLM V1 has been reported to run the draft at the target's tensor parallelism whatever "
                          f"draft_tensor_parallel_size says (vllm#17499); plan with --draft-tensor-parallel-size {tp} "
                          "to see that case")
-        command = ["vllm", "serve", pair.target, "--tensor-parallel-size", str(tp),
+        length = ["--max-model-len", str(pair.max_model_len)] if pair.max_model_len else []
+        command = ["vllm", "serve", pair.target, "--tensor-parallel-size", str(tp), *length,
                    "--speculative-config", json.dumps(config)]
         return Emission(self.name, pair.draft, gamma, shlex.join(command), "bash", tuple(notes), schedule)
 
