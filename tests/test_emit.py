@@ -155,7 +155,7 @@ def test_json_keeps_every_old_key_and_adds_the_new_ones():
     assert {"draft_params", "gamma", "gamma_real", "alpha", "expected_tokens_per_round", "speedup",
             "target_draft_ratio", "cost_ratio", "verify_cost_ratio", "speedup_by_gamma",
             "round_cost_ratio", "first_step_ratio", "draft_prefill_ratio",
-            "target_prefill_ratio", "gamma_band"} == set(data["recommendation"])
+            "target_prefill_ratio", "gamma_band", "alpha_source"} == set(data["recommendation"])
 
 
 def test_an_incompatible_given_pair_is_refused(tmp_path):

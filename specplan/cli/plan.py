@@ -11,7 +11,7 @@ from rich.table import Table
 from specplan.cli import app
 from specplan.cli.options import parse_count_option
 from specplan.errors import SpecplanError
-from specplan.plan import checkpoints, hardware, model_source, planner, serving, verdict
+from specplan.plan import checkpoints, given_acceptance, hardware, model_source, planner, serving, verdict
 from specplan.plan.architecture import describe
 from specplan.plan.scaling import AlphaLaw, parse_alpha_law
 from specplan.units import format_count
@@ -96,9 +96,22 @@ def plan(
                        "vllm (serve command), sglang (launch flags), trtllm (YAML), llamacpp (llama-server flags), "
                        "hf (transformers generate).")] = None,
     alpha: Annotated[list[float] | None, typer.Option(
-        help="Measured acceptance α in (0, 1), instead of the SDSL law, for one --draft-params: the first --alpha "
-             "belongs to the first --draft-params, the second to the second, and so on (repeatable; a draft "
-             "without one keeps the law).")] = None,
+        help="Measured acceptance α in (0, 1), instead of the SDSL law, for one draft: the first --alpha belongs "
+             "to the first --draft-params (or, without them, the first --draft), the second to the second, and so "
+             "on (repeatable; a draft without one keeps the law).")] = None,
+    acceptance_length: Annotated[list[str] | None, typer.Option(
+        metavar="TAU@GAMMA",
+        help="Measured mean acceptance length τ at γ, bonus token included (vLLM's 'mean acceptance length', "
+             "SGLang's 'accept length'), e.g. 3.2@4: converted to α and paired in order with the drafts like "
+             "--alpha (repeatable).")] = None,
+    draft_acceptance_rate: Annotated[list[str] | None, typer.Option(
+        metavar="RATE@GAMMA",
+        help="Measured draft acceptance rate at γ (vLLM's and llama.cpp's), e.g. 0.55@4: converted to α and paired "
+             "in order with the drafts like --alpha (repeatable).")] = None,
+    gamma: Annotated[int | None, typer.Option(
+        metavar="N",
+        help="The γ your engine is configured with: the speedup at that γ, with the best γ beside it (JSON "
+             "at_gamma).")] = None,
     alpha_law: Annotated[str | None, typer.Option(
         metavar="A,B,C|FILE",
         help="Acceptance law α = A·ppl_draft + B·ppl_target + C, or a file from `specplan calibrate` "
@@ -120,6 +133,8 @@ def plan(
     draft_tensor_parallel = _one_of(draft_tensor_parallel, draft_tensor_parallel_alias, "--draft-tensor-parallel-size")
     model = model_source.resolve(target, "--target") if target else None
     drafts = tuple(model_source.resolve(d, "--draft") for d in draft or ())
+    given = given_acceptance.given_alphas(alpha or (), acceptance_length or (), draft_acceptance_rate or ())
+    paired = given_acceptance.pair_with_drafts(given, tuple(draft_params or ()), tuple(d.name for d in drafts))
     inputs = planner.PlanInputs(
         target_params=target_params or model.architecture.params_total,
         target_tokens=target_tokens or (model and model.training_tokens) or planner.DEFAULT_TARGET_TOKENS,
@@ -131,7 +146,10 @@ def plan(
         context_tokens=context_tokens,
         aspect_ratio=aspect_ratio,
         draft_params=tuple(draft_params or ()),
-        alpha=tuple(alpha) if alpha else None,
+        alpha=paired.get("alpha"),
+        alpha_sources=paired.get("alpha_sources", ()),
+        checkpoint_alphas=paired.get("checkpoint_alphas", ()),
+        gamma=gamma,
         alpha_law=parse_alpha_law(alpha_law) if alpha_law is not None else AlphaLaw(),
         gamma_max=gamma_max,
         min_speedup=min_speedup,
@@ -202,8 +220,13 @@ def _summary(deployment: checkpoints.Deployment, answer: verdict.Verdict) -> Tab
                    f"{rec.target_prefill_ratio:.3g}, draft {rec.draft_prefill_ratio:.3g} target steps)"
                    if inputs.per_request else "")
     if deployment.best:
-        deploy = (f"{answer.draft} with γ = {answer.gamma}: {answer.speedup:.2f}×" if answer.pays else
+        best = deployment.best
+        deploy = (f"{answer.draft} with γ = {answer.gamma}: {answer.speedup:.2f}× (α {best.candidate.alpha:.3f}, "
+                  f"{best.alpha_source})" if answer.pays else
                   "the target alone: speculation does not pay with any checkpoint here")
+        if inputs.gamma:
+            fixed = planner.at_gamma(best.candidate, inputs.gamma)
+            deploy += f"; at your γ = {inputs.gamma}: {fixed['speedup']:.2f}× (best γ {fixed['best_gamma']})"
         rows = [("deploy", deploy),
                 ("size optimum N*", f"{format_count(rec.draft_params)} parameters: {rec.speedup:.2f}× if such a draft "
                                     f"existed{per_request}")]
@@ -226,6 +249,11 @@ def _summary(deployment: checkpoints.Deployment, answer: verdict.Verdict) -> Tab
          + (f", batch {inputs.batch_size}" if inputs.batch_size > 1 else "")),
         ("tensor parallelism", _tensor_parallel_row(result)),
     ]
+    if inputs.gamma:
+        fixed = planner.at_gamma(rec, inputs.gamma)
+        rows.insert(1, (f"at γ = {inputs.gamma}", f"{fixed['speedup']:.2f}×, E {fixed['expected_tokens_per_round']:.2f} "
+                                                  f"(the best γ beside it: {fixed['best_gamma']}, "
+                                                  f"{fixed['best_speedup']:.2f}×)"))
     for name, value in rows:
         summary.add_row(name, value)
     return summary

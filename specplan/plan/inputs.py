@@ -83,6 +83,11 @@ class PlanInputs:
     max_model_len: int | None = None
     gpu_memory_utilization: float = GPU_MEMORY_UTILIZATION
     memory_draft: Architecture | None = None
+    # The γ the engine is configured with (None: plan chooses); the words for each --alpha's origin (same order;
+    # default "measured, --alpha"); a given acceptance per --draft checkpoint: ((name, GivenAlpha), ...).
+    gamma: int | None = None
+    alpha_sources: tuple = ()
+    checkpoint_alphas: tuple = ()
 
     def __post_init__(self):
         if self.cost_model != "hardware":
@@ -103,6 +108,17 @@ class PlanInputs:
             return ()
         return tuple(self.alpha) if isinstance(self.alpha, (tuple, list)) else (self.alpha,)
 
+    def alpha_source(self, draft_params: float) -> str | None:
+        """Where a --draft-params size's given α came from; None when it has none."""
+        if draft_params not in self.given_alpha():
+            return None
+        i = self.draft_params.index(draft_params)
+        return self.alpha_sources[i] if i < len(self.alpha_sources) else "measured, --alpha"
+
+    def checkpoint_alpha(self, name: str):
+        """The GivenAlpha of a --draft checkpoint, or None."""
+        return next((given for draft, given in self.checkpoint_alphas if draft == name), None)
+
     def given_alpha(self) -> dict:
         """{draft size: its given α}: the i-th --alpha belongs to the i-th --draft-params, and to no other draft."""
         return dict(zip(self.draft_params, self.alphas))
@@ -122,7 +138,13 @@ class PlanInputs:
         for alpha in self.alphas:
             number_in(alpha, "--alpha", 0.0, 1.0, low_open=True, high_open=True)
         if self.alphas and not self.draft_params:
-            raise SpecplanError("--alpha needs --draft-params: a measured acceptance belongs to one draft")
+            raise SpecplanError("--alpha needs --draft-params (or --draft): a measured acceptance belongs to one "
+                                "draft")
+        if self.alphas and self.checkpoint_alphas:
+            raise SpecplanError("a given acceptance pairs with --draft-params or with --draft, not both at once: "
+                                "give one kind of draft")
+        if self.gamma is not None:
+            count_in(self.gamma, "--gamma", 1, self.gamma_max)
         if len(self.alphas) > len(self.draft_params):
             raise SpecplanError(f"--alpha is given {len(self.alphas)} times for {len(self.draft_params)} "
                                 "--draft-params: give at most one per draft, in the same order")

@@ -20,6 +20,7 @@ from specplan.plan.inputs import (  # noqa: F401  (the names plan's callers impo
 _GRID_POINTS = 1200
 _SMALLEST_DRAFT = 1e6  # the N* search starts here (the SDSL law's fitted range)
 from specplan.plan.architecture import Architecture
+from specplan.plan.given_acceptance import law_words
 from specplan.plan.latency import DEFAULT_CONTEXT_TOKENS  # noqa: F401
 from specplan.plan.memory import GPU_MEMORY_UTILIZATION  # noqa: F401
 from specplan.plan.profile_kinds import Profile
@@ -82,6 +83,8 @@ class Plan:
         inputs["alpha"] = alphas[0] if len(alphas) == 1 else (alphas or None)
         inputs["alphas"] = alphas  # one per --draft-params, in their order
         inputs["profile"] = self.profile_name
+        inputs["checkpoint_alphas"] = [{"draft": name, "alpha": given.alpha, "source": given.source}
+                                       for name, given in self.inputs.checkpoint_alphas]
         rec = self.recommendation
         return {
             "inputs": inputs,
@@ -101,7 +104,9 @@ class Plan:
                 "target_prefill_ratio": rec.target_prefill_ratio,
                 "speedup_by_gamma": list(rec.speedup_by_gamma),
                 "gamma_band": list(rec.gamma_band) if rec.gamma_band else None,
+                "alpha_source": self.inputs.alpha_source(rec.draft_params) or law_words(self.inputs.alpha_law),
             },
+            "at_gamma": at_gamma(rec, self.inputs.gamma),
             "pays": self.pays,
             "flat_band": {
                 "min_draft_params": self.flat_band[0],
@@ -120,19 +125,30 @@ class Plan:
         }
 
 
+def at_gamma(candidate: Candidate, gamma: int | None) -> dict | None:
+    """--gamma's answer for one candidate: its speedup and tokens per round at that γ, its best γ beside it."""
+    if gamma is None:
+        return None
+    return {"gamma": gamma, "speedup": candidate.speedup_by_gamma[gamma - 1],
+            "expected_tokens_per_round": float(theory.expected_tokens_per_round(candidate.alpha, gamma)),
+            "best_gamma": candidate.gamma, "best_speedup": candidate.speedup}
+
+
 def _evaluate(inputs: PlanInputs, costs: Costs, draft_params) -> list:
     """Candidates at their best integer γ (γ = 0 and speedup 1 where no γ pays)."""
     n = np.asarray(draft_params, dtype=float)
     return _candidates(n, acceptance(inputs, n), costs.drafts(n), costs)
 
 
-def evaluate_architectures(inputs: PlanInputs, drafts: list, draft_tokens: list) -> list:
+def evaluate_architectures(inputs: PlanInputs, drafts: list, draft_tokens: list, given: list | None = None) -> list:
     """Candidates for real draft architectures under resolved inputs (``Plan.inputs``: tensor_parallel set). Each
-    draft's acceptance comes from the law with its own parameter count and training tokens."""
+    draft's acceptance is its ``given`` α where not None, else the law's with its own parameter count and training
+    tokens."""
     costs = Costs(inputs)
     n = np.array([d.params_total for d in drafts], dtype=float)
-    alpha = np.array([acceptance(replace(inputs, alpha=None, draft_tokens=t), n[i:i + 1])[0]
-                      for i, t in enumerate(draft_tokens)])
+    given = given or [None] * len(drafts)
+    alpha = np.array([g if g is not None else acceptance(replace(inputs, alpha=None, draft_tokens=t), n[i:i + 1])[0]
+                      for i, (t, g) in enumerate(zip(draft_tokens, given))])
     return _candidates(n, alpha, costs.draft_architectures(drafts), costs)
 
 

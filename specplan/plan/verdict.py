@@ -7,8 +7,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from specplan.errors import SpecplanError
-from specplan.plan import checkpoints, parallel, planner, serving
-from specplan.plan.scaling import AlphaLaw
+from specplan.plan import checkpoints, given_acceptance, parallel, planner, serving
 from specplan.units import format_count
 
 
@@ -79,12 +78,15 @@ def band_text(result: planner.Plan) -> str:
 
 def alpha_source(inputs: planner.PlanInputs, draft_params: float) -> str:
     """Where a draft's α came from: measured (its --alpha), the SDSL law, given coefficients or a calibrated file."""
-    if draft_params in inputs.given_alpha():
-        return "measured, --alpha"
-    source = inputs.alpha_law.source
-    if source == AlphaLaw.source:
-        return "SDSL law"
-    return "law --alpha-law A,B,C" if source == "--alpha-law" else f"calibrated law {Path(source).name}"
+    given = inputs.alpha_source(draft_params)
+    if given:
+        return given
+    return law_source(inputs)
+
+
+def law_source(inputs: planner.PlanInputs) -> str:
+    """The acceptance law's name in words."""
+    return given_acceptance.law_words(inputs.alpha_law)
 
 
 def choose(deployment: checkpoints.Deployment, name: str) -> tuple:
