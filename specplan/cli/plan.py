@@ -1,6 +1,7 @@
 """``specplan plan``: parse, read the inputs once (profile, target, drafts), call the planner, render, exit code."""
 
 import json
+from dataclasses import replace
 from enum import Enum
 from typing import Annotated
 
@@ -11,7 +12,9 @@ from rich.table import Table
 from specplan.cli import app
 from specplan.cli.options import parse_count_option
 from specplan.errors import SpecplanError
-from specplan.plan import checkpoints, given_acceptance, hardware, model_source, planner, serving, verdict
+from specplan.plan import (acceptance_record, checkpoints, given_acceptance, hardware, model_source, planner, serving,
+                           verdict)
+from specplan.plan import temperature as temperature_rule
 from specplan.plan.architecture import describe
 from specplan.plan.scaling import AlphaLaw, parse_alpha_law
 from specplan.units import format_count
@@ -112,6 +115,25 @@ def plan(
         metavar="N",
         help="The γ your engine is configured with: the speedup at that γ, with the best γ beside it (JSON "
              "at_gamma).")] = None,
+    alpha_from: Annotated[list[str] | None, typer.Option(
+        metavar="FILE",
+        help="An acceptance record written by `specplan acceptance` (records file or its --json): the α of plan's "
+             "rule at the temperature nearest --temperature, paired in order with the drafts like --alpha "
+             "(repeatable).")] = None,
+    temperature: Annotated[float, typer.Option(
+        metavar="T",
+        help="Sampling temperature (0, the default: greedy, what most published acceptance figures report). At "
+             "T > 0 the law's α is adjusted by a factor fitted on Leviathan et al.'s greedy/sampled pairs; a given "
+             "α is taken as measured at T.")] = planner.DEFAULT_TEMPERATURE,
+    acceptance_rule: Annotated[str | None, typer.Option(
+        metavar="RULE",
+        help="lossless (rejection sampling) or argmax_draft (the draft proposes its argmax; vLLM's default). "
+             "Default: argmax_draft with --emit vllm (unless --draft-sample-method probabilistic), else "
+             "lossless.")] = None,
+    draft_sample_method: Annotated[str | None, typer.Option(
+        metavar="greedy|probabilistic",
+        help="vLLM's draft_sample_method, written into the emitted --speculative-config; sets the rule "
+             "(greedy: argmax_draft, probabilistic: lossless).")] = None,
     alpha_law: Annotated[str | None, typer.Option(
         metavar="A,B,C|FILE",
         help="Acceptance law α = A·ppl_draft + B·ppl_target + C, or a file from `specplan calibrate` "
@@ -133,7 +155,12 @@ def plan(
     draft_tensor_parallel = _one_of(draft_tensor_parallel, draft_tensor_parallel_alias, "--draft-tensor-parallel-size")
     model = model_source.resolve(target, "--target") if target else None
     drafts = tuple(model_source.resolve(d, "--draft") for d in draft or ())
-    given = given_acceptance.given_alphas(alpha or (), acceptance_length or (), draft_acceptance_rate or ())
+    rule = temperature_rule.resolve_rule(acceptance_rule, draft_sample_method,
+                                         emit_engine.value if emit_engine else None)
+    temperature = temperature_rule.check_temperature(temperature)
+    records = [acceptance_record.given_alpha(path, temperature, rule) for path in alpha_from or ()]
+    given = given_acceptance.given_alphas(alpha or (), acceptance_length or (), draft_acceptance_rate or (),
+                                          tuple(r[0] for r in records))
     paired = given_acceptance.pair_with_drafts(given, tuple(draft_params or ()), tuple(d.name for d in drafts))
     inputs = planner.PlanInputs(
         target_params=target_params or model.architecture.params_total,
@@ -150,6 +177,8 @@ def plan(
         alpha_sources=paired.get("alpha_sources", ()),
         checkpoint_alphas=paired.get("checkpoint_alphas", ()),
         gamma=gamma,
+        temperature=temperature,
+        acceptance_rule=rule,
         alpha_law=parse_alpha_law(alpha_law) if alpha_law is not None else AlphaLaw(),
         gamma_max=gamma_max,
         min_speedup=min_speedup,
@@ -163,7 +192,8 @@ def plan(
         gpu_memory_utilization=gpu_memory_utilization,
     )
     deployment = checkpoints.plan_deployment(inputs, model, drafts)
-    emission = verdict.emit(deployment, emit_engine.value) if emit_engine else None
+    deployment = replace(deployment, notes=deployment.notes + [n for r in records for n in r[2]])
+    emission = verdict.emit(deployment, emit_engine.value, draft_sample_method) if emit_engine else None
     if as_json:
         data = deployment.to_json()
         data["emit"] = emission.to_json() if emission else None

@@ -8,7 +8,7 @@ and training tokens ─► ranked by predicted speedup, each with its γ and eve
 
 from dataclasses import dataclass, replace
 
-from specplan.plan import catalog, given_acceptance, parallel, planner, serving
+from specplan.plan import catalog, parallel, planner, serving
 from specplan.plan.catalog import ModelInfo
 
 SCHEDULE_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)  # the batch sizes of a γ schedule, by default
@@ -118,7 +118,7 @@ def rank(inputs: planner.PlanInputs, target: ModelInfo | None, drafts: list, giv
             e: serving.Compatibility(False, "unknown", "no target model (--target) to compare with")
             for e in serving.ENGINES}
         given_alpha = inputs.checkpoint_alpha(draft.name)
-        source = given_alpha.source if given_alpha else given_acceptance.law_words(inputs.alpha_law)
+        source = given_alpha.source if given_alpha else inputs.law_source
         result.append(Checkpoint(draft, candidate, verdicts, draft.name in given_names, own, shares, source))
     result.sort(key=lambda c: (c.shares_tokenizer is False, -c.candidate.speedup, c.model.architecture.params_total))
     return result, notes

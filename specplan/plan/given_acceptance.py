@@ -15,6 +15,7 @@ from scipy.optimize import brentq
 
 from specplan.checks import count_in, number_in
 from specplan.errors import SpecplanError
+from specplan.plan.temperature import describe as temperature_words
 from specplan.plan.theory import expected_tokens_per_round
 
 ALPHA_RANGE = (1e-9, 1 - 1e-9)
@@ -28,11 +29,14 @@ class GivenAlpha:
     source: str
 
 
-def law_words(law) -> str:
-    """The acceptance law in words: the SDSL pooled fit, given coefficients, or a calibrated file."""
+def law_words(law, temperature: float = 0.0, rule: str = "lossless") -> str:
+    """The acceptance law in words: the SDSL pooled fit, given coefficients, or a calibrated file; at T > 0 with
+    its temperature adjustment."""
     if law.source == type(law).source:
-        return "SDSL law"
-    return "law --alpha-law A,B,C" if law.source == "--alpha-law" else f"calibrated law {Path(law.source).name}"
+        words = "SDSL law"
+    else:
+        words = "law --alpha-law A,B,C" if law.source == "--alpha-law" else f"calibrated law {Path(law.source).name}"
+    return words + temperature_words(temperature, rule)
 
 
 def alpha_from_acceptance_length(tau: float, gamma: int) -> float:
@@ -70,10 +74,11 @@ def parse_at(text: str, option: str) -> tuple:
     return figure, steps
 
 
-def given_alphas(alphas=(), lengths=(), rates=()) -> tuple:
-    """The drafts' GivenAlpha in order, from the one kind of acceptance option given (none: ())."""
+def given_alphas(alphas=(), lengths=(), rates=(), records=()) -> tuple:
+    """The drafts' GivenAlpha in order, from the one kind of acceptance option given (none: ()); ``records`` are
+    the GivenAlpha already read from --alpha-from files (plan/acceptance_record.py)."""
     kinds = [name for name, values in (("--alpha", alphas), ("--acceptance-length", lengths),
-                                       ("--draft-acceptance-rate", rates)) if values]
+                                       ("--draft-acceptance-rate", rates), ("--alpha-from", records)) if values]
     if len(kinds) > 1:
         raise SpecplanError(f"{' and '.join(kinds)} are both given: give the drafts' acceptance one way")
     result = [GivenAlpha(float(number_in(a, "--alpha", 0.0, 1.0, low_open=True, high_open=True)),
@@ -92,7 +97,7 @@ def given_alphas(alphas=(), lengths=(), rates=()) -> tuple:
         except SpecplanError as error:
             raise SpecplanError(f"--draft-acceptance-rate {text}: {error}") from None
         result.append(GivenAlpha(alpha, f"from --draft-acceptance-rate {rate:g}@{gamma}"))
-    return tuple(result)
+    return tuple(result) + tuple(records)
 
 
 def pair_with_drafts(given: tuple, draft_params: tuple, draft_names: tuple) -> dict:

@@ -9,12 +9,14 @@ from specplan.checks import count_in, number_in
 from specplan.errors import SpecplanError
 from specplan.plan import parallel
 from specplan.plan.architecture import Architecture, rule_architecture
+from specplan.plan.given_acceptance import law_words
 from specplan.plan.hardware import load_profile
 from specplan.plan.latency import DEFAULT_CONTEXT_TOKENS
 from specplan.plan.memory import GPU_MEMORY_UTILIZATION, kv_tokens
 from specplan.plan.profile_kinds import Profile
 from specplan.plan.scaling import AlphaLaw
 from specplan.plan.shapes import DEFAULT_ASPECT_RATIO
+from specplan.plan.temperature import DEFAULT_TEMPERATURE, RULES, check_temperature
 
 COST_MODELS = ("hardware", "flops")
 # Training tokens of the SDSL paper's LLaMA-3 example: the target saw 15T tokens, the draft 2.4T.
@@ -86,6 +88,10 @@ class PlanInputs:
     # The γ the engine is configured with (None: plan chooses); the words for each --alpha's origin (same order;
     # default "measured, --alpha"); a given acceptance per --draft checkpoint: ((name, GivenAlpha), ...).
     gamma: int | None = None
+    # Sampling temperature (0: greedy) and the engine's acceptance rule (plan/temperature.py): the law's α is
+    # adjusted to T; a given α is taken as measured at it.
+    temperature: float = DEFAULT_TEMPERATURE
+    acceptance_rule: str = "lossless"
     alpha_sources: tuple = ()
     checkpoint_alphas: tuple = ()
 
@@ -114,6 +120,11 @@ class PlanInputs:
             return None
         i = self.draft_params.index(draft_params)
         return self.alpha_sources[i] if i < len(self.alpha_sources) else "measured, --alpha"
+
+    @property
+    def law_source(self) -> str:
+        """The acceptance law in words, with its temperature adjustment at T > 0."""
+        return law_words(self.alpha_law, self.temperature, self.acceptance_rule)
 
     def checkpoint_alpha(self, name: str):
         """The GivenAlpha of a --draft checkpoint, or None."""
@@ -145,6 +156,9 @@ class PlanInputs:
                                 "give one kind of draft")
         if self.gamma is not None:
             count_in(self.gamma, "--gamma", 1, self.gamma_max)
+        check_temperature(self.temperature)
+        if self.acceptance_rule not in RULES:
+            raise SpecplanError(f"--acceptance-rule {self.acceptance_rule!r} is not one of {', '.join(RULES)}")
         if len(self.alphas) > len(self.draft_params):
             raise SpecplanError(f"--alpha is given {len(self.alphas)} times for {len(self.draft_params)} "
                                 "--draft-params: give at most one per draft, in the same order")

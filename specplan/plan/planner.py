@@ -20,9 +20,9 @@ from specplan.plan.inputs import (  # noqa: F401  (the names plan's callers impo
 _GRID_POINTS = 1200
 _SMALLEST_DRAFT = 1e6  # the N* search starts here (the SDSL law's fitted range)
 from specplan.plan.architecture import Architecture
-from specplan.plan.given_acceptance import law_words
 from specplan.plan.latency import DEFAULT_CONTEXT_TOKENS  # noqa: F401
 from specplan.plan.memory import GPU_MEMORY_UTILIZATION  # noqa: F401
+from specplan.plan.temperature import DEFAULT_TEMPERATURE  # noqa: F401
 from specplan.plan.profile_kinds import Profile
 from specplan.plan.scaling import ALPHA_FLOOR, pooled_rule_draft_params
 from specplan.units import format_count
@@ -104,7 +104,7 @@ class Plan:
                 "target_prefill_ratio": rec.target_prefill_ratio,
                 "speedup_by_gamma": list(rec.speedup_by_gamma),
                 "gamma_band": list(rec.gamma_band) if rec.gamma_band else None,
-                "alpha_source": self.inputs.alpha_source(rec.draft_params) or law_words(self.inputs.alpha_law),
+                "alpha_source": self.inputs.alpha_source(rec.draft_params) or self.inputs.law_source,
             },
             "at_gamma": at_gamma(rec, self.inputs.gamma),
             "pays": self.pays,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from specplan.errors import SpecplanError
-from specplan.plan import checkpoints, given_acceptance, parallel, planner, serving
+from specplan.plan import checkpoints, parallel, planner, serving
 from specplan.units import format_count
 
 
@@ -86,7 +86,7 @@ def alpha_source(inputs: planner.PlanInputs, draft_params: float) -> str:
 
 def law_source(inputs: planner.PlanInputs) -> str:
     """The acceptance law's name in words."""
-    return given_acceptance.law_words(inputs.alpha_law)
+    return inputs.law_source
 
 
 def choose(deployment: checkpoints.Deployment, name: str) -> tuple:
@@ -112,7 +112,7 @@ def choose(deployment: checkpoints.Deployment, name: str) -> tuple:
     return chosen, notes
 
 
-def emit(deployment: checkpoints.Deployment, name: str) -> serving.Emission:
+def emit(deployment: checkpoints.Deployment, name: str, draft_sample_method: str | None = None) -> serving.Emission:
     """Engine ``name``'s configuration for the checkpoint it accepts that pays best, or its "do not speculate"
     answer; a one-line error where no configuration can be written (no real target, no checkpoints)."""
     engine = serving.engine(name)
@@ -125,7 +125,8 @@ def emit(deployment: checkpoints.Deployment, name: str) -> serving.Emission:
     length, length_notes = emitted_max_len(inputs, chosen, engine.title)
     pair = serving.Pair(target=deployment.target.name, draft=chosen.model.name, tp=inputs.tensor_parallel,
                         draft_tp=inputs.draft_tensor_parallel, gamma=chosen.candidate.gamma, schedule=schedule,
-                        compatibility=chosen.engines[name], notes=notes + length_notes, max_model_len=length)
+                        compatibility=chosen.engines[name], notes=notes + length_notes + rule_notes(inputs, name),
+                        max_model_len=length, draft_sample_method=draft_sample_method)
     return engine.configure(pair)
 
 
@@ -152,3 +153,14 @@ def emitted_max_len(inputs: planner.PlanInputs, chosen: checkpoints.Checkpoint, 
     length = longest if longest < 4096 else longest // 1024 * 1024
     return length, (f"max_model_len {length:,}, not {planned:,}: at tensor parallelism {tp} only that much KV "
                     f"fits beside the weights ({used.text()})",)
+
+
+def rule_notes(inputs: planner.PlanInputs, name: str) -> tuple:
+    """What the acceptance rule means for engine ``name`` at the plan's temperature."""
+    if inputs.temperature == 0:
+        return ()
+    if name == "vllm" and inputs.acceptance_rule == "argmax_draft":
+        return (f"vLLM drafts by argmax by default (draft_sample_method \"greedy\"): at T {inputs.temperature:g} it "
+                "accepts less than lossless rejection sampling; --draft-sample-method probabilistic writes the "
+                "other rule into the config",)
+    return ()

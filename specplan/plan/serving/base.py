@@ -39,6 +39,7 @@ class Pair:
     compatibility: Compatibility  # this engine's verdict on the pair
     notes: tuple = ()  # why faster checkpoints were passed over
     max_model_len: int | None = None  # the longest sequence to configure; None: the target's own (no flag)
+    draft_sample_method: str | None = None  # vLLM's, when given (None: its default, "greedy")
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,8 @@ class _Vllm:
                                     f"{schedule[-1][0]}", pair.notes, schedule)
         config = {"method": "draft_model", "model": pair.draft, "num_speculative_tokens": gamma,
                   "draft_tensor_parallel_size": draft_tp}
+        if pair.draft_sample_method:
+            config["draft_sample_method"] = pair.draft_sample_method
         notes = list(pair.notes)
         by_batch = ranges(schedule)
         if len(by_batch) > 1:
