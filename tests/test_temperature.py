@@ -120,3 +120,11 @@ def test_bad_values_are_one_line(args, message):
     result = CliRunner().invoke(app, ["plan", "--target", LLAMA_70B, *args])
     assert result.exit_code == 2 and message in result.output, result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_the_fit_figures_docs_theory_states():
+    errors = sorted(abs(math.log(temperature.adjust(g, 1.0) / s)) for g, s in temperature.LEVIATHAN_TABLE_3.values())
+    raw = sorted(abs(math.log(g / s)) for g, s in temperature.LEVIATHAN_TABLE_3.values())
+    assert (errors[4] + errors[5]) / 2 == pytest.approx(0.095, abs=5e-4)
+    assert (raw[4] + raw[5]) / 2 == pytest.approx(0.15, abs=5e-3)
+    assert temperature.adjust(0.75, 1.0) == pytest.approx(0.656, abs=5e-4)
