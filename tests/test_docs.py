@@ -50,7 +50,7 @@ def test_theory_hardware_check_values_are_what_plan_prints():
         assert (f"N* = {format_count(rec.draft_params)}, γ = {rec.gamma} (γ* {rec.gamma_real:.2f}), α = {rec.alpha:.3f}, "
                 f"speedup {rec.speedup:.2f}×, band {format_count(plan.flat_band[0])} – {format_count(plan.flat_band[1])}"
                 ) in THEORY.replace("\n", " ")
-    assert plan.tensor_parallel["target"] == 2 and "planned on 2 GPUs" in THEORY
+    assert plan.tensor_parallel["target"] == 4 and "planned\non 4 GPUs" in THEORY
     assert f"t(70e9, 1) = {plan.tensor_parallel['target_step_s'] * 1e3:.2f} ms of which all-reduces " \
            f"{plan.tensor_parallel['all_reduce_s'] * 1e3:.2f} ms" in THEORY
     target_s, draft_s = h100.step_time_s(70e9, 1), h100.step_time_s(323.5e6, 1)

@@ -128,7 +128,8 @@ def test_catalog_target_works_offline():
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["target_model"]["origin"] == "catalog" and data["inputs"]["target_tokens"] == 15e12
-    assert data["tensor_parallel"]["target"] == 2  # 141 GB of weights: the smallest TP that fits an 80 GB H100
+    # 141 GB of weights and KV for one 131,072-token sequence: TP 4 is the smallest that vLLM can start on H100s
+    assert data["tensor_parallel"]["target"] == 4
 
 
 @pytest.mark.parametrize("make, fragment", [

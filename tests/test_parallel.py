@@ -55,10 +55,10 @@ def test_kv_heads_are_replicated_beyond_their_count():
 
 @pytest.mark.parametrize("target, profile, expected", [
     ("meta-llama/Llama-3.1-8B-Instruct", "h100-sxm", 1),
-    ("meta-llama/Llama-3.1-70B-Instruct", "h100-sxm", 2),
+    ("meta-llama/Llama-3.1-70B-Instruct", "h100-sxm", 4),  # vLLM's arithmetic: KV of one 131,072-token sequence
     ("meta-llama/Llama-3.1-70B-Instruct", "h200", 2),
     ("meta-llama/Llama-3.1-405B-Instruct", "h100-sxm", 16),
-    ("Qwen/Qwen3-32B", "l40s", 2),
+    ("Qwen/Qwen3-32B", "l40s", 4),  # at 2 the draft (TP 1) and its 40,960-token KV no longer fit
 ])
 def test_the_smallest_fitting_tp_is_chosen_and_said(target, profile, expected):
     result = CliRunner().invoke(app, ["plan", "--target", target, "--profile", profile, "--json"])

@@ -1,6 +1,7 @@
 """``specplan plan``: parse, read the inputs once (profile, target, drafts), call the planner, render, exit code."""
 
 import json
+from dataclasses import replace
 from enum import Enum
 from typing import Annotated
 
@@ -11,7 +12,9 @@ from rich.table import Table
 from specplan.cli import app
 from specplan.cli.options import parse_count_option
 from specplan.errors import SpecplanError
-from specplan.plan import checkpoints, hardware, model_source, planner, serving, verdict
+from specplan.plan import (acceptance_record, checkpoints, given_acceptance, hardware, model_source, planner, serving,
+                           verdict)
+from specplan.plan import temperature as temperature_rule
 from specplan.plan.architecture import describe
 from specplan.plan.scaling import AlphaLaw, parse_alpha_law
 from specplan.units import format_count
@@ -53,6 +56,14 @@ def plan(
         help="Sequences decoded together. Larger batches make verification compute-bound (hardware model).")] = 1,
     context_tokens: Annotated[int, typer.Option(
         "--context-tokens", "--context", metavar="TOKENS", help="Tokens in the KV cache at each step, in the hardware model.")] = planner.DEFAULT_CONTEXT_TOKENS,
+    max_model_len: Annotated[int | None, typer.Option(
+        metavar="TOKENS",
+        help="The longest sequence the engine must hold (vLLM's --max-model-len): each GPU keeps room for one such "
+             "sequence's KV cache. Default: the target's max_position_embeddings, else --context-tokens.")] = None,
+    gpu_memory_utilization: Annotated[float, typer.Option(
+        metavar="FRACTION",
+        help="Share of each GPU's memory the engine may fill (vLLM's default 0.9): weights, KV cache and the "
+             "activation reserve must fit it.")] = planner.GPU_MEMORY_UTILIZATION,
     prompt_tokens: Annotated[int, typer.Option(
         metavar="TOKENS",
         help="Prompt length of one request. With --new-tokens the speedup is of whole requests: target and draft "
@@ -73,8 +84,9 @@ def plan(
     tensor_parallel: Annotated[int | None, typer.Option(
         "--tensor-parallel-size", metavar="N",
         help="GPUs the target is sharded over (tensor parallelism, 1-64, dividing its heads; alias "
-             "--tensor-parallel). Default: 1, or the smallest power of two whose share of weights and KV cache fits "
-             "90% of one device.")] = None,
+             "--tensor-parallel). Default: 1, or the smallest power of two at which each GPU holds, by vLLM's "
+             "arithmetic, the weights of both models, KV for one --max-model-len sequence and the activation "
+             "reserve within --gpu-memory-utilization.")] = None,
     draft_tensor_parallel: Annotated[int | None, typer.Option(
         "--draft-tensor-parallel-size", metavar="M",
         help="GPUs the draft is sharded over (tensor parallelism; alias --draft-tensor-parallel). Default 1: the "
@@ -87,9 +99,41 @@ def plan(
                        "vllm (serve command), sglang (launch flags), trtllm (YAML), llamacpp (llama-server flags), "
                        "hf (transformers generate).")] = None,
     alpha: Annotated[list[float] | None, typer.Option(
-        help="Measured acceptance α in (0, 1), instead of the SDSL law, for one --draft-params: the first --alpha "
-             "belongs to the first --draft-params, the second to the second, and so on (repeatable; a draft "
-             "without one keeps the law).")] = None,
+        help="Measured acceptance α in (0, 1), instead of the SDSL law, for one draft: the first --alpha belongs "
+             "to the first --draft-params (or, without them, the first --draft), the second to the second, and so "
+             "on (repeatable; a draft without one keeps the law).")] = None,
+    acceptance_length: Annotated[list[str] | None, typer.Option(
+        metavar="TAU@GAMMA",
+        help="Measured mean acceptance length τ at γ, bonus token included (vLLM's 'mean acceptance length', "
+             "SGLang's 'accept length'), e.g. 3.2@4: converted to α and paired in order with the drafts like "
+             "--alpha (repeatable).")] = None,
+    draft_acceptance_rate: Annotated[list[str] | None, typer.Option(
+        metavar="RATE@GAMMA",
+        help="Measured draft acceptance rate at γ (vLLM's and llama.cpp's), e.g. 0.55@4: converted to α and paired "
+             "in order with the drafts like --alpha (repeatable).")] = None,
+    gamma: Annotated[int | None, typer.Option(
+        metavar="N",
+        help="The γ your engine is configured with: the speedup at that γ, with the best γ beside it (JSON "
+             "at_gamma).")] = None,
+    alpha_from: Annotated[list[str] | None, typer.Option(
+        metavar="FILE",
+        help="An acceptance record written by `specplan acceptance` (records file or its --json): the α of plan's "
+             "rule at the temperature nearest --temperature, paired in order with the drafts like --alpha "
+             "(repeatable).")] = None,
+    temperature: Annotated[float, typer.Option(
+        metavar="T",
+        help="Sampling temperature (0, the default: greedy, what most published acceptance figures report). At "
+             "T > 0 the law's α is adjusted by a factor fitted on Leviathan et al.'s greedy/sampled pairs; a given "
+             "α is taken as measured at T.")] = planner.DEFAULT_TEMPERATURE,
+    acceptance_rule: Annotated[str | None, typer.Option(
+        metavar="RULE",
+        help="lossless (rejection sampling) or argmax_draft (the draft proposes its argmax; vLLM's default). "
+             "Default: argmax_draft with --emit vllm (unless --draft-sample-method probabilistic), else "
+             "lossless.")] = None,
+    draft_sample_method: Annotated[str | None, typer.Option(
+        metavar="greedy|probabilistic",
+        help="vLLM's draft_sample_method, written into the emitted --speculative-config; sets the rule "
+             "(greedy: argmax_draft, probabilistic: lossless).")] = None,
     alpha_law: Annotated[str | None, typer.Option(
         metavar="A,B,C|FILE",
         help="Acceptance law α = A·ppl_draft + B·ppl_target + C, or a file from `specplan calibrate` "
@@ -111,6 +155,13 @@ def plan(
     draft_tensor_parallel = _one_of(draft_tensor_parallel, draft_tensor_parallel_alias, "--draft-tensor-parallel-size")
     model = model_source.resolve(target, "--target") if target else None
     drafts = tuple(model_source.resolve(d, "--draft") for d in draft or ())
+    rule = temperature_rule.resolve_rule(acceptance_rule, draft_sample_method,
+                                         emit_engine.value if emit_engine else None)
+    temperature = temperature_rule.check_temperature(temperature)
+    records = [acceptance_record.given_alpha(path, temperature, rule) for path in alpha_from or ()]
+    given = given_acceptance.given_alphas(alpha or (), acceptance_length or (), draft_acceptance_rate or (),
+                                          tuple(r[0] for r in records))
+    paired = given_acceptance.pair_with_drafts(given, tuple(draft_params or ()), tuple(d.name for d in drafts))
     inputs = planner.PlanInputs(
         target_params=target_params or model.architecture.params_total,
         target_tokens=target_tokens or (model and model.training_tokens) or planner.DEFAULT_TARGET_TOKENS,
@@ -122,7 +173,12 @@ def plan(
         context_tokens=context_tokens,
         aspect_ratio=aspect_ratio,
         draft_params=tuple(draft_params or ()),
-        alpha=tuple(alpha) if alpha else None,
+        alpha=paired.get("alpha"),
+        alpha_sources=paired.get("alpha_sources", ()),
+        checkpoint_alphas=paired.get("checkpoint_alphas", ()),
+        gamma=gamma,
+        temperature=temperature,
+        acceptance_rule=rule,
         alpha_law=parse_alpha_law(alpha_law) if alpha_law is not None else AlphaLaw(),
         gamma_max=gamma_max,
         min_speedup=min_speedup,
@@ -132,9 +188,12 @@ def plan(
         target_name=model.name if model else None,
         tensor_parallel=tensor_parallel,
         draft_tensor_parallel=1 if draft_tensor_parallel is None else draft_tensor_parallel,
+        max_model_len=max_model_len,
+        gpu_memory_utilization=gpu_memory_utilization,
     )
     deployment = checkpoints.plan_deployment(inputs, model, drafts)
-    emission = verdict.emit(deployment, emit_engine.value) if emit_engine else None
+    deployment = replace(deployment, notes=deployment.notes + [n for r in records for n in r[2]])
+    emission = verdict.emit(deployment, emit_engine.value, draft_sample_method) if emit_engine else None
     if as_json:
         data = deployment.to_json()
         data["emit"] = emission.to_json() if emission else None
@@ -191,8 +250,13 @@ def _summary(deployment: checkpoints.Deployment, answer: verdict.Verdict) -> Tab
                    f"{rec.target_prefill_ratio:.3g}, draft {rec.draft_prefill_ratio:.3g} target steps)"
                    if inputs.per_request else "")
     if deployment.best:
-        deploy = (f"{answer.draft} with γ = {answer.gamma}: {answer.speedup:.2f}×" if answer.pays else
+        best = deployment.best
+        deploy = (f"{answer.draft} with γ = {answer.gamma}: {answer.speedup:.2f}× (α {best.candidate.alpha:.3f}, "
+                  f"{best.alpha_source})" if answer.pays else
                   "the target alone: speculation does not pay with any checkpoint here")
+        if inputs.gamma:
+            fixed = planner.at_gamma(best.candidate, inputs.gamma)
+            deploy += f"; at your γ = {inputs.gamma}: {fixed['speedup']:.2f}× (best γ {fixed['best_gamma']})"
         rows = [("deploy", deploy),
                 ("size optimum N*", f"{format_count(rec.draft_params)} parameters: {rec.speedup:.2f}× if such a draft "
                                     f"existed{per_request}")]
@@ -215,6 +279,11 @@ def _summary(deployment: checkpoints.Deployment, answer: verdict.Verdict) -> Tab
          + (f", batch {inputs.batch_size}" if inputs.batch_size > 1 else "")),
         ("tensor parallelism", _tensor_parallel_row(result)),
     ]
+    if inputs.gamma:
+        fixed = planner.at_gamma(rec, inputs.gamma)
+        rows.insert(1, (f"at γ = {inputs.gamma}", f"{fixed['speedup']:.2f}×, E {fixed['expected_tokens_per_round']:.2f} "
+                                                  f"(the best γ beside it: {fixed['best_gamma']}, "
+                                                  f"{fixed['best_speedup']:.2f}×)"))
     for name, value in rows:
         summary.add_row(name, value)
     return summary
@@ -243,7 +312,8 @@ def _tensor_parallel_row(result: planner.Plan) -> str:
     text = f"target {tp['target']}, draft {tp['draft']}"
     if tp.get("target_step_s"):
         text += (f"; target step {tp['target_step_s'] * 1e3:.2f} ms, all-reduce {tp['all_reduce_s'] * 1e3:.2f} ms; "
-                 f"{tp['memory_per_gpu_gb']:.1f} GB per GPU")
+                 f"max_model_len {tp['max_model_len']:,}: {tp['memory']['text']}"
+                 + ("" if tp["memory"]["fits"] else " — does not fit"))
     return text
 
 

@@ -51,6 +51,7 @@ class Architecture:
     experts: int = 0
     experts_per_token: int = 0
     dtype: str | None = None  # the checkpoint's dtype as a --dtype name, when the config states it
+    max_position_embeddings: int | None = None  # the longest sequence its config allows (vLLM's max_model_len)
 
     @property
     def input_embedding_params(self) -> float:
@@ -204,8 +205,24 @@ def from_config(config, where: str) -> Architecture:
         params_total=float(total), params_active=float(active), expert_params=float(experts),
         experts=cfg.get("num_experts") or cfg.get("num_local_experts") or 0,
         experts_per_token=cfg.get("num_experts_per_tok", 0) if experts else 0,
-        dtype=weight_dtype(cfg),
+        dtype=weight_dtype(cfg), max_position_embeddings=max_len(cfg),
     )
+
+
+def max_len(cfg: dict) -> int | None:
+    """The longest sequence a config allows, as vLLM derives its default max_model_len: max_position_embeddings,
+    times the rope-scaling factor of linear and yarn scaling (yarn from original_max_position_embeddings);
+    llama3/longrope scaling already states the extended length. None when the config does not say."""
+    length = cfg.get("max_position_embeddings")
+    if not isinstance(length, int) or isinstance(length, bool) or length < 1:
+        return None
+    scaling = cfg.get("rope_scaling")
+    scaling = scaling if isinstance(scaling, dict) else {}
+    kind, factor = scaling.get("rope_type") or scaling.get("type"), scaling.get("factor")
+    if kind in ("linear", "yarn") and isinstance(factor, (int, float)) and factor > 1:
+        base = scaling.get("original_max_position_embeddings", length) if kind == "yarn" else length
+        return int(base * factor)
+    return length
 
 
 def describe(arch: Architecture) -> str:

@@ -24,8 +24,9 @@ class Checkpoint:
     given: bool  # named with --draft
     notes: tuple = ()
     shares_tokenizer: bool | None = None  # None: a tokenizer specplan does not know
+    alpha_source: str = "SDSL law"  # where its α came from (given with --draft, or the law's name)
 
-    def to_json(self, target_params: float) -> dict:
+    def to_json(self, target_params: float, gamma: int | None = None) -> dict:
         c = self.candidate
         return {
             "name": self.model.name, "family": self.model.family, "origin": self.model.origin, "given": self.given,
@@ -36,6 +37,8 @@ class Checkpoint:
             "target_draft_ratio": target_params / c.draft_params,
             "engines": {name: verdict.to_json() for name, verdict in self.engines.items()},
             "shares_tokenizer": self.shares_tokenizer,
+            "alpha_source": self.alpha_source,
+            "at_gamma": planner.at_gamma(c, gamma),
             "notes": list(self.notes),
         }
 
@@ -64,7 +67,8 @@ class Deployment:
         data = self.plan.to_json()
         data["notes"] = data["notes"] + self.notes
         data["target_model"] = self.target.summary() if self.target else None
-        data["checkpoints"] = [c.to_json(self.plan.inputs.target_params) for c in self.checkpoints]
+        data["checkpoints"] = [c.to_json(self.plan.inputs.target_params, self.plan.inputs.gamma)
+                               for c in self.checkpoints]
         return data
 
 
@@ -85,7 +89,7 @@ def family_drafts(target: ModelInfo) -> list:
     return result
 
 
-def rank(inputs: planner.PlanInputs, target: ModelInfo | None, drafts: list, given: set) -> tuple:
+def rank(inputs: planner.PlanInputs, target: ModelInfo | None, drafts: list, given_names: set) -> tuple:
     """(checkpoints best first, notes). ``inputs`` are a plan's resolved inputs (tensor_parallel set)."""
     notes, usable = [], []
     for draft in drafts:
@@ -99,7 +103,9 @@ def rank(inputs: planner.PlanInputs, target: ModelInfo | None, drafts: list, giv
     if not usable:
         return [], notes
     tokens = [d.training_tokens or inputs.draft_tokens for d in usable]
-    candidates = planner.evaluate_architectures(inputs, [d.architecture for d in usable], tokens)
+    given = [inputs.checkpoint_alpha(d.name) for d in usable]
+    candidates = planner.evaluate_architectures(inputs, [d.architecture for d in usable], tokens,
+                                                [g.alpha if g else None for g in given])
     result = []
     for draft, candidate in zip(usable, candidates):
         own = () if draft.training_tokens else (f"training tokens unknown: --draft-tokens {inputs.draft_tokens:g} "
@@ -111,7 +117,9 @@ def rank(inputs: planner.PlanInputs, target: ModelInfo | None, drafts: list, giv
         verdicts = serving.compatibility(target, draft) if target is not None else {
             e: serving.Compatibility(False, "unknown", "no target model (--target) to compare with")
             for e in serving.ENGINES}
-        result.append(Checkpoint(draft, candidate, verdicts, draft.name in given, own, shares))
+        given_alpha = inputs.checkpoint_alpha(draft.name)
+        source = given_alpha.source if given_alpha else inputs.law_source
+        result.append(Checkpoint(draft, candidate, verdicts, draft.name in given_names, own, shares, source))
     result.sort(key=lambda c: (c.shares_tokenizer is False, -c.candidate.speedup, c.model.architecture.params_total))
     return result, notes
 
@@ -123,6 +131,20 @@ def plan_deployment(inputs: planner.PlanInputs, target: ModelInfo | None = None,
     candidates = {d.name: d for d in (family_drafts(target) if target else [])}
     candidates.update({d.name: d for d in drafts})
     checkpoints, notes = rank(plan.inputs, target, list(candidates.values()), {d.name for d in drafts})
+    for _ in range(len(parallel.TP_CHOICES)):  # the automatic TP holds the best draft too (plan/memory.py)
+        best = next((c for c in checkpoints if c.shares_tokenizer is not False), None)
+        if best is None:
+            break
+        arch = best.model.architecture
+        fits = planner.draft_fits(plan, arch)
+        if fits or inputs.tensor_parallel is not None or plan.inputs.memory_draft == arch:
+            if not fits:
+                notes.append(f"{best.model.name} beside the target does not fit tensor parallelism "
+                             f"{plan.inputs.tensor_parallel} by vLLM's arithmetic (see the memory row)")
+            plan = planner.count_draft(plan, arch)
+            break
+        plan = planner.make_plan(replace(inputs, memory_draft=arch))
+        checkpoints, notes = rank(plan.inputs, target, list(candidates.values()), {d.name for d in drafts})
     if target is not None and not target.training_tokens:
         notes.append(f"{target.name}'s training tokens are not known to specplan: --target-tokens "
                      f"{inputs.target_tokens:g} used")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from specplan.errors import SpecplanError
-from specplan.plan import latency, theory
+from specplan.plan import latency, temperature, theory
 from specplan.plan.architecture import Architecture, rule_architecture
 from specplan.plan.inputs import PlanInputs
 from specplan.plan.scaling import ALPHA_CEIL, ALPHA_FLOOR, AlphaLaw, perplexity
@@ -99,12 +99,13 @@ class DraftCosts:
 
 
 def acceptance(inputs: PlanInputs, draft_params: np.ndarray) -> np.ndarray:
-    """α per draft: the one given for it with --alpha, else the SDSL law (docs/theory.md §3)."""
+    """α per draft: the one given for it with --alpha, else the SDSL law (docs/theory.md §3) adjusted to the
+    sampling temperature (plan/temperature.py)."""
     target_ppl = perplexity(inputs.target_params, inputs.target_tokens)
     law = inputs.alpha_law
     alpha = law.a * np.array([perplexity(n, inputs.draft_tokens) for n in draft_params]) + law.b * target_ppl + law.c
     check_law_alpha(law, draft_params, alpha)
-    alpha = np.clip(alpha, ALPHA_FLOOR, ALPHA_CEIL)
+    alpha = np.clip(temperature.adjust(alpha, inputs.temperature), ALPHA_FLOOR, ALPHA_CEIL)
     given = inputs.given_alpha()
     return np.array([given.get(float(n), a) for n, a in zip(draft_params, alpha)], dtype=float)
 

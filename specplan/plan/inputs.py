@@ -9,11 +9,14 @@ from specplan.checks import count_in, number_in
 from specplan.errors import SpecplanError
 from specplan.plan import parallel
 from specplan.plan.architecture import Architecture, rule_architecture
+from specplan.plan.given_acceptance import law_words
 from specplan.plan.hardware import load_profile
 from specplan.plan.latency import DEFAULT_CONTEXT_TOKENS
+from specplan.plan.memory import GPU_MEMORY_UTILIZATION, kv_tokens
 from specplan.plan.profile_kinds import Profile
 from specplan.plan.scaling import AlphaLaw
 from specplan.plan.shapes import DEFAULT_ASPECT_RATIO
+from specplan.plan.temperature import DEFAULT_TEMPERATURE, RULES, check_temperature
 
 COST_MODELS = ("hardware", "flops")
 # Training tokens of the SDSL paper's LLaMA-3 example: the target saw 15T tokens, the draft 2.4T.
@@ -42,6 +45,7 @@ LIMITS = {
     "context-tokens": (0, 1 << 30),
     "prompt-tokens": (0, 1 << 30),
     "new-tokens": (0, 1 << 30),
+    "max-model-len": (1, 1 << 30),
 }
 
 
@@ -75,6 +79,21 @@ class PlanInputs:
     # counts the prefills (docs/theory.md §5). Both 0: steady-state decoding, no prefill.
     prompt_tokens: int = 0
     new_tokens: int = 0
+    # Memory as vLLM counts it (plan/memory.py): one sequence of max_model_len tokens (None: the target's
+    # max_position_embeddings, else the context) within gpu_memory_utilization of each GPU; memory_draft is the
+    # draft counted beside the target (set once the checkpoints are ranked; None for a size plan).
+    max_model_len: int | None = None
+    gpu_memory_utilization: float = GPU_MEMORY_UTILIZATION
+    memory_draft: Architecture | None = None
+    # The γ the engine is configured with (None: plan chooses); the words for each --alpha's origin (same order;
+    # default "measured, --alpha"); a given acceptance per --draft checkpoint: ((name, GivenAlpha), ...).
+    gamma: int | None = None
+    # Sampling temperature (0: greedy) and the engine's acceptance rule (plan/temperature.py): the law's α is
+    # adjusted to T; a given α is taken as measured at it.
+    temperature: float = DEFAULT_TEMPERATURE
+    acceptance_rule: str = "lossless"
+    alpha_sources: tuple = ()
+    checkpoint_alphas: tuple = ()
 
     def __post_init__(self):
         if self.cost_model != "hardware":
@@ -95,6 +114,22 @@ class PlanInputs:
             return ()
         return tuple(self.alpha) if isinstance(self.alpha, (tuple, list)) else (self.alpha,)
 
+    def alpha_source(self, draft_params: float) -> str | None:
+        """Where a --draft-params size's given α came from; None when it has none."""
+        if draft_params not in self.given_alpha():
+            return None
+        i = self.draft_params.index(draft_params)
+        return self.alpha_sources[i] if i < len(self.alpha_sources) else "measured, --alpha"
+
+    @property
+    def law_source(self) -> str:
+        """The acceptance law in words, with its temperature adjustment at T > 0."""
+        return law_words(self.alpha_law, self.temperature, self.acceptance_rule)
+
+    def checkpoint_alpha(self, name: str):
+        """The GivenAlpha of a --draft checkpoint, or None."""
+        return next((given for draft, given in self.checkpoint_alphas if draft == name), None)
+
     def given_alpha(self) -> dict:
         """{draft size: its given α}: the i-th --alpha belongs to the i-th --draft-params, and to no other draft."""
         return dict(zip(self.draft_params, self.alphas))
@@ -114,7 +149,16 @@ class PlanInputs:
         for alpha in self.alphas:
             number_in(alpha, "--alpha", 0.0, 1.0, low_open=True, high_open=True)
         if self.alphas and not self.draft_params:
-            raise SpecplanError("--alpha needs --draft-params: a measured acceptance belongs to one draft")
+            raise SpecplanError("--alpha needs --draft-params (or --draft): a measured acceptance belongs to one "
+                                "draft")
+        if self.alphas and self.checkpoint_alphas:
+            raise SpecplanError("a given acceptance pairs with --draft-params or with --draft, not both at once: "
+                                "give one kind of draft")
+        if self.gamma is not None:
+            count_in(self.gamma, "--gamma", 1, self.gamma_max)
+        check_temperature(self.temperature)
+        if self.acceptance_rule not in RULES:
+            raise SpecplanError(f"--acceptance-rule {self.acceptance_rule!r} is not one of {', '.join(RULES)}")
         if len(self.alphas) > len(self.draft_params):
             raise SpecplanError(f"--alpha is given {len(self.alphas)} times for {len(self.draft_params)} "
                                 "--draft-params: give at most one per draft, in the same order")
@@ -135,6 +179,12 @@ class PlanInputs:
         if self.per_request and self.cost_model == "flops":
             raise SpecplanError("--prompt-tokens/--new-tokens need --cost-model hardware: the flops model charges "
                                 "every forward pass alike, so it has no prefill cost")
+        if self.max_model_len is not None:
+            count_in(self.max_model_len, "--max-model-len", *LIMITS["max-model-len"])
+            if self.model_max_len and self.max_model_len > self.model_max_len:
+                raise SpecplanError(f"--max-model-len {self.max_model_len} exceeds the target's "
+                                    f"max_position_embeddings {self.model_max_len} (vLLM refuses a longer one)")
+        number_in(self.gpu_memory_utilization, "--gpu-memory-utilization", 0.0, 1.0, low_open=True)
         if self.tensor_parallel is not None:
             parallel.check_tensor_parallel(self.tensor_parallel, self.target_model, "--tensor-parallel-size")
         parallel.check_tensor_parallel(self.draft_tensor_parallel, None, "--draft-tensor-parallel-size")
@@ -143,3 +193,20 @@ class PlanInputs:
     def target(self) -> Architecture:
         """The target's architecture: the real one when given, else the shape rule's."""
         return self.target_model or rule_architecture(self.target_params, self.aspect_ratio)
+
+    @property
+    def model_max_len(self) -> int | None:
+        """The target's own longest sequence (its config's max_position_embeddings), when known."""
+        return self.target_model.max_position_embeddings if self.target_model else None
+
+    @property
+    def planned_max_len(self) -> int:
+        """The max_model_len plan assumes: --max-model-len, else the target's own, else the context."""
+        return self.max_model_len or self.model_max_len or self.context_tokens
+
+    def memory_need(self, dtype: str) -> parallel.MemoryNeed:
+        """What each GPU must hold: the target, the draft counted (if any), KV for planned_max_len (or the planned
+        batch × context when longer)."""
+        return parallel.MemoryNeed(self.target, dtype, kv_tokens(self.planned_max_len, self.batch_size,
+                                                                  self.context_tokens),
+                                   self.memory_draft, self.draft_tensor_parallel, self.gpu_memory_utilization)

@@ -1,18 +1,18 @@
-"""The choice of tensor parallelism: which TPs a model's heads allow, the smallest whose share of the weights and
-KV cache fits one device, and the notes when none does. What a step costs at a TP is ``plan/latency.py``.
+"""The choice of tensor parallelism: which TPs a model's heads allow, the smallest whose worst GPU holds what vLLM
+counts (``plan/memory.py``: weights, KV of one max_model_len sequence, reserve), and the notes when none
+does. What a step costs at a TP is ``plan/latency.py``.
 """
 
-import math
+from dataclasses import dataclass
 
 from specplan.errors import SpecplanError
+from specplan.plan import memory
 from specplan.plan.architecture import Architecture
-from specplan.plan.latency import all_reduce_s, memory_per_gpu_gb
+from specplan.plan.latency import all_reduce_s
 from specplan.plan.profile_kinds import Profile
 
 MAX_TENSOR_PARALLEL = 64
-# The share of device memory a serving engine may fill (vLLM's default gpu_memory_utilization).
-MEMORY_UTILIZATION = 0.9
-_TP_CHOICES = (1, 2, 4, 8, 16, 32, 64)
+TP_CHOICES = (1, 2, 4, 8, 16, 32, 64)
 
 
 def check_tensor_parallel(tp: int, arch: Architecture | None, option: str, who: str = "target") -> None:
@@ -35,55 +35,62 @@ def tensor_parallel_fits(tp: int, arch: Architecture) -> bool:
     return True
 
 
-def smallest_fitting_tp(profile: Profile, arch: Architecture, dtype: str, context_tokens: int,
-                        batch: int) -> tuple:
-    """(TP, fits): the smallest power of two the heads allow whose share fits ``MEMORY_UTILIZATION`` of one
-    device; the largest allowed one, and False, when none fits."""
-    allowed = [tp for tp in _TP_CHOICES if tensor_parallel_fits(tp, arch)] or [1]
-    budget = MEMORY_UTILIZATION * profile.memory_gb
+def memory_at(profile: Profile, need: "MemoryNeed", tp: int) -> memory.GpuMemory:
+    return memory.per_gpu(profile, need.target, tp, need.dtype, need.tokens, need.draft, need.draft_tp,
+                          need.utilization)
+
+
+@dataclass(frozen=True)
+class MemoryNeed:
+    """What must fit on each GPU: the target (and the draft, where known) in ``dtype`` with ``tokens`` of KV."""
+
+    target: Architecture
+    dtype: str
+    tokens: int
+    draft: Architecture | None = None
+    draft_tp: int = 1
+    utilization: float = memory.GPU_MEMORY_UTILIZATION
+
+
+def smallest_fitting_tp(profile: Profile, need: MemoryNeed) -> tuple:
+    """(TP, fits): the smallest power of two the heads allow whose worst GPU fits the budget; the largest allowed
+    one, and False, when none fits."""
+    allowed = [tp for tp in TP_CHOICES if tensor_parallel_fits(tp, need.target)] or [1]
     for tp in allowed:
-        if memory_per_gpu_gb(arch, tp, dtype, context_tokens, batch) <= budget:
+        if memory_at(profile, need, tp).fits:
             return tp, True
     return allowed[-1], False
 
 
-def describe_fit(profile: Profile, arch: Architecture, tp: int, dtype: str, context_tokens: int,
-                 batch: int) -> str:
-    used = memory_per_gpu_gb(arch, tp, dtype, context_tokens, batch)
-    return f"{used:.1f} GB per GPU of {profile.memory_gb:g} GB ({math.floor(100 * used / profile.memory_gb)}%)"
-
-
-def choose_tensor_parallel(profile: Profile, arch: Architecture, given: int | None, dtype: str,
-                           context_tokens: int, batch: int) -> tuple:
-    """(TP, notes). A profile without a memory figure (measured): the given TP, else 1. A given TP stands (noted when the target's share still does not fit). Else 1 when the target
-    fits one device, or the smallest TP that fits, said in a note (TP 1 and a note when the profile has no
-    interconnect figures to model more)."""
+def choose_tensor_parallel(profile: Profile, need: MemoryNeed, given: int | None) -> tuple:
+    """(TP, notes). A profile without a memory figure (measured): the given TP, else 1. A given TP stands (noted,
+    term by term, when it does not fit). Else 1 when one device fits, or the smallest TP that fits, said in a note
+    (TP 1 and a note when the profile has no interconnect figures to model more)."""
     if profile.memory_gb is None:  # no memory figure: nothing to choose by
         return given or 1, []
-    fit = (dtype, context_tokens, batch)
-    budget = MEMORY_UTILIZATION * profile.memory_gb
     if given is not None:
-        if memory_per_gpu_gb(arch, given, *fit) <= budget:
+        used = memory_at(profile, need, given)
+        if used.fits:
             return given, []
-        return given, [f"the target does not fit {given} × {profile.name} at tensor parallelism {given} "
-                       f"({describe_fit(profile, arch, given, *fit)}): latencies assume it did"]
-    tp, fits = smallest_fitting_tp(profile, arch, *fit)
+        return given, [f"the target does not fit {given} × {profile.name} at tensor parallelism {given} by vLLM's arithmetic "
+                       f"({used.text()}): latencies assume they did"]
+    tp, fits = smallest_fitting_tp(profile, need)
     if tp == 1:
         return 1, []
     if not profile.interconnect_bandwidth_gb_s:
-        return 1, [f"the target does not fit one {profile.name} ({describe_fit(profile, arch, 1, *fit)}) and the "
+        return 1, [f"the target does not fit one {profile.name} ({memory_at(profile, need, 1).text()}) and the "
                    "profile has no interconnect figures: latencies are those of one device streaming all weights"]
     how = "the smallest tensor parallelism that fits" if fits else "and it does not fit even there"
     return tp, [f"the target does not fit one {profile.name}: planned on {tp} GPUs, {how} "
-                f"({describe_fit(profile, arch, tp, *fit)}); set --tensor-parallel-size to choose"]
+                f"({memory_at(profile, need, tp).text()}); set --tensor-parallel-size to choose"]
 
 
-def summary(profile: Profile, arch: Architecture, tp: int, dtype: str, context_tokens: int,
-            batch: int) -> dict:
-    """Interconnect, the all-reduce seconds of a one-token-per-sequence step, and the memory each GPU holds ({} for
-    a profile without a memory figure)."""
+def summary(profile: Profile, arch: Architecture, tp: int, dtype: str, batch: int, need: MemoryNeed) -> dict:
+    """Interconnect, the all-reduce seconds of a one-token-per-sequence step, and the memory each GPU holds, term
+    by term ({} for a profile without a memory figure)."""
     if profile.memory_gb is None:
         return {}
+    used = memory_at(profile, need, tp)
     return {"interconnect": profile.interconnect or None,
             "all_reduce_s": all_reduce_s(profile, arch, batch, tp, dtype),
-            "memory_per_gpu_gb": memory_per_gpu_gb(arch, tp, dtype, context_tokens, batch)}
+            "memory_per_gpu_gb": used.used, "memory": used.to_json()}

@@ -19,7 +19,10 @@ from specplan.plan.inputs import (  # noqa: F401  (the names plan's callers impo
 
 _GRID_POINTS = 1200
 _SMALLEST_DRAFT = 1e6  # the N* search starts here (the SDSL law's fitted range)
+from specplan.plan.architecture import Architecture
 from specplan.plan.latency import DEFAULT_CONTEXT_TOKENS  # noqa: F401
+from specplan.plan.memory import GPU_MEMORY_UTILIZATION  # noqa: F401
+from specplan.plan.temperature import DEFAULT_TEMPERATURE  # noqa: F401
 from specplan.plan.profile_kinds import Profile
 from specplan.plan.scaling import ALPHA_FLOOR, pooled_rule_draft_params
 from specplan.units import format_count
@@ -71,7 +74,8 @@ class Plan:
         return rec.gamma >= 1 and rec.speedup > 1.0 and rec.speedup >= self.inputs.min_speedup
 
     def to_json(self) -> dict:
-        inputs = {f.name: getattr(self.inputs, f.name) for f in fields(self.inputs) if f.name != "target_model"}
+        inputs = {f.name: getattr(self.inputs, f.name) for f in fields(self.inputs)
+                  if f.name not in ("target_model", "memory_draft")}
         law = self.inputs.alpha_law
         inputs["alpha_law"] = {"a": law.a, "b": law.b, "c": law.c, "source": law.source}
         inputs["draft_params"] = list(self.inputs.draft_params)
@@ -79,6 +83,8 @@ class Plan:
         inputs["alpha"] = alphas[0] if len(alphas) == 1 else (alphas or None)
         inputs["alphas"] = alphas  # one per --draft-params, in their order
         inputs["profile"] = self.profile_name
+        inputs["checkpoint_alphas"] = [{"draft": name, "alpha": given.alpha, "source": given.source}
+                                       for name, given in self.inputs.checkpoint_alphas]
         rec = self.recommendation
         return {
             "inputs": inputs,
@@ -98,7 +104,9 @@ class Plan:
                 "target_prefill_ratio": rec.target_prefill_ratio,
                 "speedup_by_gamma": list(rec.speedup_by_gamma),
                 "gamma_band": list(rec.gamma_band) if rec.gamma_band else None,
+                "alpha_source": self.inputs.alpha_source(rec.draft_params) or self.inputs.law_source,
             },
+            "at_gamma": at_gamma(rec, self.inputs.gamma),
             "pays": self.pays,
             "flat_band": {
                 "min_draft_params": self.flat_band[0],
@@ -117,19 +125,30 @@ class Plan:
         }
 
 
+def at_gamma(candidate: Candidate, gamma: int | None) -> dict | None:
+    """--gamma's answer for one candidate: its speedup and tokens per round at that γ, its best γ beside it."""
+    if gamma is None:
+        return None
+    return {"gamma": gamma, "speedup": candidate.speedup_by_gamma[gamma - 1],
+            "expected_tokens_per_round": float(theory.expected_tokens_per_round(candidate.alpha, gamma)),
+            "best_gamma": candidate.gamma, "best_speedup": candidate.speedup}
+
+
 def _evaluate(inputs: PlanInputs, costs: Costs, draft_params) -> list:
     """Candidates at their best integer γ (γ = 0 and speedup 1 where no γ pays)."""
     n = np.asarray(draft_params, dtype=float)
     return _candidates(n, acceptance(inputs, n), costs.drafts(n), costs)
 
 
-def evaluate_architectures(inputs: PlanInputs, drafts: list, draft_tokens: list) -> list:
+def evaluate_architectures(inputs: PlanInputs, drafts: list, draft_tokens: list, given: list | None = None) -> list:
     """Candidates for real draft architectures under resolved inputs (``Plan.inputs``: tensor_parallel set). Each
-    draft's acceptance comes from the law with its own parameter count and training tokens."""
+    draft's acceptance is its ``given`` α where not None, else the law's with its own parameter count and training
+    tokens."""
     costs = Costs(inputs)
     n = np.array([d.params_total for d in drafts], dtype=float)
-    alpha = np.array([acceptance(replace(inputs, alpha=None, draft_tokens=t), n[i:i + 1])[0]
-                      for i, t in enumerate(draft_tokens)])
+    given = given or [None] * len(drafts)
+    alpha = np.array([g if g is not None else acceptance(replace(inputs, alpha=None, draft_tokens=t), n[i:i + 1])[0]
+                      for i, (t, g) in enumerate(zip(draft_tokens, given))])
     return _candidates(n, alpha, costs.draft_architectures(drafts), costs)
 
 
@@ -240,10 +259,31 @@ def resolve_tensor_parallel(inputs: PlanInputs, profile: Profile | None) -> tupl
     """(inputs with tensor_parallel set, notes): see :func:`parallel.choose_tensor_parallel`."""
     if profile is None:
         return replace(inputs, tensor_parallel=inputs.tensor_parallel or 1), []
-    tp, notes = parallel.choose_tensor_parallel(profile, inputs.target, inputs.tensor_parallel,
-                                                profile.check_dtype(inputs.dtype), inputs.context_tokens,
-                                                inputs.batch_size)
+    tp, notes = parallel.choose_tensor_parallel(profile, inputs.memory_need(profile.check_dtype(inputs.dtype)),
+                                                inputs.tensor_parallel)
     return replace(inputs, tensor_parallel=tp), notes
+
+
+def count_draft(plan: Plan, draft: Architecture) -> Plan:
+    """The plan with ``draft`` counted in each GPU's memory (the summary only: latencies do not change)."""
+    inputs = replace(plan.inputs, memory_draft=draft)
+    summary = dict(plan.tensor_parallel)
+    profile = inputs.profile
+    if profile is not None and profile.memory_gb is not None:
+        need = inputs.memory_need(profile.check_dtype(inputs.dtype))
+        used = parallel.memory_at(profile, need, inputs.tensor_parallel)
+        summary.update(memory_per_gpu_gb=used.used, memory=used.to_json())
+    return replace(plan, inputs=inputs, tensor_parallel=summary)
+
+
+def draft_fits(plan: Plan, draft: Architecture) -> bool:
+    """Whether the plan's TP holds ``draft`` beside the target (True where the profile has no memory figure)."""
+    inputs = plan.inputs
+    profile = inputs.profile
+    if profile is None or profile.memory_gb is None:
+        return True
+    need = replace(inputs, memory_draft=draft).memory_need(profile.check_dtype(inputs.dtype))
+    return parallel.memory_at(profile, need, inputs.tensor_parallel).fits
 
 
 def tensor_parallel_summary(inputs: PlanInputs, profile: Profile | None, costs: Costs) -> dict:
@@ -252,8 +292,9 @@ def tensor_parallel_summary(inputs: PlanInputs, profile: Profile | None, costs: 
     summary = {"target": inputs.tensor_parallel, "draft": inputs.draft_tensor_parallel}
     if profile is not None and profile.memory_gb is not None:
         dtype = profile.check_dtype(inputs.dtype)
-        summary.update(parallel.summary(profile, inputs.target, inputs.tensor_parallel, dtype, inputs.context_tokens,
-                                        inputs.batch_size), target_step_s=costs.target_step_s)
+        summary.update(parallel.summary(profile, inputs.target, inputs.tensor_parallel, dtype, inputs.batch_size,
+                                        inputs.memory_need(dtype)),
+                       target_step_s=costs.target_step_s, max_model_len=inputs.planned_max_len)
     return summary
 
 

@@ -3,12 +3,11 @@ engines accept it, and ``--emit``'s configuration for one engine. The box, the v
 read the one :class:`Verdict`, so they never disagree.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from specplan.errors import SpecplanError
-from specplan.plan import checkpoints, planner, serving
-from specplan.plan.scaling import AlphaLaw
+from specplan.plan import checkpoints, parallel, planner, serving
 from specplan.units import format_count
 
 
@@ -79,12 +78,15 @@ def band_text(result: planner.Plan) -> str:
 
 def alpha_source(inputs: planner.PlanInputs, draft_params: float) -> str:
     """Where a draft's α came from: measured (its --alpha), the SDSL law, given coefficients or a calibrated file."""
-    if draft_params in inputs.given_alpha():
-        return "measured, --alpha"
-    source = inputs.alpha_law.source
-    if source == AlphaLaw.source:
-        return "SDSL law"
-    return "law --alpha-law A,B,C" if source == "--alpha-law" else f"calibrated law {Path(source).name}"
+    given = inputs.alpha_source(draft_params)
+    if given:
+        return given
+    return law_source(inputs)
+
+
+def law_source(inputs: planner.PlanInputs) -> str:
+    """The acceptance law's name in words."""
+    return inputs.law_source
 
 
 def choose(deployment: checkpoints.Deployment, name: str) -> tuple:
@@ -110,7 +112,7 @@ def choose(deployment: checkpoints.Deployment, name: str) -> tuple:
     return chosen, notes
 
 
-def emit(deployment: checkpoints.Deployment, name: str) -> serving.Emission:
+def emit(deployment: checkpoints.Deployment, name: str, draft_sample_method: str | None = None) -> serving.Emission:
     """Engine ``name``'s configuration for the checkpoint it accepts that pays best, or its "do not speculate"
     answer; a one-line error where no configuration can be written (no real target, no checkpoints)."""
     engine = serving.engine(name)
@@ -120,7 +122,45 @@ def emit(deployment: checkpoints.Deployment, name: str) -> serving.Emission:
     inputs = deployment.plan.inputs
     schedule = tuple(checkpoints.gamma_schedule(inputs, chosen, engine.schedule_batches)) \
         if engine.schedule_batches else ()
+    length, length_notes = emitted_max_len(inputs, chosen, engine.title)
     pair = serving.Pair(target=deployment.target.name, draft=chosen.model.name, tp=inputs.tensor_parallel,
                         draft_tp=inputs.draft_tensor_parallel, gamma=chosen.candidate.gamma, schedule=schedule,
-                        compatibility=chosen.engines[name], notes=notes)
+                        compatibility=chosen.engines[name], notes=notes + length_notes + rule_notes(inputs, name),
+                        max_model_len=length, draft_sample_method=draft_sample_method)
     return engine.configure(pair)
+
+
+def emitted_max_len(inputs: planner.PlanInputs, chosen: checkpoints.Checkpoint, title: str) -> tuple:
+    """(the max_model_len to configure or None, notes): the planned one where it is shorter than the target's own
+    (or the target's is unknown); where the pair does not fit at it by vLLM's arithmetic, the longest that fits
+    and still holds the planned batch × context; a one-line error where none does."""
+    profile, planned, own = inputs.profile, inputs.planned_max_len, inputs.model_max_len
+    shorter = planned if own is None or planned < own else None
+    if profile is None or profile.memory_gb is None:
+        return shorter, ()
+    need = replace(inputs, memory_draft=chosen.model.architecture).memory_need(profile.check_dtype(inputs.dtype))
+    used = parallel.memory_at(profile, need, inputs.tensor_parallel)
+    if used.fits:
+        return shorter, ()
+    longest = used.longest_tokens
+    needed = max(inputs.batch_size * inputs.context_tokens, inputs.prompt_tokens + inputs.new_tokens, 1)
+    tp = inputs.tensor_parallel
+    if longest < needed:
+        raise SpecplanError(f"{title} cannot start {inputs.target_name} with {chosen.model.name} at tensor "
+                            f"parallelism {tp} on {profile.name}: {used.text()} leaves room for "
+                            f"{longest:,} KV tokens, fewer than the {needed:,} planned; use a larger "
+                            "--tensor-parallel-size")
+    length = longest if longest < 4096 else longest // 1024 * 1024
+    return length, (f"max_model_len {length:,}, not {planned:,}: at tensor parallelism {tp} only that much KV "
+                    f"fits beside the weights ({used.text()})",)
+
+
+def rule_notes(inputs: planner.PlanInputs, name: str) -> tuple:
+    """What the acceptance rule means for engine ``name`` at the plan's temperature."""
+    if inputs.temperature == 0:
+        return ()
+    if name == "vllm" and inputs.acceptance_rule == "argmax_draft":
+        return (f"vLLM drafts by argmax by default (draft_sample_method \"greedy\"): at T {inputs.temperature:g} it "
+                "accepts less than lossless rejection sampling; --draft-sample-method probabilistic writes the "
+                "other rule into the config",)
+    return ()

@@ -38,6 +38,8 @@ class Pair:
     schedule: tuple  # ((batch, γ, speedup), ...) at the engine's schedule_batches; () when it takes one γ
     compatibility: Compatibility  # this engine's verdict on the pair
     notes: tuple = ()  # why faster checkpoints were passed over
+    max_model_len: int | None = None  # the longest sequence to configure; None: the target's own (no flag)
+    draft_sample_method: str | None = None  # vLLM's, when given (None: its default, "greedy")
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ class _Sglang:
                    "--speculative-algorithm", "STANDALONE", "--speculative-draft-model-path", pair.draft,
                    "--speculative-num-steps", str(gamma), "--speculative-eagle-topk", "1",
                    "--speculative-num-draft-tokens", str(gamma + 1)]
+        if pair.max_model_len:
+            command += ["--context-length", str(pair.max_model_len)]
         notes = list(pair.notes)
         if pair.draft_tp != pair.tp:
             notes.append(f"SGLang's STANDALONE draft runs at the target's tensor parallelism ({pair.tp}): plan with "

@@ -66,6 +66,8 @@ class _Trtllm:
                          "above it TensorRT-LLM versions differ (γ kept, or speculation off)")
         config = {"disable_overlap_scheduler": True, "speculative_config": spec,
                   "kv_cache_config": {"enable_block_reuse": False}}
+        if pair.max_model_len:
+            config["max_seq_len"] = pair.max_model_len
         if any(gamma > first for _, gamma, _ in schedule):
             notes.append(f"γ capped at batch 1's {first} (TensorRT-LLM's max_draft_len) at every batch size")
         if pair.draft_tp != pair.tp:

@@ -38,6 +38,8 @@ class _Vllm:
                                     f"{schedule[-1][0]}", pair.notes, schedule)
         config = {"method": "draft_model", "model": pair.draft, "num_speculative_tokens": gamma,
                   "draft_tensor_parallel_size": draft_tp}
+        if pair.draft_sample_method:
+            config["draft_sample_method"] = pair.draft_sample_method
         notes = list(pair.notes)
         by_batch = ranges(schedule)
         if len(by_batch) > 1:
@@ -47,7 +49,8 @@ class _Vllm:
             notes.append(f"vLLM V1 has been reported to run the draft at the target's tensor parallelism whatever "
                          f"draft_tensor_parallel_size says (vllm#17499); plan with --draft-tensor-parallel-size {tp} "
                          "to see that case")
-        command = ["vllm", "serve", pair.target, "--tensor-parallel-size", str(tp),
+        length = ["--max-model-len", str(pair.max_model_len)] if pair.max_model_len else []
+        command = ["vllm", "serve", pair.target, "--tensor-parallel-size", str(tp), *length,
                    "--speculative-config", json.dumps(config)]
         return Emission(self.name, pair.draft, gamma, shlex.join(command), "bash", tuple(notes), schedule)
 
