@@ -76,3 +76,44 @@ def test_readme_examples_run_as_printed(tmp_path):
                               capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, f"{line}\n{done.stderr[-2000:]}"
         assert "Traceback" not in done.stderr
+
+
+# Each command's reference page ends with its options as the command itself states them (name, meaning, default),
+# so no option goes undocumented and none documented is stale. SPECPLAN_REGEN_DOCS=1 rewrites the sections.
+OPTIONS_BEGIN = "<!-- options: generated from the command's --help; tests/test_readme.py checks it -->"
+OPTIONS_END = "<!-- end of options -->"
+
+
+def _default_text(param) -> str:
+    if param.is_flag:
+        return "off" if not param.default else "on"
+    if param.default is None or param.default == "":
+        return "—"
+    if isinstance(param.default, (list, tuple)):
+        return ", ".join(map(str, param.default)) or "—"
+    return f"`{param.default}`"
+
+
+def options_section(command: str) -> str:
+    cmd = typer.main.get_command(app).commands[command]
+    rows = ["## Options", "", OPTIONS_BEGIN, "", "| option | meaning | default |", "|---|---|---|"]
+    for p in cmd.params:
+        if not isinstance(p, click.Option) or p.hidden or "--help" in p.opts:
+            continue
+        names = ", ".join(f"`{o}`" for o in sorted(p.opts, key=len, reverse=True))
+        meaning = " ".join((p.help or "").split()).replace("|", "\\|")
+        rows.append(f"| {names} | {meaning} | {_default_text(p)} |")
+    return "\n".join(rows + ["", OPTIONS_END]) + "\n"
+
+
+@pytest.mark.parametrize("command", sorted(COMMAND_DOCS))
+def test_each_reference_page_lists_its_commands_options(command):
+    path = ROOT / "docs" / COMMAND_DOCS[command]
+    text = path.read_text(encoding="utf-8")
+    head = text.split("## Options\n\n" + OPTIONS_BEGIN)[0].rstrip() + "\n\n"
+    if os.environ.get("SPECPLAN_REGEN_DOCS"):
+        path.write_text(head + options_section(command), encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
+    assert text.endswith(options_section(command)), (
+        f"docs/{COMMAND_DOCS[command]}'s options differ from `specplan {command} --help`: "
+        "rerun with SPECPLAN_REGEN_DOCS=1")

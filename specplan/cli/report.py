@@ -58,7 +58,8 @@ def report(
                                   "engine, γ (and category) and compared on speedup and acceptance "
                                   "length.")] = None,
     engine: Annotated[str | None, typer.Option(
-        metavar="ENGINE,...", help="Gate only the rows of these engines, e.g. sd (default: every row).")] = None,
+        metavar="ENGINE,...", help="Gate only the rows of these engines, e.g. sd,vllm (default, with neither --engine nor --gamma: sd "
+                                  "at its best measured γ per pair).")] = None,
     gamma: Annotated[str | None, typer.Option(
         metavar="G,...|best", help="Gate only the rows of these γ, e.g. 4, or 'best': per pair × engine the γ "
                                    "with the best measured speedup (to gate a γ sweep).")] = None,
