@@ -66,16 +66,31 @@ def test_documented_options_exist(command):
     assert not named - everywhere, f"docs/{COMMAND_DOCS[command]} names {sorted(named - everywhere)}: no such option"
 
 
+def _shown_outputs() -> dict:
+    """The README's ```text blocks that follow a ```bash block: what the block's last command prints (an excerpt)."""
+    pairs = re.findall(r"```bash\n(.*?)```\n\n```text\n(.*?)```", README, re.DOTALL)
+    return {block.strip().splitlines()[-1].strip(): shown for block, shown in pairs}
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
 def test_readme_examples_run_as_printed(tmp_path):
-    """Run in the order printed, in one fresh folder (the report lines read the bench line's records)."""
+    """Run in the order printed, in one fresh folder (the report lines read the bench line's records); where the
+    README shows an excerpt of the output, the command prints it (wrapped as the terminal allows)."""
     env = {**os.environ, "COLUMNS": "80", "HF_HUB_OFFLINE": "1"}
-    assert _examples(), "the README shows no example"
+    shown = _shown_outputs()
+    assert _examples() and shown, "the README shows no example"
     for line in _examples():
         args = shlex.split(line)
         done = subprocess.run([sys.executable, "-m", "specplan", *args[1:]], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, f"{line}\n{done.stderr[-2000:]}"
         assert "Traceback" not in done.stderr
+        if line in shown:
+            assert _flat(shown.pop(line)) in _flat(done.stdout), f"{line}: the README's output has drifted"
+    assert not shown, f"shown outputs of commands that are not examples: {sorted(shown)}"
 
 
 # Each command's reference page ends with its options as the command itself states them (name, meaning, default),
