@@ -20,6 +20,7 @@ class AcceptanceResult:
 
 
 def _workload(config: AcceptanceConfig, prompts: list):
+    from specplan.measure.engines import registry
     from specplan.measure.loading import Workload
     from specplan.measure.prompts import check_prompts_fit
 
@@ -27,7 +28,7 @@ def _workload(config: AcceptanceConfig, prompts: list):
         check_prompts_fit(prompts, getattr(target_config.get_text_config(), "max_position_embeddings", None),
                           config.prompts_file)
         longest = max(len(tokenizer(p.text).input_ids) for p in prompts)
-        return Workload(("ar",), longest + config.max_new_tokens,
+        return Workload((registry.BASELINE.name,), longest + config.max_new_tokens,
                         f"the longest prompt ({longest} tokens) + --max-new-tokens {config.max_new_tokens}")
 
     return asks
