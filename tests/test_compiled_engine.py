@@ -81,3 +81,21 @@ def test_compile_swaps_in_the_compiled_ar_and_sd_only():
         assert engine.speculative == registry.get(name).speculative and registry.for_run(name) is registry.get(name)
     assert registry.for_run("hf", compile=True) is registry.get("hf")
     assert registry.for_run("vllm", compile=True) is registry.get("vllm")
+
+
+def _measured(**extra) -> dict:
+    return {"name": "m", "kind": "measured", "dtype": "fp32", **extra,
+            "coefficients": {"step_overhead_s": 1e-4, "layer_overhead_s": 1e-5, "per_param_s": 1e-12,
+                             "per_param_token_s": 0.0},
+            "measurements": [{"params": p, "new_tokens": 1} for p in (1e6, 4e6)]}
+
+
+def test_a_measured_profile_says_which_engine_timed_it_and_old_files_read_as_eager():
+    from specplan.errors import SpecplanError
+    from specplan.plan import hardware
+
+    assert hardware.profile_from_dict(_measured(), "old.yaml").engine == "eager"
+    assert hardware.profile_from_dict(_measured(engine="compiled"), "c.yaml").engine == "compiled"
+    assert hardware.load_profile("h100-sxm").engine is None  # a datasheet: no engine measured
+    with pytest.raises(SpecplanError, match="engine 'graphs' must be one of eager, compiled"):
+        hardware.profile_from_dict(_measured(engine="graphs"), "bad.yaml")
