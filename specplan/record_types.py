@@ -187,7 +187,8 @@ class PerplexityRecord(Record):
 
 @dataclass(frozen=True, kw_only=True)
 class EngineRecord(Record):
-    """``kind: "engine"``: one vLLM engine configuration."""
+    """``kind: "engine"``: one vLLM engine configuration (start-up and warm-up), or the compiled engine's
+    preparation (``engine: "compiled"``: compile seconds as ``startup_s``, per model and shape in ``compile``)."""
 
     engine: str = _f(_is_str, _STRING, required=True)
     gamma: int | None = _f(_is_optional(lambda v: is_count(v, 1) and v <= MAX_GAMMA),
@@ -200,6 +201,8 @@ class EngineRecord(Record):
     request_counts: dict | None = _f(_is_optional(_is_object), _OBJECT, omit_none=True)
     counters_match: bool | None = _f(_is_optional(lambda v: isinstance(v, bool)), "true, false or null",
                                      omit_none=True)
+    # the compiled engine's CompileReport: mode, cache positions, compile_s per model and shape, warm-up
+    compile: dict | None = _f(_is_optional(_is_object), _OBJECT, omit_none=True)
 
 
 KINDS = {"run": RunRecord, "latency": LatencyRecord, "perplexity": PerplexityRecord, "engine": EngineRecord}

@@ -49,6 +49,7 @@ def _graphs() -> int:
     return int(counters["stats"]["unique_graphs"])
 
 
+@pytest.mark.compile
 def test_toy_pair_greedy_compiled_equals_eager_ar_and_compiles_nothing_while_timed(toy):
     pair, ids, report = toy
     assert report.mode == "default" and set(report.compile_s) == {
@@ -72,6 +73,7 @@ def test_toy_pair_greedy_compiled_equals_eager_ar_and_compiles_nothing_while_tim
     assert timed < report.total_compile_s / 5  # the compile time is in the report, not in the decodes
 
 
+@pytest.mark.compile
 def test_toy_pair_counts_and_caches_match_eager_sd(toy):
     """Same per-round counts as eager sd, and the caches hold the committed prefix after every round."""
     from specplan.measure.engines.sd import decode_sd
@@ -91,6 +93,7 @@ def test_toy_pair_counts_and_caches_match_eager_sd(toy):
         assert target_len == committed - 1 and draft_len == committed - pending and pending in (1, 2)
 
 
+@pytest.mark.compile
 def test_toy_pair_sampled_compiled_sd_follows_the_target_distribution(toy):
     """The second emitted token of sampled compiled sd (round 1: γ drafts, verified) follows the target's own
     distribution p(t₁) = Σ p(t₀) p(t₁ | t₀), computed from eager forwards; chi-square over the likely tokens."""
@@ -121,6 +124,7 @@ def test_toy_pair_sampled_compiled_sd_follows_the_target_distribution(toy):
 MATRIX = ["qwen2", "mistral", "gemma2"]  # full attention; sliding window on every layer; hybrid sliding/full
 
 
+@pytest.mark.compile
 @pytest.mark.parametrize("family", MATRIX)
 def test_matrix_family_compiled_greedy_equals_eager_ar(tmp_path, family):
     """Prompt + output exceed the window, so the sliding layers' masks (over the full static cache) are what

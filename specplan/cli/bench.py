@@ -78,6 +78,10 @@ def bench(
         help="Tokens in the KV cache when timing single steps (for c and the verify cost).")]
         = DEFAULTS["latency_context_tokens"],
     threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's default).")] = None,
+    compile: Annotated[bool, typer.Option(
+        "--compile", help="Run ar and sd on a static KV cache with torch.compile'd steps (CUDA graphs on CUDA), "
+                          "compiled and warmed up before the timed runs (off by default; hf and vllm unchanged).")]
+        = DEFAULTS["compile"],
     batch_size: Annotated[str, typer.Option(
         help="vllm: requests in flight together, comma-separated (e.g. 1,4,16,64); each is timed as one batch. "
              "Sequential engines decode one sequence at a time.", rich_help_panel="vLLM")]
@@ -125,6 +129,7 @@ def bench(
         trust_remote_code=trust_remote_code, prompts_file=prompts, num_prompts=num_prompts, repeats=repeats,
         latency_samples=latency_samples, latency_context_tokens=latency_context, perplexity=perplexity,
         perplexity_text=perplexity_text, threads=threads, batch_sizes=parse_list("--batch-size", batch_size, int),
+        compile=compile,
         vllm=VllmSettings(tensor_parallel_size, draft_tensor_parallel_size, max_model_len, gpu_memory_utilization,
                           tuple(parse_vllm_arg(a) for a in vllm_arg or ())))
     if output:

@@ -147,6 +147,7 @@ def render(document: dict, path: str, console: Console) -> None:
     rows = document["measurements"]
     k_max = max(r["new_tokens"] for r in rows)
     table = Table(title=f"specplan profile — {document['device']}, {document['dtype']}, "
+                        f"{document.get('engine', 'eager')} steps, "
                         f"context {document['context_tokens']} tokens", title_justify="left")
     for column in ("model", "params", "layers × width", "k=1 ms (p10–p90)", f"k={k_max} ms", "fit worst error"):
         table.add_column(column, justify="right")

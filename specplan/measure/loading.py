@@ -170,7 +170,7 @@ def check_workload(configs: dict, workload: Workload) -> None:
 
     for option, config in configs.items():
         check_positions(config, option, workload)
-        refusal = registry.refusal(workload.engines, config, option.lstrip("-"))
+        refusal = registry.refusal(workload.engines, config, option.lstrip("-"), workload.compile)
         if refusal:
             raise SpecplanError(refusal)
 

@@ -139,6 +139,7 @@ def profile_document(measurement: Measurement, fit: Fit, name: str, loop: dict |
         "description": f"Measured with specplan profile on {measurement.device_name}"
                        + (" (partial: interrupted)" if measurement.partial else ""),
         "dtype": s.dtype,
+        "engine": "eager",  # transformers' forward steps (plan tells them from a compiled engine's)
         "aspect_ratio": s.aspect_ratio,
         "coefficients": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(fit.coefficients).items()},
         "device": measurement.device_name,

@@ -20,6 +20,9 @@ KV_HEAD_FRACTION = RULE_KV_FRACTION
 # A measured coefficient is seconds (per step, layer or parameter): anything near this is a broken file.
 MAX_COEFFICIENT_S = 1000.0
 
+# How a measured profile's steps were timed: transformers' eager forward, or the compiled engine's steps.
+PROFILE_ENGINES = ("eager", "compiled")
+
 # key -> (accepted types, required)
 _NUMBER = (int, float)
 _ROOFLINE_SCHEMA = {
@@ -43,6 +46,7 @@ _MEASURED_SCHEMA = {
     "name": (str, True),
     "kind": (str, True),
     "dtype": (str, True),
+    "engine": (str, False),  # eager (absent: a file from before) | compiled
     "coefficients": (dict, True),
     "aspect_ratio": (_NUMBER, False),
     "description": (str, False),
@@ -149,7 +153,10 @@ def _measured_from_dict(data: dict, where: str) -> MeasuredProfile:
     if not any(coefficients.get(k) for k in ("step_overhead_s", "layer_overhead_s", "per_param_s")):
         raise SpecplanError(f"{where}: coefficients step_overhead_s, layer_overhead_s and per_param_s are all zero: "
                             "a decode step would take no time; re-run `specplan profile`")
-    known = {"name", "kind", "dtype", "coefficients", "aspect_ratio", "description"}
+    known = {"name", "kind", "dtype", "engine", "coefficients", "aspect_ratio", "description"}
+    engine = data.get("engine", "eager")
+    if engine not in PROFILE_ENGINES:
+        raise SpecplanError(f"{where}: engine {shown(engine)} must be one of {', '.join(PROFILE_ENGINES)}")
     loop = data.get("loop") or {}
     loop_terms = {}
     for key in ("step_overhead_s", "round_overhead_s"):
@@ -166,6 +173,7 @@ def _measured_from_dict(data: dict, where: str) -> MeasuredProfile:
                                              for k, v in coefficients.items()}),
         aspect_ratio=_positive(data.get("aspect_ratio", DEFAULT_ASPECT_RATIO), where, "aspect_ratio"),
         description=data.get("description", ""),
+        engine=engine,
         extra={k: v for k, v in data.items() if k not in known},
         loop_step_overhead_s=loop_terms["step_overhead_s"],
         round_overhead_s=loop_terms["round_overhead_s"],

@@ -35,6 +35,7 @@ class Profile(Protocol):
     prefill_per_param_token_s: float | None  # q of the prefill model (None: not measured)
     measured_tokens: int | None  # K: the largest step measured (None: not a measured table)
     measured_params: tuple | None  # (smallest, largest) size measured (None: nothing measured)
+    engine: str | None  # how the steps were timed: "eager" | "compiled" (CUDA graphs on CUDA); None: not measured
 
     @property
     def dtypes(self) -> tuple: ...
@@ -81,6 +82,7 @@ class RooflineProfile:
     prefill_per_param_token_s = None
     measured_tokens = None
     measured_params = None
+    engine = None
 
     @property
     def dtypes(self) -> tuple:
@@ -186,6 +188,9 @@ class MeasuredProfile:
     # ``cold_step``: (params, extra seconds) per measured size, the cost of a decode step right after a cache flush
     # beyond the warm one (a draft's first step of each round).
     cold_step_extra: tuple = ()
+    # ``engine``: the steps timed eagerly (transformers' forward, host work per step included) or compiled (a
+    # static cache and torch.compile'd steps, as a serving engine runs them); a file without it is eager.
+    engine: str = "eager"
 
     # One device, no datasheet: no memory figure to choose a tensor parallelism by, no interconnect.
     memory_gb = None

@@ -39,6 +39,7 @@ class BenchConfig:
     threads: int | None = None
     batch_sizes: tuple = (1,)  # batched engines: requests in flight together
     vllm: VllmSettings = field(default_factory=VllmSettings)  # the batched serving engine's pass-through settings
+    compile: bool = False  # ar and sd on the compiled engine (static cache, torch.compile'd steps)
 
     def __post_init__(self):
         _validate(self)
@@ -55,6 +56,10 @@ class BenchConfig:
     @property
     def batched(self) -> list:
         return registry.batched(self.engines)
+
+    def engine(self, name: str):
+        """The engine that runs ``name``'s tasks (its compiled variant under ``--compile``)."""
+        return registry.for_run(name, self.compile)
 
     @property
     def speculates(self) -> bool:
@@ -114,7 +119,7 @@ def workload(config: BenchConfig, prompt_tokens: list) -> Workload:
     timed = (config.latency_context_tokens + gamma + 1,
              f"--latency-context {config.latency_context_tokens} + the longest timed step ({gamma + 1} tokens)")
     positions, why = max(decode, timed)
-    return Workload(tuple(config.engines), positions, why)
+    return Workload(tuple(config.engines), positions, why, config.compile)
 
 
 def batch_notes(config: BenchConfig) -> tuple:

@@ -22,7 +22,7 @@ def effective_settings(config: BenchConfig, device: str, dtype: str, num_prompts
     }
     for name, engine in registry.ENGINES.items():
         settings |= engine.settings(config) if name in config.engines else engine.absent_settings()
-    return settings
+    return settings | registry.compiled_settings(config, device)
 
 
 def environment(device: str, engines: tuple = ()) -> dict:

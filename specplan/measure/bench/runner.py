@@ -16,6 +16,7 @@ from specplan.measure.engines.base import WARMUP_TOKENS, BatchedJob, run_fields,
 from specplan.measure.engines.exactness import exactness, top2_margin
 from specplan.measure.prompts import BUILTIN, check_prompts_fit, load_prompts
 
+COMPILED_KEY = ("engine", "compiled", None)  # task key of the compiled engine's record
 PERPLEXITY_WINDOW = 512  # tokens scored per window (less where the model has fewer positions)
 
 
@@ -73,7 +74,9 @@ def run_bench(config: BenchConfig, existing: tuple = (), on_start=None, on_recor
     run_id = resume_header(list(existing), header["pair"], header["settings"]) or uuid.uuid4().hex[:12]
     done = {task_key(r) for r in existing}
     tasks = [t for t in plan_tasks(config, len(prompts)) if t.key not in done]
-    total = len(tasks) + sum(engine.pending(config, len(prompts), done) for engine in config.batched)
+    compiles = config.compile and any(t.kind == "run" and t.engine in registry.COMPILED for t in tasks)
+    engine_record = compiles and COMPILED_KEY not in done  # written once per run, also when --resume recompiles
+    total = len(tasks) + engine_record + sum(engine.pending(config, len(prompts), done) for engine in config.batched)
     if on_start:
         on_start(total)
     baseline = registry.baseline().name
@@ -83,12 +86,22 @@ def run_bench(config: BenchConfig, existing: tuple = (), on_start=None, on_recor
     if tasks:
         runner = _Runner(config, pair, prompts, record, text, [t for t in tasks if t.kind == "latency"])
         runner.baseline_outputs.update(baseline_outputs)
+        if compiles:  # every shape compiled and warmed up once, before the first timed run
+            prepared = record("engine", **registry.prepare_compiled(config, pair, runner.prompt_ids))
+            if engine_record:
+                records.append(prepared)
+                if on_record:
+                    on_record(prepared, "compiled engine: compile and warm-up")
         runner.warm_up(tasks)
         for task in tasks:
             records.append(runner.execute(task))
             if on_record:
                 on_record(records[-1], task.label)
         baseline_outputs = runner.baseline_outputs
+        late = registry.late_compiles(pair) if compiles else ()
+        if late:
+            notes += (f"--compile: shapes first compiled inside a timed run ({', '.join(late)}); their compile "
+                      "time is in those runs' wall time",)
         del runner
     if config.batched:  # last: an in-process vLLM CPU engine binds this process's threads
         del pair  # free the transformers models before the engine sizes its memory (its share of each GPU)
@@ -124,7 +137,7 @@ class _Runner:
     def warm_up(self, tasks: list) -> None:
         """One short untimed decode per engine and γ (kernels, allocator, lazy init), discarded."""
         for name, gamma in sorted({(t.engine, t.gamma or 0) for t in tasks if t.kind == "run"}):
-            self._decode(registry.get(name), gamma or None, self.prompt_ids[0],
+            self._decode(self.config.engine(name), gamma or None, self.prompt_ids[0],
                          min(WARMUP_TOKENS, self.config.max_new_tokens), 0)()
 
     def execute(self, task: Task) -> dict:
@@ -144,7 +157,7 @@ class _Runner:
         from specplan.measure.engines.round_clock import RoundClock
         from specplan.measure.timing import timed
 
-        engine = registry.get(task.engine)
+        engine = self.config.engine(task.engine)
         prompt_ids = self.prompt_ids[task.prompt_index]
         clock = RoundClock(self.pair.device) if engine.times_rounds else None
         work = self._decode(engine, task.gamma, prompt_ids, self.config.max_new_tokens,

@@ -16,12 +16,14 @@ WARMUP_TOKENS = 8  # the untimed decode per engine configuration before the time
 
 @dataclass(frozen=True)
 class Workload:
-    """What a run asks of the models, checked against their configs before any weights load: the engines, and the
-    positions the longest sequence reaches (``positions``, explained by ``why``)."""
+    """What a run asks of the models, checked against their configs before any weights load: the engines (their
+    compiled variants when ``compile``), and the positions the longest sequence reaches (``positions``, explained
+    by ``why``)."""
 
     engines: tuple = ()
     positions: int = 0
     why: str = ""
+    compile: bool = False
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ refusals, the recorded settings and the task plan follow from the entry.
 """
 
 from specplan.errors import SpecplanError
-from specplan.measure.engines import ar, hf, sd, vllm
+from specplan.measure.engines import ar, compiled_engine, hf, sd, vllm
 from specplan.measure.engines.base import BATCHED, SEQUENTIAL
 
 ENGINES = {engine.name: engine for engine in (ar.ENGINE, sd.ENGINE, hf.ENGINE, vllm.ENGINE)}
@@ -18,6 +18,12 @@ BASELINE = ar.ENGINE
 decode_target_alone = ar.decode_ar
 
 
+# `--compile`: the engines with a compiled variant (the same names, on a static cache with compiled steps)
+COMPILED = compiled_engine.VARIANTS
+prepare_compiled, compiled_settings, late_compiles = (compiled_engine.prepare, compiled_engine.settings,
+                                                      compiled_engine.late_compiles)
+
+
 def names() -> tuple:
     return tuple(ENGINES)
 
@@ -27,6 +33,13 @@ def get(name: str):
     if name not in ENGINES:
         raise SpecplanError(f"--engines {name!r}: choose from {','.join(ENGINES)}")
     return ENGINES[name]
+
+
+def for_run(name: str, compile: bool = False):
+    """The engine that runs ``name``'s tasks: its compiled variant under ``--compile`` where it has one (``ar``,
+    ``sd``), else the engine itself (``hf`` and ``vllm`` stay as they are)."""
+    engine = get(name)
+    return COMPILED.get(name, engine) if compile else engine
 
 
 def unknown(selected: tuple) -> list:
@@ -57,10 +70,10 @@ def help_text() -> str:
     return "Comma-separated: " + ", ".join(engine.summary for engine in ENGINES.values()) + "."
 
 
-def refusal(selected: tuple, config, role: str) -> str | None:
-    """The first selected engine's refusal of this model (one line, registry order), or None when every one can
-    run it."""
-    for engine in (e for name, e in ENGINES.items() if name in selected):
+def refusal(selected: tuple, config, role: str, compile: bool = False) -> str | None:
+    """The first selected engine's refusal of this model (one line, registry order; the compiled variants' under
+    ``--compile``), or None when every one can run it."""
+    for engine in (for_run(name, compile) for name in ENGINES if name in selected):
         reason = engine.refuses(config, role)
         if reason:
             return reason
