@@ -1,4 +1,4 @@
-"""Bad input files for the hardening tests (tests/test_bad_inputs.py): each small, each wrong in one way.
+"""Bad input files for the hardening tests (tests/cli/test_bad_inputs.py): each small, each wrong in one way.
 
 ``make_files(folder)`` writes them all; the table refers to them as ``{d}/NAME``.
 """

@@ -35,9 +35,9 @@ def test_vllm_tests_are_marked_and_deselected_by_default():
     pytest_config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
     assert "-m 'not vllm'" in pytest_config["addopts"]
     assert any(marker.startswith("vllm:") for marker in pytest_config["markers"])
-    using = sorted(p.name for p in (REPO / "tests").glob("test_*.py")
+    using = sorted(p.relative_to(REPO / "tests").as_posix() for p in (REPO / "tests").rglob("test_*.py")
                    if "vllm_required" in p.read_text() and p.name != Path(__file__).name)
-    assert using == ["test_bench_vllm.py", "test_bench_vllm_random.py"]
+    assert using == ["measure/test_bench_vllm.py", "measure/test_bench_vllm_random.py"]
     for name in using:
         assert 'pytestmark = [pytest.mark.vllm, pytest.mark.usefixtures("vllm_required")]' in \
             (REPO / "tests" / name).read_text()

@@ -9,7 +9,7 @@ contents once the window is full (a rejected token's write cannot be undone) and
 the model builds the sliding / chunked mask over absolute positions (``kv_offset`` 0), as it does in eager mode.
 
 The transformers internals this relies on (checked by :func:`missing_internals`, pinned by
-tests/test_compiled.py):
+tests/measure/test_compiled.py):
 
 - ``StaticLayer.cumulative_length``: a 0-d integer tensor, the layer's write position, at a static address once
   the layer is initialised; ``Cache.get_seq_length()`` returns it, the model derives its position ids and causal

@@ -86,7 +86,7 @@ def test_measured_profiles_stay_one_device(tmp_path):
 
 
 def test_interconnect_keys_go_together(tmp_path):
-    data = yaml.safe_load((Path(__file__).parents[1] / "profiles" / "h100-sxm.yaml").read_text())
+    data = yaml.safe_load((Path(__file__).parents[2] / "profiles" / "h100-sxm.yaml").read_text())
     del data["interconnect_latency_us"]
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(data))

@@ -80,7 +80,7 @@ def test_does_not_pay_verdict_at_huge_batch():
 def test_profile_file_through_the_cli(tmp_path):
     from pathlib import Path
 
-    data = yaml.safe_load((Path(__file__).parents[1] / "profiles" / "h100-sxm.yaml").read_text())
+    data = yaml.safe_load((Path(__file__).parents[2] / "profiles" / "h100-sxm.yaml").read_text())
     data.update(name="slow-launch", step_overhead_us=5000)
     path = tmp_path / "slow.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -180,7 +180,7 @@ def test_the_box_leads_with_the_checkpoint_to_deploy_and_matches_the_verdict():
 def test_bad_profile_yaml_through_the_cli(tmp_path, content, fragment):
     from pathlib import Path
 
-    data = yaml.safe_load((Path(__file__).parents[1] / "profiles" / "h100-sxm.yaml").read_text())
+    data = yaml.safe_load((Path(__file__).parents[2] / "profiles" / "h100-sxm.yaml").read_text())
     if content == "UNKNOWN":
         data["turbo"] = True
     elif content == "WRONGTYPE":

@@ -11,7 +11,7 @@ import yaml
 from specplan.errors import SpecplanError
 from specplan.plan.hardware import BYTES_PER_PARAM, bundled_profiles, load_profile
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 REQUIRED_DEVICES = {"a100-80gb-sxm", "h100-sxm", "h200", "l40s", "rtx-4090", "cpu-generic"}
 
 

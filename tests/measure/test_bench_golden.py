@@ -3,7 +3,7 @@ perplexity) and a tiny random pair (sampled, so the seeds matter) against record
 
 Timings, timestamps, run ids and the environment are left out of the comparison; paths are reduced to their
 file names (the golden files were written from another checkout). Floats are compared to 6 significant digits.
-Regenerate with ``SPECPLAN_WRITE_GOLDEN=1 pytest tests/test_bench_golden.py`` after a deliberate change.
+Regenerate with ``SPECPLAN_WRITE_GOLDEN=1 pytest tests/measure/test_bench_golden.py`` after a deliberate change.
 """
 
 import json
@@ -15,7 +15,7 @@ import pytest
 from bench_fixtures import cli_text, invoke, tiny_folders
 from specplan.records import read_records
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 TIMING_FIELDS = {"created", "run_id", "environment", "wall_time_s", "round_times", "median_s", "p10_s", "p90_s"}
 PATH_SETTINGS = ("prompts", "perplexity_text")
 COMMON = ["--gamma", "1,2", "--num-prompts", "2", "--max-new-tokens", "16", "--latency-samples", "3",

@@ -15,7 +15,7 @@ import report_records as hand
 from bad_inputs import calibration_records
 from specplan.cli import app
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _environment() -> dict:

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from specplan.cli import app
 
-GOLDEN = Path(__file__).parent / "golden" / "plan"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "plan"
 H100, A100, MEASURED = (str(GOLDEN / name) for name in ("h100-sxm.yaml", "a100-80gb-sxm.yaml", "measured-h200.yaml"))
 LLAMA_70B = "meta-llama/Llama-3.1-70B-Instruct"
 

@@ -3,7 +3,7 @@ interface, on the embedded pair end to end, and the refusals before any weights 
 
 The end-to-end test compiles with torch.compile's ``eager`` backend (dynamo captures the same single graphs per
 shape as inductor, without generating kernels: seconds instead of minutes on a shared CPU); the inductor engine
-itself is checked in tests/test_compiled.py.
+itself is checked in tests/measure/test_compiled.py.
 """
 
 import json

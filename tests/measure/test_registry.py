@@ -11,7 +11,7 @@ from specplan.errors import SpecplanError
 from specplan.measure.engines import registry
 from specplan.measure.engines.base import BATCHED, SEQUENTIAL
 
-PACKAGE = Path(__file__).resolve().parents[1] / "specplan"
+PACKAGE = Path(__file__).resolve().parents[2] / "specplan"
 SEQUENTIAL_METHODS = ("refuses", "settings", "absent_settings", "environment", "decode", "run_fields")
 BATCHED_METHODS = ("refuses", "settings", "absent_settings", "environment", "preflight", "pending", "run")
 

@@ -1,7 +1,7 @@
 """Golden outputs of ``specplan report`` for a records file with every record kind (tests/report_records.py's
 ``every_kind``): CSV and Markdown must stay byte-identical
 through refactors, JSON the same document. A deliberate change of output
-is regenerated with ``SPECPLAN_UPDATE_GOLDEN=1 pytest tests/test_report_golden.py`` and reviewed in the diff."""
+is regenerated with ``SPECPLAN_UPDATE_GOLDEN=1 pytest tests/report/test_report_golden.py`` and reviewed in the diff."""
 
 import json
 import os
@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from report_records import every_kind, write
 from specplan.cli import app
 
-GOLDEN = Path(__file__).parent / "golden" / "report"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "report"
 CASES = {
     "every_kind.json": ["--format", "json"],
     "every_kind.csv": ["--format", "csv"],

@@ -16,7 +16,7 @@ import typer
 
 from specplan.cli import app
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NEEDS_AN_ARGUMENT = {"plan": "--target", "report": "RECORDS", "calibrate": "RECORDS"}
 RUNS_BARE = {"profiles": "h100-sxm", "models": "Llama"}
 # bench / profile: the defaults, less repetition (one prompt; the largest default γ alone; fewer timed samples)
