@@ -94,8 +94,9 @@ def test_unreadable_profile_files(tmp_path):
 def test_profiles_ship_in_a_plain_non_editable_install(tmp_path):
     """Build the wheel, install it into a folder of its own, and load a bundled profile from there."""
     wheel_dir, target = tmp_path / "wheel", tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(wheel_dir), str(REPO)], check=True, capture_output=True)
+    # Built as a user's pip builds it (an isolated build environment with the setuptools pyproject asks for).
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheel_dir), str(REPO)],
+                   check=True, capture_output=True)
     wheel = next(wheel_dir.glob("specplan-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert {f"specplan/profiles/{name}.yaml" for name in REQUIRED_DEVICES} <= set(names)
@@ -108,3 +109,17 @@ def test_profiles_ship_in_a_plain_non_editable_install(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(target)},
                          check=True, capture_output=True, text=True)
     assert out.stdout.split() == ["864", "8190735360"]
+    # every package made it in: the command line imports and plans from the installed wheel alone
+    plan = subprocess.run([sys.executable, "-m", "specplan", "plan", "--target-params", "70e9", "--json"], cwd=tmp_path,
+                          env={"PYTHONPATH": str(target)}, capture_output=True, text=True)
+    assert plan.returncode == 0 and "recommendation" in plan.stdout, plan.stderr[-2000:]
+
+
+def test_every_package_folder_is_listed_for_the_wheel():
+    """pyproject's explicit package list names every folder of the package (a missing one installs editable but
+    breaks `pip install .`)."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "specplan").rglob("__init__.py")}
+    assert folders | {"specplan.profiles"} == listed
