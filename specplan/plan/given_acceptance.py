@@ -11,7 +11,6 @@ Each is repeatable and pairs in order with the drafts (``--draft-params`` or ``-
 from dataclasses import dataclass
 from pathlib import Path
 
-from scipy.optimize import brentq
 
 from specplan.checks import count_in, number_in
 from specplan.errors import SpecplanError
@@ -44,6 +43,8 @@ def alpha_from_acceptance_length(tau: float, gamma: int) -> float:
     count_in(gamma, "γ", 1, 1024)
     if not (isinstance(tau, (int, float)) and 1.0 < tau < gamma + 1):
         raise SpecplanError(f"acceptance length {tau!r} at γ {gamma} must be between 1 and {gamma + 1} (exclusive)")
+    from scipy.optimize import brentq  # here, not at import: scipy.optimize costs `plan` ~0.3 s of start-up
+
     return float(brentq(lambda a: float(expected_tokens_per_round(a, gamma)) - tau, *ALPHA_RANGE, xtol=1e-14))
 
 
