@@ -65,6 +65,7 @@ app = typer.Typer(
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: option names are never cut or split at 80 columns (CI logs, pipes)
 )
 
 # Each module registers its command on `app` when imported.

@@ -203,10 +203,25 @@ def test_profiles_lists_bundled_profiles_with_key_figures():
 def test_help_explains_units_and_defaults():
     result = runner.invoke(app, ["plan", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
+    help_text = " ".join(result.stdout.split())  # plain help wraps at the terminal's width
     for text in ("70e9, 70B, 7.5b, 405M", "default 15T", "default 2.4T", "hardware", "flops", "repeatable",
                  "--tensor-parallel-size", "--draft-tensor-parallel-size", "--require-pays"):
-        assert text in result.stdout, text
+        assert text in help_text, text
     assert "2400000000000" not in result.stdout  # counts in engineering form
+
+
+def test_help_never_cuts_an_option_name_at_80_columns():
+    """CI logs and pipes are 80 columns: every option of every command appears whole in its --help."""
+    import click
+    import typer
+
+    group = typer.main.get_command(app)
+    for name, command in group.commands.items():
+        shown = runner.invoke(app, [name, "--help"], env={"COLUMNS": "80"}).stdout
+        assert max(len(line) for line in shown.splitlines()) <= 80, name
+        for p in command.params:
+            if isinstance(p, click.Option) and not p.hidden:
+                assert any(opt in shown.split() or f"{opt}," in shown.split() for opt in p.opts), (name, p.opts)
 
 
 def test_vllm_option_names_and_the_short_aliases_mean_the_same():
