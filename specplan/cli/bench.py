@@ -89,8 +89,8 @@ def bench(
     tensor_parallel_size: Annotated[int, typer.Option(
         help="vllm: devices the target is split over (GPUs; on a CPU, NUMA nodes).", rich_help_panel="vLLM")] = 1,
     draft_tensor_parallel_size: Annotated[int | None, typer.Option(
-        help="vllm: devices the draft is split over, 1 or the target's (default: vLLM's, the target's).",
-        rich_help_panel="vLLM")] = None,
+        help="vllm: devices the draft is split over, 1 or the target's (default 1, as plan assumes and emits; "
+             "vLLM's own default would be the target's).", rich_help_panel="vLLM")] = 1,
     max_model_len: Annotated[int | None, typer.Option(
         help="vllm: longest sequence in tokens, prompt + new tokens (default: the target's).",
         rich_help_panel="vLLM")] = None,

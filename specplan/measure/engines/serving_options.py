@@ -12,7 +12,8 @@ class VllmSettings:
     """Scale-out and engine settings passed through to vLLM (``bench --help``); ``extra`` holds ``--vllm-arg``."""
 
     tensor_parallel_size: int = 1
-    draft_tensor_parallel_size: int | None = None  # None: vLLM's default (the target's)
+    # the draft on one device, as plan assumes and emits (None: vLLM's own default, the target's)
+    draft_tensor_parallel_size: int | None = 1
     max_model_len: int | None = None  # None: the target's
     gpu_memory_utilization: float = 0.9
     extra: tuple = ()  # ((key, value), ...)
