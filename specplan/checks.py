@@ -66,7 +66,10 @@ def read_text_file(path, what: str, max_bytes: int = MAX_TEXT_FILE_BYTES) -> str
         size = path.stat().st_size
         if size > max_bytes:
             raise SpecplanError(f"{what} {str(path)!r} is {size} bytes, more than the {max_bytes} this reads")
-        data = path.read_bytes()
+        with path.open("rb") as file:  # a device or pipe (/dev/zero) states size 0: the read itself is capped
+            data = file.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise SpecplanError(f"{what} {str(path)!r} holds more than the {max_bytes} bytes this reads")
     except FileNotFoundError:
         raise SpecplanError(f"{what} {str(path)!r} does not exist") from None
     except OSError as exc:

@@ -125,6 +125,18 @@ class LoadedPair:
     notes: tuple = field(default_factory=tuple)
 
 
+def check_config_file(model_id_or_path: str, option: str, name: str | None = None) -> None:
+    """A local folder's config.json through plan's checked reader (types, sizes, relations, a causal LM), before
+    transformers or huggingface_hub validate it their own way (a traceback) or build an encoder."""
+    from specplan.plan.architecture import check_causal
+    from specplan.plan.model_config import folder_config
+
+    where = f"{option} {name or model_id_or_path!r}"
+    config = folder_config(model_id_or_path, where)
+    if config is not None:
+        check_causal(config, where)
+
+
 def check_causal_lm(config, option: str, name: str) -> None:
     """A decoder-only causal language model, or one line: an encoder (BERT), an encoder-decoder (T5, BART) or a
     model type transformers has no causal-LM class for cannot decode here."""
@@ -180,6 +192,8 @@ def preflight(target: ModelSource, draft: ModelSource, trust_remote_code: bool, 
     ``workload`` (a function of the tokenizer and the target's config giving a :class:`Workload`), its checks too."""
     from transformers import AutoConfig, AutoTokenizer
 
+    for option, source in (("--target", target), ("--draft", draft)):
+        check_config_file(source.location, option, source.name)
     configs = {option: _load(AutoConfig, option, source, trust_remote_code)
                for option, source in (("--target", target), ("--draft", draft))}
     for (option, config), source in zip(configs.items(), (target, draft)):

@@ -6,15 +6,16 @@ connection probe, so that an offline machine gets its one-line error at once ins
 """
 
 import importlib.util
-import json
 import os
 import re
 from pathlib import Path
 
-from specplan.errors import SpecplanError, first_line
+from specplan.checks import read_text_file
+from specplan.errors import SpecplanError
 from specplan.plan import catalog
 from specplan.plan.architecture import from_config
 from specplan.plan.catalog import ModelInfo
+from specplan.plan.model_config import read_config
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 HUB_CONNECT_TIMEOUT_S = 3.0  # a hub that does not answer a connection within this is taken as offline
@@ -71,11 +72,8 @@ def catalog_match(info: ModelInfo) -> ModelInfo | None:
 
 def _info_from_config(path: Path, spec: str, option: str, origin: str) -> ModelInfo:
     where = f"{option} {spec!r}"
-    try:
-        config = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SpecplanError(f"{where}: config.json could not be read ({first_line(exc)})") from None
-    return ModelInfo(name=spec, architecture=from_config(config, where), origin=origin)
+    config = read_config(path, where)
+    return ModelInfo(name=spec, architecture=from_config(config, f"{where} ({path})"), origin=origin)
 
 
 def hub_cache_dir() -> Path:
@@ -94,8 +92,9 @@ def cached_config_path(hub_id: str) -> Path | None:
         return None
     ref = repo / "refs" / "main"
     if ref.is_file():
-        candidate = snapshots / ref.read_text().strip() / "config.json"
-        if candidate.is_file():
+        revision = read_text_file(ref, f"model cache ref of {hub_id}", max_bytes=1024).strip()
+        candidate = snapshots / revision / "config.json"
+        if revision and "/" not in revision and revision not in (".", "..") and candidate.is_file():
             return candidate
     configs = [p for p in snapshots.glob("*/config.json") if p.is_file()]
     return max(configs, key=lambda p: p.stat().st_mtime) if configs else None
