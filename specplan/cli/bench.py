@@ -5,6 +5,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from specplan.cli import app, on_interrupt
@@ -131,13 +132,13 @@ def bench(
         check_output(output, resume, append)
     console = Console()
     for note in set_aside_bad_lines(output) if resume else ():
-        console.print(f"note: skipped corrupt line {note}", soft_wrap=True)
+        console.print(escape(f"note: skipped corrupt line {note}"), soft_wrap=True)
     existing = resumable_records(output) if resume else []
     result = _run_with_progress(config, existing, output, console)
     render_summary(result, console)
     if output:
-        console.print(f"wrote {result.produced} record(s) to {output}"
-                      + (f" ({len(existing)} from the earlier run kept)" if existing else ""), soft_wrap=True)
+        console.print(escape(f"wrote {result.produced} record(s) to {output}"
+                             + (f" ({len(existing)} from the earlier run kept)" if existing else "")), soft_wrap=True)
 
 
 def _run_with_progress(config, existing: list, output: str | None, console: Console):
@@ -167,7 +168,7 @@ def _run_with_progress(config, existing: list, output: str | None, console: Cons
             def on_record(record: dict, label: str) -> None:
                 if writer:
                     writer.write(record)
-                progress.update(bar, advance=1, description=label)
+                progress.update(bar, advance=1, description=escape(label))
                 lines.advance(label)
 
             return run_bench(config, existing, on_start, on_record)

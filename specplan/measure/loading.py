@@ -47,8 +47,12 @@ def default_pair_texts() -> tuple[str, str]:
 def model_source(option: str, value: str) -> ModelSource:
     """A local folder (must hold config.json) or a model-hub id ``org/name``, told apart by plan's rule
     (:func:`specplan.plan.model_source.is_hub_id`); a missing folder is a one-line error."""
+    from specplan.checks import check_name
     from specplan.plan.model_source import is_hub_id
 
+    check_name(value, option)
+    if not value.strip():
+        raise SpecplanError(f"{option} {value!r} is empty: give a model folder (with config.json) or a hub id")
     if is_hub_id(value):
         offline_unless_hub_reachable()
         return ModelSource(value, value)

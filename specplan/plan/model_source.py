@@ -10,7 +10,7 @@ import os
 import re
 from pathlib import Path
 
-from specplan.checks import read_text_file
+from specplan.checks import check_name, read_text_file
 from specplan.errors import SpecplanError
 from specplan.plan import catalog
 from specplan.plan.architecture import from_config
@@ -28,8 +28,24 @@ def is_hub_id(spec: str) -> bool:
     return not path.exists() and not spec.startswith((".", "/", "~")) and bool(_HUB_ID.match(spec))
 
 
+def distinct_specs(specs) -> list:
+    """``specs`` without repeats, a local folder compared by its canonical path (``d``, ``d/`` and ``d/./`` are one
+    folder); the first spelling given is kept."""
+    seen, kept = set(), []
+    for spec in specs:
+        path = Path(spec).expanduser()
+        key = os.path.realpath(path) if spec and path.exists() else spec
+        if key not in seen:
+            seen.add(key)
+            kept.append(spec)
+    return kept
+
+
 def resolve(spec: str, option: str) -> ModelInfo:
     """The model ``spec`` names, for the command-line ``option`` that gave it (named in every error)."""
+    check_name(spec, option)
+    if not spec.strip():
+        raise SpecplanError(f"{option} {spec!r} is empty: give a model folder (with config.json) or a hub id ORG/NAME")
     path = Path(spec).expanduser()
     if path.is_dir():
         return _from_folder(path, spec, option)
