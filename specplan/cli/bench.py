@@ -14,7 +14,7 @@ from specplan.cli.progress import ProgressLines
 from specplan.errors import SpecplanError
 from specplan.measure.bench.config import DEFAULTS
 from specplan.measure.engines import registry
-from specplan.records import check_output
+from specplan.records import check_output, refuse_overwriting_inputs
 
 
 def parse_list(option: str, text: str, kind=str) -> tuple:
@@ -129,6 +129,7 @@ def bench(
         vllm=VllmSettings(tensor_parallel_size, draft_tensor_parallel_size, max_model_len, gpu_memory_utilization,
                           tuple(parse_vllm_arg(a) for a in vllm_arg or ())))
     if output:
+        refuse_overwriting_inputs("--output", output, [p for p in (prompts, perplexity_text) if p])
         check_output(output, resume, append)
     console = Console()
     for note in set_aside_bad_lines(output) if resume else ():

@@ -2,6 +2,7 @@
 
 import json
 import shlex
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,6 +17,7 @@ from specplan.cli.options import require_measuring_extra
 from specplan.cli.progress import ProgressLines
 from specplan.errors import SpecplanError
 from specplan.plan.hardware import one_size_measured
+from specplan.records import refuse_overwriting_inputs
 from specplan.units import format_count
 
 
@@ -88,6 +90,7 @@ def profile(
     else:
         ladder = latency_profile.default_ladder(resolved, dtype_name, devices.memory_bytes(resolved))
     name = name or profile_fit.default_name(settings)
+    refuse_overwriting_inputs("--output", output, [Path(m).expanduser() / "config.json" for m in model or []])
     path = profile_fit.prepare_output(output or f"{name}.yaml")  # a bad path fails before the timing
     jobs = latency_profile.jobs_for(ladder, model or [], settings)
     console = Console(stderr=True)
