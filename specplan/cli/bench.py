@@ -14,7 +14,7 @@ from specplan.cli.progress import ProgressLines
 from specplan.errors import SpecplanError
 from specplan.measure.bench.config import DEFAULTS
 from specplan.measure.engines import registry
-from specplan.records import check_output, refuse_overwriting_inputs
+from specplan.records import check_output, complete_last_line, refuse_overwriting_inputs, sole_writer
 
 
 def parse_list(option: str, text: str, kind=str) -> tuple:
@@ -132,10 +132,14 @@ def bench(
         refuse_overwriting_inputs("--output", output, [p for p in (prompts, perplexity_text) if p])
         check_output(output, resume, append)
     console = Console()
-    for note in set_aside_bad_lines(output) if resume else ():
-        console.print(escape(f"note: skipped corrupt line {note}"), soft_wrap=True)
-    existing = resumable_records(output) if resume else []
-    result = _run_with_progress(config, existing, output, console)
+    with sole_writer(output, append):  # a second bench on this file is refused (unless --append)
+        repaired = complete_last_line(output) if resume else None
+        if repaired:
+            console.print(escape(f"note: {repaired}"), soft_wrap=True)
+        for note in set_aside_bad_lines(output) if resume else ():
+            console.print(escape(f"note: skipped corrupt line {note}"), soft_wrap=True)
+        existing = resumable_records(output) if resume else []
+        result = _run_with_progress(config, existing, output, console)
     render_summary(result, console)
     if output:
         console.print(escape(f"wrote {result.produced} record(s) to {output}"
