@@ -96,7 +96,7 @@ def check_causal(config: dict, where: str) -> None:
     """Refuse configs that do not describe a decoder-only language model (one line naming the class)."""
     if config.get("is_encoder_decoder"):
         raise SpecplanError(f"{where}: {config.get('model_type', 'this model')!r} is an encoder-decoder model, "
-                            "not a causal language model")
+                            "not a decoder-only causal LM")
     names = config.get("architectures") or []
     if names and not any(str(n).endswith(_CAUSAL_SUFFIXES) for n in names):
         raise SpecplanError(f"{where}: {', '.join(map(str, names))} is not a causal language model "
