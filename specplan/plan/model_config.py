@@ -127,6 +127,10 @@ def _check_relations(cfg: dict, where: str) -> None:
     if heads and hidden and cfg.get("head_dim") is None and hidden % heads:
         raise SpecplanError(f"{where}: config key 'num_attention_heads' {heads} must divide hidden_size {hidden} "
                             "(or the config must give head_dim)")
+    head_dim = cfg.get("head_dim") or (hidden // heads if heads and hidden else None)
+    if head_dim and head_dim % 2:
+        raise SpecplanError(f"{where}: config key 'head_dim' must be even (rotary embeddings turn pairs), got "
+                            f"{head_dim}" + ("" if cfg.get("head_dim") else " (hidden_size / num_attention_heads)"))
     experts = cfg.get("num_experts") or cfg.get("num_local_experts")
     per_token = cfg.get("num_experts_per_tok")
     if experts and per_token and per_token > experts:
