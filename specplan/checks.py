@@ -5,6 +5,7 @@ No torch here.
 """
 
 import math
+import unicodedata
 from pathlib import Path
 
 import yaml
@@ -57,6 +58,15 @@ def count_in(value, what: str, low: int, high: int) -> int:
     return value
 
 
+def check_name(value: str, option: str) -> str:
+    """A model name or path given by the user, refused when it holds a control character (a newline would inject
+    a key into emitted YAML, a line into a shell command or a row into a markdown table)."""
+    bad = next((c for c in value if unicodedata.category(c) in ("Cc", "Zl", "Zp")), None)
+    if bad is not None:
+        raise SpecplanError(f"{option} {shown(value)} holds the control character {bad!r}: rename it")
+    return value
+
+
 def read_text_file(path, what: str, max_bytes: int = MAX_TEXT_FILE_BYTES) -> str:
     """A UTF-8 text file's content; a missing, unreadable, oversized or non-UTF-8 file is one error line."""
     path = Path(path)
@@ -66,11 +76,16 @@ def read_text_file(path, what: str, max_bytes: int = MAX_TEXT_FILE_BYTES) -> str
         size = path.stat().st_size
         if size > max_bytes:
             raise SpecplanError(f"{what} {str(path)!r} is {size} bytes, more than the {max_bytes} this reads")
-        data = path.read_bytes()
+        with path.open("rb") as file:  # a device or pipe (/dev/zero) states size 0: the read itself is capped
+            data = file.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise SpecplanError(f"{what} {str(path)!r} holds more than the {max_bytes} bytes this reads")
     except FileNotFoundError:
         raise SpecplanError(f"{what} {str(path)!r} does not exist") from None
     except OSError as exc:
         raise SpecplanError(f"{what} {str(path)!r} could not be read: {exc.strerror}") from None
+    if b"\0" in data:  # /dev/zero, a binary file: no text format here holds NUL bytes
+        raise SpecplanError(f"{what} {str(path)!r} is not text (it holds NUL bytes, first at byte {data.index(0)})")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -5,6 +5,8 @@ record. Records hold raw measurements only; every metric is derived when reporti
 ``docs/records.md``. No torch here.
 """
 
+import contextlib
+import fcntl
 import json
 import os
 from dataclasses import dataclass, field
@@ -24,7 +26,7 @@ class RecordWriter:
         self.written = 0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("a", encoding="utf-8")
+            self._file = self.path.open("ab")
         except OSError as exc:
             raise SpecplanError(f"cannot write records to {str(path)!r}: {exc.strerror}") from None
 
@@ -33,8 +35,9 @@ class RecordWriter:
         written that ``report`` would refuse to read (a kind this module does not know is written as given)."""
         record = _checked(record)
         try:
-            self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
-            self._file.flush()
+            data = (json.dumps(record, separators=(",", ":")) + "\n").encode("utf-8")
+            while data:  # one append per line (O_APPEND): a concurrent --append writer never splits it
+                data = data[os.write(self._file.fileno(), data):]
         except OSError as exc:  # disk full, quota, a removed mount
             raise SpecplanError(f"cannot write records to {str(self.path)!r}: {exc.strerror}") from None
         self.written += 1
@@ -90,6 +93,56 @@ def check_output(path: str | Path, resume: bool = False, append: bool = False) -
                             "--append to add a new run to it, or choose another file")
 
 
+MAX_RECORDS_FILE_BYTES = 2_000_000_000  # a records file of a long sweep is megabytes
+
+
+@contextlib.contextmanager
+def sole_writer(path, append: bool = False):
+    """Hold ``path``'s writer lock (an flock on ``.NAME.lock`` beside it, a stable file, so that --resume's
+    rewrite of ``path`` keeps it) for a bench run: a second writer is refused in one line, unless it passes
+    ``--append`` (appenders add whole lines and take no lock)."""
+    if path is None or append:
+        yield
+        return
+    path = Path(path)
+    lock_path = path.with_name(f".{path.name}.lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = lock_path.open("a")
+    except OSError as exc:
+        raise SpecplanError(f"cannot write records to {str(path)!r}: {exc.strerror}") from None
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise SpecplanError(f"--output {str(path)!r} is being written by another bench now: wait for it, pass "
+                                "--append to add a run beside it, or choose another file") from None
+        yield  # the lock file stays (removing it would let a third writer lock a new one while one holds the old)
+
+
+def read_lines(path, what: str = "records file") -> list:
+    """A file's lines split on b"\n" only (as JSON Lines are; str.splitlines would also split a JSON string at a
+    raw U+2028), each decoded on its own: a non-UTF-8 line is None, so it is one bad line, not a bad file."""
+    path = Path(path)
+    try:
+        with path.open("rb") as file:
+            data = file.read(MAX_RECORDS_FILE_BYTES + 1)
+    except OSError as exc:
+        raise SpecplanError(f"{what} {str(path)!r} could not be read: {exc.strerror}") from None
+    if len(data) > MAX_RECORDS_FILE_BYTES:
+        raise SpecplanError(f"{what} {str(path)!r} holds more than the {MAX_RECORDS_FILE_BYTES} bytes this reads")
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    out = []
+    for raw in lines:
+        try:
+            out.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            out.append(None)
+    return out
+
+
 @dataclass
 class RecordSet:
     """Records read from one or more files, the lines skipped with ``skip_bad_lines``, and notes on duplicates."""
@@ -118,14 +171,10 @@ def read_records(paths, skip_bad_lines: bool = False) -> RecordSet:
         seen_files.add(path.resolve())
         if not path.is_file():
             raise SpecplanError(f"records file {str(path)!r} does not exist")
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SpecplanError(f"records file {str(path)!r} could not be read: {exc}") from None
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
+        for number, line in enumerate(read_lines(path), start=1):
+            if line is not None and not line.strip():
                 continue
-            problem, parsed = _parse_line(line)
+            problem, parsed = ("not UTF-8 text", None) if line is None else _parse_line(line)
             if problem is None:
                 record = json.loads(line)
                 identity = record_identity(record)
@@ -190,12 +239,35 @@ def resumable_records(path: str) -> list:
     file = Path(path)
     if not file.is_file():
         return []
-    data = file.read_bytes()
-    if data and not data.endswith(b"\n"):
-        file.write_bytes(data[: data.rfind(b"\n") + 1])
+    complete_last_line(path)
     records = read_records([file], skip_bad_lines=True).records
     last_run = records[-1].get("run_id") if records else None
     return [r for r in records if r.get("run_id") == last_run]
+
+
+def complete_last_line(path: str) -> str | None:
+    """A last line without its newline (a crash mid-write, or an editor): kept and given its newline when it is a
+    valid record, else dropped (it was never a complete record). What was done, as a note; None when nothing."""
+    file = Path(path)
+    if not file.is_file():
+        return None
+    data = file.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return None
+    cut = data.rfind(b"\n") + 1
+    last = data[cut:]
+    try:
+        valid = _problem(last.decode("utf-8")) is None
+    except UnicodeDecodeError:
+        valid = False
+    if valid:
+        with file.open("ab") as out:
+            out.write(b"\n")
+        return f"{file}: its last record had no newline; kept it and added the newline"
+    temporary = file.with_name(file.name + ".resume-tmp")
+    temporary.write_bytes(data[:cut])
+    os.replace(temporary, file)
+    return f"{file}: dropped its cut last line ({len(last)} bytes, never a complete record)"
 
 
 def set_aside_bad_lines(path: str) -> list:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from specplan.cli import app
@@ -79,7 +80,7 @@ def acceptance(
     else:
         render(result, Console())
         if output:
-            Console().print(f"wrote 1 acceptance record to {output}", soft_wrap=True)
+            Console().print(escape(f"wrote 1 acceptance record to {output}"), soft_wrap=True)
 
 
 def json_view(result) -> dict:
@@ -94,8 +95,8 @@ def json_view(result) -> dict:
 
 def render(result, console: Console) -> None:
     for note in result.notes:
-        console.print(f"[dim]note: {note}[/dim]")
-    table = Table(title=f"acceptance: {result.record['pair']['target']} ← {result.record['pair']['draft']}")
+        console.print(f"[dim]note: {escape(note)}[/dim]")
+    table = Table(title=escape(f"acceptance: {result.record['pair']['target']} ← {result.record['pair']['draft']}"))
     for column in ("T", "rule", "α (i.i.d.)", "mean accept", *(f"E(γ={g})" for g in SHOWN_GAMMAS)):
         table.add_column(column, justify="right" if column not in ("rule",) else "left")
     for r in result.record["results"]:

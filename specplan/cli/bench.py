@@ -5,6 +5,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from specplan.cli import app, on_interrupt
@@ -13,7 +14,7 @@ from specplan.cli.progress import ProgressLines
 from specplan.errors import SpecplanError
 from specplan.measure.bench.config import DEFAULTS
 from specplan.measure.engines import registry
-from specplan.records import check_output
+from specplan.records import check_output, complete_last_line, refuse_overwriting_inputs, sole_writer
 
 
 def parse_list(option: str, text: str, kind=str) -> tuple:
@@ -133,16 +134,21 @@ def bench(
         vllm=VllmSettings(tensor_parallel_size, draft_tensor_parallel_size, max_model_len, gpu_memory_utilization,
                           tuple(parse_vllm_arg(a) for a in vllm_arg or ())))
     if output:
+        refuse_overwriting_inputs("--output", output, [p for p in (prompts, perplexity_text) if p])
         check_output(output, resume, append)
     console = Console()
-    for note in set_aside_bad_lines(output) if resume else ():
-        console.print(f"note: skipped corrupt line {note}", soft_wrap=True)
-    existing = resumable_records(output) if resume else []
-    result = _run_with_progress(config, existing, output, console)
+    with sole_writer(output, append):  # a second bench on this file is refused (unless --append)
+        repaired = complete_last_line(output) if resume else None
+        if repaired:
+            console.print(escape(f"note: {repaired}"), soft_wrap=True)
+        for note in set_aside_bad_lines(output) if resume else ():
+            console.print(escape(f"note: skipped corrupt line {note}"), soft_wrap=True)
+        existing = resumable_records(output) if resume else []
+        result = _run_with_progress(config, existing, output, console)
     render_summary(result, console)
     if output:
-        console.print(f"wrote {result.produced} record(s) to {output}"
-                      + (f" ({len(existing)} from the earlier run kept)" if existing else ""), soft_wrap=True)
+        console.print(escape(f"wrote {result.produced} record(s) to {output}"
+                             + (f" ({len(existing)} from the earlier run kept)" if existing else "")), soft_wrap=True)
 
 
 def _run_with_progress(config, existing: list, output: str | None, console: Console):
@@ -172,7 +178,7 @@ def _run_with_progress(config, existing: list, output: str | None, console: Cons
             def on_record(record: dict, label: str) -> None:
                 if writer:
                     writer.write(record)
-                progress.update(bar, advance=1, description=label)
+                progress.update(bar, advance=1, description=escape(label))
                 lines.advance(label)
 
             return run_bench(config, existing, on_start, on_record)

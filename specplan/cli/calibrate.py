@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from specplan.report import calibrate as calibration
@@ -61,12 +62,12 @@ def calibrate(
     console = Console()
     render(fit, console)
     for pair in calibration.pairs_without_perplexity(record_set.typed, engine):
-        console.print(f"[yellow]skipped pair {pair[0]} / {pair[1]}: no perplexity record for both models "
+        console.print(f"[yellow]skipped pair {escape(pair[0])} / {escape(pair[1])}: no perplexity record for both models "
                       "(run bench with --perplexity)[/yellow]")
     for line in record_set.skipped:
-        console.print(f"[dim]skipped {line}[/dim]")
+        console.print(f"[dim]skipped {escape(line)}[/dim]")
     if output:
-        console.print(f"wrote {output} (use: specplan plan --alpha-law {output} ...)")
+        console.print(escape(f"wrote {output} (use: specplan plan --alpha-law {output} ...)"), soft_wrap=True)
 
 
 def write_law(path: Path, result: dict) -> None:
@@ -83,7 +84,7 @@ def render(fit: calibration.Fit, console: Console) -> None:
     for column in ("target", "draft", "ppl draft", "ppl target", "rounds", "α̂", "fitted", "residual"):
         points.add_column(column, justify="left" if column in ("target", "draft") else "right")
     for p, f, r in zip(fit.points, fit.fitted, fit.residuals):
-        points.add_row(p.target, p.draft, f"{p.draft_ppl:.3f}", f"{p.target_ppl:.3f}", str(p.rounds),
+        points.add_row(escape(p.target), escape(p.draft), f"{p.draft_ppl:.3f}", f"{p.target_ppl:.3f}", str(p.rounds),
                        f"{p.alpha:.4f}", f"{f:.4f}", f"{r:+.4f}")
     console.print(points)
     law = Table(title=f"Fit: {calibration.LAW}", title_justify="left", show_header=False)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from specplan.cli import app
@@ -153,8 +154,8 @@ def plan(
         raise SpecplanError("give the target as --target ID|FOLDER or as --target-params COUNT (one of them)")
     tensor_parallel = _one_of(tensor_parallel, tensor_parallel_alias, "--tensor-parallel-size")
     draft_tensor_parallel = _one_of(draft_tensor_parallel, draft_tensor_parallel_alias, "--draft-tensor-parallel-size")
-    model = model_source.resolve(target, "--target") if target else None
-    drafts = tuple(model_source.resolve(d, "--draft") for d in draft or ())
+    model = model_source.resolve(target, "--target") if target is not None else None
+    drafts = tuple(model_source.resolve(d, "--draft") for d in model_source.distinct_specs(draft or ()))
     rule = temperature_rule.resolve_rule(acceptance_rule, draft_sample_method,
                                          emit_engine.value if emit_engine else None)
     temperature = temperature_rule.check_temperature(temperature)
@@ -233,8 +234,8 @@ def render(deployment: checkpoints.Deployment, console: Console) -> None:
     if deployment.checkpoints:
         console.print(_checkpoint_table(deployment))
     for note in result.notes + deployment.notes:
-        console.print(f"[dim]note: {note}[/dim]")
-    console.print(answer.text)
+        console.print(f"[dim]note: {escape(note)}[/dim]")  # names are data, never markup
+    console.print(escape(answer.text))
 
 
 def _summary(deployment: checkpoints.Deployment, answer: verdict.Verdict) -> Table:
@@ -243,7 +244,7 @@ def _summary(deployment: checkpoints.Deployment, answer: verdict.Verdict) -> Tab
     result, target = deployment.plan, deployment.target
     inputs, rec = result.inputs, result.recommendation
     title = f"{target.name} ({describe(target.architecture)})" if target else f"{format_count(inputs.target_params)} parameters"
-    summary = Table(title=f"specplan plan — target {title}", show_header=False, title_justify="left")
+    summary = Table(title=escape(f"specplan plan — target {title}"), show_header=False, title_justify="left")
     summary.add_column(style="bold")
     summary.add_column()
     per_request = (f" per request of {inputs.prompt_tokens} prompt + {inputs.new_tokens} new tokens (prefills: target "
@@ -285,7 +286,7 @@ def _summary(deployment: checkpoints.Deployment, answer: verdict.Verdict) -> Tab
                                                   f"(the best γ beside it: {fixed['best_gamma']}, "
                                                   f"{fixed['best_speedup']:.2f}×)"))
     for name, value in rows:
-        summary.add_row(name, value)
+        summary.add_row(name, escape(value))
     return summary
 
 
@@ -327,7 +328,7 @@ def _checkpoint_table(deployment: checkpoints.Deployment) -> Table:
                          overflow="fold" if column == "checkpoint" else "ellipsis")  # an id wraps, never cut
     for c in deployment.checkpoints:
         cand = c.candidate
-        table.add_row(c.model.name.split("/")[-1] + (" (given)" if c.given else ""),
+        table.add_row(escape(c.model.name.split("/")[-1] + (" (given)" if c.given else "")),
                       format_count(c.model.architecture.params_total), f"{target_params / cand.draft_params:.0f}",
                       f"{cand.alpha:.3f}", str(cand.gamma), f"{cand.cost_ratio:.4f}", f"{cand.speedup:.2f}×",
                       " ".join(_MARKS[c.engines[e].status] for e in serving.ENGINES))

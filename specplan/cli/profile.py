@@ -1,10 +1,13 @@
 """``specplan profile``: measure the latency curve of this machine and write a profile that ``plan`` reads."""
 
 import json
+import shlex
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -14,6 +17,7 @@ from specplan.cli.options import require_measuring_extra
 from specplan.cli.progress import ProgressLines
 from specplan.errors import SpecplanError
 from specplan.plan.hardware import one_size_measured
+from specplan.records import refuse_overwriting_inputs
 from specplan.units import format_count
 
 
@@ -86,13 +90,14 @@ def profile(
     else:
         ladder = latency_profile.default_ladder(resolved, dtype_name, devices.memory_bytes(resolved))
     name = name or profile_fit.default_name(settings)
+    refuse_overwriting_inputs("--output", output, [Path(m).expanduser() / "config.json" for m in model or []])
     path = profile_fit.prepare_output(output or f"{name}.yaml")  # a bad path fails before the timing
     jobs = latency_profile.jobs_for(ladder, model or [], settings)
     console = Console(stderr=True)
     measurement = _measure_with_progress(jobs, settings, console)
     if not measurement.timings:
         for line in measurement.skipped:
-            console.print(f"skipped {line}")
+            console.print(f"skipped {escape(line)}")
         if measurement.partial:
             raise interrupted("interrupted before any step was timed: no profile written")
         raise SpecplanError("no model could be measured (see the skipped lines above)")
@@ -113,9 +118,9 @@ def _loop_terms(jobs, measurement, settings, console: Console) -> dict | None:
 
     choice = loop_profile.loop_model(jobs, measurement, settings)
     if choice.job is None:
-        console.print(f"[yellow]no loop terms: {choice.reason}[/yellow]")
+        console.print(f"[yellow]no loop terms: {escape(choice.reason)}[/yellow]")
         return None
-    console.print(f"timing a synthetic speculative round on {choice.job.label} (loop costs beyond the forward "
+    console.print(f"timing a synthetic speculative round on {escape(choice.job.label)} (loop costs beyond the forward "
                   "steps)")
     try:
         loop, reason = loop_profile.measure_loop_or_reason(choice.job, settings)
@@ -123,7 +128,7 @@ def _loop_terms(jobs, measurement, settings, console: Console) -> dict | None:
         console.print("[yellow]interrupted: the profile is written without loop terms[/yellow]")
         return None
     if reason:
-        console.print(f"[yellow]no loop terms: {reason}[/yellow]")
+        console.print(f"[yellow]no loop terms: {escape(reason)}[/yellow]")
     return loop
 
 
@@ -136,7 +141,7 @@ def _measure_with_progress(jobs, settings, console: Console):
         lines.start(total)
 
         def advance(label: str, steps: int) -> None:
-            progress.update(task, advance=steps, description=f"timing {label}")
+            progress.update(task, advance=steps, description=escape(f"timing {label}"))
             lines.advance(f"timing {label}", steps)
 
         return latency_profile.measure(jobs, settings, advance)
@@ -146,9 +151,9 @@ def render(document: dict, path: str, console: Console) -> None:
     """Per model: step latency at k = 1 and k = K, and the fit's worst error on its points; then the coefficients."""
     rows = document["measurements"]
     k_max = max(r["new_tokens"] for r in rows)
-    table = Table(title=f"specplan profile — {document['device']}, {document['dtype']}, "
-                        f"{document.get('engine', 'eager')} steps, "
-                        f"context {document['context_tokens']} tokens", title_justify="left")
+    table = Table(title=escape(f"specplan profile — {document['device']}, {document['dtype']}, "
+                               f"{document.get('engine', 'eager')} steps, "
+                               f"context {document['context_tokens']} tokens"), title_justify="left")
     for column in ("model", "params", "layers × width", "k=1 ms (p10–p90)", f"k={k_max} ms", "fit worst error"):
         table.add_column(column, justify="right")
     one_size = one_size_measured(rows)
@@ -157,7 +162,7 @@ def render(document: dict, path: str, console: Console) -> None:
         one = next(r for r in mine if r["new_tokens"] == 1)
         top = max(mine, key=lambda r: r["new_tokens"])
         worst = max(mine, key=lambda r: abs(r["error"]))
-        table.add_row(label, format_count(one["params"]), f"{one['layers']} × {one['width']}",
+        table.add_row(escape(label), format_count(one["params"]), f"{one['layers']} × {one['width']}",
                       f"{one['median_s'] * 1e3:.3g} ({one['p10_s'] * 1e3:.3g}–{one['p90_s'] * 1e3:.3g})",
                       f"{top['median_s'] * 1e3:.3g}",
                       "— (one size)" if one_size else f"{worst['error']:+.1%} (k={worst['new_tokens']})")
@@ -184,5 +189,6 @@ def render(document: dict, path: str, console: Console) -> None:
                       f"{latency_profile.NOISY_SPREAD:.0%} of their median (p10–p90): the device was busy; try a quiet "
                       "moment, more --repeats, or on a shared cpu --threads 1[/yellow]")
     for line in document["skipped"]:
-        console.print(f"[yellow]skipped {line}[/yellow]")
-    console.print(f"wrote {path}: use it with `specplan plan --target-params COUNT --profile {path}`")
+        console.print(f"[yellow]skipped {escape(line)}[/yellow]")
+    console.print(escape(f"wrote {path}: use it with `specplan plan --target-params COUNT --profile {shlex.quote(path)}`"),
+                  soft_wrap=True)

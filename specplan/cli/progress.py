@@ -3,6 +3,8 @@ where a terminal gets rich's live bar (which a log would not show until the end)
 
 import time
 
+from rich.markup import escape
+
 PROGRESS_EVERY_S = 5.0
 
 
@@ -28,5 +30,5 @@ class ProgressLines:
             return
         self.last = now
         total = "?" if self.total is None else self.total
-        self.console.print(f"[{self.done}/{total}] {label}, {now - self.started:.0f} s", soft_wrap=True,
+        self.console.print(f"[{self.done}/{total}] {escape(label)}, {now - self.started:.0f} s", soft_wrap=True,
                            highlight=False)

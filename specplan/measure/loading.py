@@ -47,8 +47,12 @@ def default_pair_texts() -> tuple[str, str]:
 def model_source(option: str, value: str) -> ModelSource:
     """A local folder (must hold config.json) or a model-hub id ``org/name``, told apart by plan's rule
     (:func:`specplan.plan.model_source.is_hub_id`); a missing folder is a one-line error."""
+    from specplan.checks import check_name
     from specplan.plan.model_source import is_hub_id
 
+    check_name(value, option)
+    if not value.strip():
+        raise SpecplanError(f"{option} {value!r} is empty: give a model folder (with config.json) or a hub id")
     if is_hub_id(value):
         offline_unless_hub_reachable()
         return ModelSource(value, value)
@@ -125,6 +129,18 @@ class LoadedPair:
     notes: tuple = field(default_factory=tuple)
 
 
+def check_config_file(model_id_or_path: str, option: str, name: str | None = None) -> None:
+    """A local folder's config.json through plan's checked reader (types, sizes, relations, a causal LM), before
+    transformers or huggingface_hub validate it their own way (a traceback) or build an encoder."""
+    from specplan.plan.architecture import check_causal
+    from specplan.plan.model_config import folder_config
+
+    where = f"{option} {name or model_id_or_path!r}"
+    config = folder_config(model_id_or_path, where)
+    if config is not None:
+        check_causal(config, where)
+
+
 def check_causal_lm(config, option: str, name: str) -> None:
     """A decoder-only causal language model, or one line: an encoder (BERT), an encoder-decoder (T5, BART) or a
     model type transformers has no causal-LM class for cannot decode here."""
@@ -180,6 +196,8 @@ def preflight(target: ModelSource, draft: ModelSource, trust_remote_code: bool, 
     ``workload`` (a function of the tokenizer and the target's config giving a :class:`Workload`), its checks too."""
     from transformers import AutoConfig, AutoTokenizer
 
+    for option, source in (("--target", target), ("--draft", draft)):
+        check_config_file(source.location, option, source.name)
     configs = {option: _load(AutoConfig, option, source, trust_remote_code)
                for option, source in (("--target", target), ("--draft", draft))}
     for (option, config), source in zip(configs.items(), (target, draft)):

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime
 import math
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,23 +179,52 @@ def _row(timing: StepTiming, predicted_s: float, error: float) -> dict:
 
 
 def prepare_output(path: str | Path) -> Path:
-    """Check ``--output`` before any timing: not a folder, and its folder can be created."""
+    """Check ``--output`` before any timing: not a folder nor a device, its folder exists (or can be made) and
+    takes a new file, and an existing file there is a profile (never a records file, a config.json or a
+    prompts file, which writing would destroy)."""
     path = Path(path)
     if path.is_dir():
         raise SpecplanError(f"--output {str(path)!r} is a folder; give a FILE.yaml")
+    if path.exists() and not path.is_file():
+        raise SpecplanError(f"--output {str(path)!r} is not a regular file (a device or pipe); give a FILE.yaml")
+    if path.is_file() and path.stat().st_size and not _is_profile(path):
+        raise SpecplanError(f"--output {str(path)!r} exists and is not a profile: writing it would destroy it; "
+                            "choose another file")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"):
+            pass  # the folder takes a new file: the profile is written there later (temporary file, rename)
     except OSError as exc:
         raise SpecplanError(f"cannot write the profile to {str(path)!r}: {exc.strerror}") from None
     return path
 
 
+def _is_profile(path: Path) -> bool:
+    """An existing file that reads as a profile YAML (a mapping with coefficients or peak_tflops)."""
+    from specplan.checks import load_yaml, read_text_file
+
+    try:
+        data = load_yaml(read_text_file(path, "--output"), "--output")
+    except SpecplanError:
+        return False
+    return isinstance(data, dict) and ("coefficients" in data or "peak_tflops" in data)
+
+
 def write_profile(document: dict, path: str | Path) -> Path:
     """Write the profile YAML (one flow-style line per measured point) and return its path."""
-    path = Path(path)
+    path, file = Path(path), None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(document, sort_keys=False, default_flow_style=None, width=200))
+        text = yaml.safe_dump(document, sort_keys=False, default_flow_style=None, width=200)
+        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.",
+                                         suffix=".tmp", delete=False) as file:
+            file.write(text)  # whole or not at all: a full disk never leaves half a profile
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(file.name, 0o666 & ~umask)  # as a plain write would leave it (temporary files are 0600)
+        os.replace(file.name, path)
     except OSError as exc:
+        if file is not None:
+            Path(file.name).unlink(missing_ok=True)
         raise SpecplanError(f"cannot write the profile to {str(path)!r}: {exc.strerror}") from None
     return path

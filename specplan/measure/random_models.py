@@ -78,9 +78,12 @@ def config_for_model(model_id_or_path: str):
         from specplan.measure.loading import offline_unless_hub_reachable
 
         offline_unless_hub_reachable()
+    from specplan.measure.loading import check_config_file
+
+    check_config_file(model_id_or_path, "--model")
     try:
         config = AutoConfig.from_pretrained(model_id_or_path)
-    except (OSError, ValueError, KeyError) as exc:
+    except Exception as exc:  # noqa: BLE001 - OSError, ValueError, huggingface_hub's StrictDataclassError, ...
         raise SpecplanError(f"--model {model_id_or_path!r}: could not read its config ({first_line(exc)})") \
             from None
     check_decoder_only(config, model_id_or_path)

@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass
 
 from specplan.errors import SpecplanError
+from specplan.plan.model_config import check_config, text_fields
 from specplan.plan.shapes import DEFAULT_ASPECT_RATIO, layers_exact
 from specplan.units import format_count
 
@@ -89,24 +90,24 @@ def rule_architecture(params: float, aspect_ratio: float = DEFAULT_ASPECT_RATIO)
                         params_total=params, params_active=params)
 
 
-def text_config(config: dict) -> dict:
-    """The decoder's part of a config: multimodal configs (Gemma 3, Llava, ...) nest it under ``text_config``;
-    keys missing there are taken from the top level (model_type, dtype, architectures)."""
-    inner = config.get("text_config")
-    if isinstance(inner, dict):
-        return {**{k: v for k, v in config.items() if k != "text_config"}, **inner}
-    return config
+text_config = text_fields  # multimodal configs (Gemma 3, Llava, ...) nest the decoder under ``text_config``
 
 
 def check_causal(config: dict, where: str) -> None:
     """Refuse configs that do not describe a decoder-only language model (one line naming the class)."""
     if config.get("is_encoder_decoder"):
         raise SpecplanError(f"{where}: {config.get('model_type', 'this model')!r} is an encoder-decoder model, "
-                            "not a causal language model")
+                            "not a decoder-only causal LM")
     names = config.get("architectures") or []
     if names and not any(str(n).endswith(_CAUSAL_SUFFIXES) for n in names):
         raise SpecplanError(f"{where}: {', '.join(map(str, names))} is not a causal language model "
                             "(expected an architecture ending in ForCausalLM)")
+
+
+def _tied(cfg: dict, model_type: str) -> bool:
+    """tie_word_embeddings (a checked bool), else the model class's default."""
+    value = cfg.get("tie_word_embeddings")
+    return model_type in _TIED_BY_DEFAULT if value is None else value
 
 
 def _int(cfg: dict, key: str, where: str, default=None) -> int:
@@ -133,7 +134,7 @@ def _gated_layer(cfg: dict, h: int, nh: int, nkv: int, hd: int, model_type: str)
         k = _int(cfg, "num_experts_per_tok", "config")
         inter = cfg.get("moe_intermediate_size") or cfg.get("intermediate_size")
         expert = 3 * h * inter
-        shared_inter = cfg.get("shared_expert_intermediate_size", 0)  # Qwen2-MoE: a shared expert and its gate
+        shared_inter = cfg.get("shared_expert_intermediate_size") or 0  # Qwen2-MoE: a shared expert and its gate
         shared = 3 * h * shared_inter + (h if shared_inter else 0)
         return attention + norms + h * experts + shared, experts * expert, k * expert
     return attention + norms + 3 * h * cfg["intermediate_size"], 0, 0
@@ -146,23 +147,24 @@ def count_params(config: dict, where: str = "config") -> tuple:
     h, layers = _int(cfg, "hidden_size", where), _int(cfg, "num_hidden_layers", where)
     vocab = _int(cfg, "vocab_size", where)
     nh = _int(cfg, "num_attention_heads", where)
-    tied = bool(cfg.get("tie_word_embeddings", model_type in _TIED_BY_DEFAULT))
+    tied = _tied(cfg, model_type)
     if model_type == "gpt_neox":  # Pythia: fused qkv with bias, dense, 4h MLP with biases, 2 LayerNorms
-        inter = cfg.get("intermediate_size", 4 * h)
+        inter = cfg.get("intermediate_size") or 4 * h
         layer = (3 * h * h + 3 * h) + (h * h + h) + (h * inter + inter + inter * h + h) + 4 * h
         total = layers * layer + vocab * h * (1 if tied else 2) + 2 * h
         return total, total, 0
     if model_type == "opt":
-        inter = cfg.get("ffn_dim", 4 * h)
+        inter = cfg.get("ffn_dim") or 4 * h
         layer = 4 * (h * h + h) + (h * inter + inter + inter * h + h) + 4 * h
-        proj = cfg.get("word_embed_proj_dim", h)
+        proj = cfg.get("word_embed_proj_dim") or h
         embed = vocab * proj + (0 if proj == h else 2 * h * proj)
-        positions = (cfg.get("max_position_embeddings", 2048) + 2) * h
+        positions = ((cfg.get("max_position_embeddings") or 2048) + 2) * h
         total = layers * layer + embed * (1 if tied else 2) + positions + 2 * h
         return total, total, 0
-    if "intermediate_size" not in cfg and "moe_intermediate_size" not in cfg:
+    experts = cfg.get("num_experts") or cfg.get("num_local_experts")
+    if cfg.get("intermediate_size") is None and (cfg.get("moe_intermediate_size") is None or not experts):
         raise SpecplanError(f"{where}: config has no 'intermediate_size' (architecture {model_type!r} not modelled)")
-    nkv = _int(cfg, "num_key_value_heads", where, nh)
+    nkv = cfg.get("num_key_value_heads") or nh
     hd = cfg.get("head_dim") or h // nh
     dense, experts, active_experts = _gated_layer(cfg, h, nh, nkv, hd, model_type)
     embeddings = vocab * h * (1 if tied else 2) + h
@@ -189,8 +191,7 @@ def weight_dtype(cfg: dict) -> str | None:
 
 def from_config(config, where: str) -> Architecture:
     """The architecture a config.json (already parsed) describes; bad or missing keys are one-line errors."""
-    if not isinstance(config, dict):
-        raise SpecplanError(f"{where}: config.json must hold a JSON object")
+    check_config(config, where)
     check_causal(config, where)
     cfg = text_config(config)
     total, active, experts = count_params(config, where)
@@ -201,7 +202,7 @@ def from_config(config, where: str) -> Architecture:
     return Architecture(
         model_type=model_type, layers=cfg["num_hidden_layers"], hidden=h, heads=nh, kv_dim=nkv * hd,
         kv_heads=nkv, vocab_rows=cfg["vocab_size"],
-        tied=bool(cfg.get("tie_word_embeddings", model_type in _TIED_BY_DEFAULT)),
+        tied=_tied(cfg, model_type),
         params_total=float(total), params_active=float(active), expert_params=float(experts),
         experts=cfg.get("num_experts") or cfg.get("num_local_experts") or 0,
         experts_per_token=cfg.get("num_experts_per_tok", 0) if experts else 0,

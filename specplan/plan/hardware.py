@@ -7,7 +7,7 @@ from dataclasses import MISSING, fields
 from importlib import resources
 from pathlib import Path
 
-from specplan.checks import is_finite_number, load_yaml, read_text_file, shown
+from specplan.checks import is_finite_number, load_yaml, number_in, read_text_file, shown
 from specplan.errors import SpecplanError
 from specplan.plan.architecture import RULE_KV_FRACTION
 from specplan.plan.latency import BYTES_PER_PARAM, DEFAULT_CONTEXT_TOKENS, measured_latency_terms  # noqa: F401
@@ -22,6 +22,21 @@ MAX_COEFFICIENT_S = 1000.0
 
 # How a measured profile's steps were timed: transformers' eager forward, or the compiled engine's steps.
 PROFILE_ENGINES = ("eager", "compiled")
+# Physically meaningful ranges of a roofline profile's numbers (docs/plan.md, "Ranges and checked inputs"): wide enough for any
+# device from a phone to the largest accelerator, narrow enough that no finite value reaches a degenerate plan.
+# key -> (low, high, low end open)
+ROOFLINE_RANGES = {
+    "memory_gb": (0.1, 1e6, False),
+    "memory_bandwidth_gb_s": (1.0, 1e5, False),
+    "peak_tflops": (1e-3, 1e5, False),
+    "bandwidth_efficiency": (0.01, 1.0, False),
+    "compute_efficiency": (0.01, 1.0, False),
+    "step_overhead_us": (0.0, 1e6, False),  # 0–1 s
+    "layer_overhead_us": (0.0, 1e6, False),
+    "interconnect_bandwidth_gb_s": (0.1, 1e5, False),
+    "interconnect_latency_us": (0.0, 1e6, False),
+}
+MEASURED_ASPECT_RATIO = (1.0, 1e5)  # width per layer, the range plan's --aspect-ratio takes
 
 # key -> (accepted types, required)
 _NUMBER = (int, float)
@@ -86,10 +101,9 @@ def _check_mapping(data: dict, schema: dict, where: str) -> None:
             raise SpecplanError(f"{where}: key {key!r} has the wrong type ({value!r})")
 
 
-def _positive(value, where: str, key: str) -> float:
-    if not (is_finite_number(value) and value > 0):
-        raise SpecplanError(f"{where}: {key} must be a positive number (finite), got {shown(value)}")
-    return float(value)
+def _in_range(value, where: str, key: str, shown_key: str) -> float:
+    low, high, low_open = ROOFLINE_RANGES[key]
+    return number_in(value, f"{where}: {shown_key}", low, high, low_open=low_open)
 
 
 def profile_from_dict(data, where: str) -> Profile:
@@ -106,23 +120,14 @@ def profile_from_dict(data, where: str) -> Profile:
     for dtype, value in data["peak_tflops"].items():
         if dtype not in BYTES_PER_PARAM:
             raise SpecplanError(f"{where}: peak_tflops has unknown dtype {dtype!r} (known: {', '.join(BYTES_PER_PARAM)})")
-        peak[dtype] = _positive(value, where, f"peak_tflops.{dtype}")
+        peak[dtype] = _in_range(value, where, "peak_tflops", f"peak_tflops.{dtype}")
     if data["dtype"] not in peak:
         raise SpecplanError(f"{where}: dtype {data['dtype']!r} has no entry in peak_tflops")
-    for key in ("bandwidth_efficiency", "compute_efficiency"):
-        if not (is_finite_number(data[key]) and 0 < data[key] <= 1):
-            raise SpecplanError(f"{where}: {key} must be in (0, 1], got {shown(data[key])}")
-    for key in ("memory_gb", "memory_bandwidth_gb_s"):
-        _positive(data[key], where, key)
     if ("interconnect_bandwidth_gb_s" in data) != ("interconnect_latency_us" in data):
         raise SpecplanError(f"{where}: interconnect_bandwidth_gb_s and interconnect_latency_us go together")
-    if "interconnect_bandwidth_gb_s" in data:
-        _positive(data["interconnect_bandwidth_gb_s"], where, "interconnect_bandwidth_gb_s")
-        if not data["interconnect_latency_us"] >= 0:
-            raise SpecplanError(f"{where}: interconnect_latency_us must not be negative, got {data['interconnect_latency_us']!r}")
-    for key in ("step_overhead_us", "layer_overhead_us"):
-        if not (is_finite_number(data[key]) and data[key] >= 0):
-            raise SpecplanError(f"{where}: {key} must be a finite number ≥ 0, got {shown(data[key])}")
+    for key in ROOFLINE_RANGES:
+        if key in data and key != "peak_tflops":
+            _in_range(data[key], where, key, key)
     values = {f.name: data[f.name] for f in fields(RooflineProfile) if f.name in data}
     values["peak_tflops"] = peak
     return RooflineProfile(**values)
@@ -153,6 +158,8 @@ def _measured_from_dict(data: dict, where: str) -> MeasuredProfile:
     if not any(coefficients.get(k) for k in ("step_overhead_s", "layer_overhead_s", "per_param_s")):
         raise SpecplanError(f"{where}: coefficients step_overhead_s, layer_overhead_s and per_param_s are all zero: "
                             "a decode step would take no time; re-run `specplan profile`")
+    _check_fit(data.get("fit"), where)
+    _check_measurements(data.get("measurements"), where)
     known = {"name", "kind", "dtype", "engine", "coefficients", "aspect_ratio", "description"}
     engine = data.get("engine", "eager")
     if engine not in PROFILE_ENGINES:
@@ -171,13 +178,37 @@ def _measured_from_dict(data: dict, where: str) -> MeasuredProfile:
         dtype=data["dtype"],
         coefficients=MeasuredCoefficients(**{k: tuple(map(float, v)) if isinstance(v, list) else float(v)
                                              for k, v in coefficients.items()}),
-        aspect_ratio=_positive(data.get("aspect_ratio", DEFAULT_ASPECT_RATIO), where, "aspect_ratio"),
+        aspect_ratio=number_in(data.get("aspect_ratio", DEFAULT_ASPECT_RATIO), f"{where}: aspect_ratio",
+                               *MEASURED_ASPECT_RATIO),
         description=data.get("description", ""),
         engine=engine,
         extra={k: v for k, v in data.items() if k not in known},
         loop_step_overhead_s=loop_terms["step_overhead_s"],
         round_overhead_s=loop_terms["round_overhead_s"],
     )
+
+
+def _check_fit(fit, where: str) -> None:
+    """``fit``'s figures plan reads: ``leave_one_out`` a list of {params > 0, max_abs_error ≥ 0}."""
+    entries = (fit or {}).get("leave_one_out", [])
+    if not isinstance(entries, list):
+        raise SpecplanError(f"{where}: fit.leave_one_out must be a list of {{params, max_abs_error}}, got "
+                            f"{shown(entries)}")
+    for entry in entries:
+        ok = isinstance(entry, dict) and is_finite_number(entry.get("params")) and entry["params"] > 0 and \
+            is_finite_number(entry.get("max_abs_error")) and entry["max_abs_error"] >= 0
+        if not ok:
+            raise SpecplanError(f"{where}: each fit.leave_one_out entry needs params > 0 and max_abs_error ≥ 0, "
+                                f"got {shown(entry)}")
+
+
+def _check_measurements(rows, where: str) -> None:
+    """``measurements``' sizes (plan reads the measured range from them): each row a mapping whose params, if
+    given, is a positive finite number."""
+    for row in rows or []:
+        params = row.get("params") if isinstance(row, dict) else None
+        if not isinstance(row, dict) or (params is not None and not (is_finite_number(params) and params > 0)):
+            raise SpecplanError(f"{where}: each measurements row must be a mapping with params > 0, got {shown(row)}")
 
 
 def _prefill_coefficient(prefill, where: str) -> float | None:

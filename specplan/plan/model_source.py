@@ -6,15 +6,16 @@ connection probe, so that an offline machine gets its one-line error at once ins
 """
 
 import importlib.util
-import json
 import os
 import re
 from pathlib import Path
 
-from specplan.errors import SpecplanError, first_line
+from specplan.checks import check_name, read_text_file
+from specplan.errors import SpecplanError
 from specplan.plan import catalog
 from specplan.plan.architecture import from_config
 from specplan.plan.catalog import ModelInfo
+from specplan.plan.model_config import read_config
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 HUB_CONNECT_TIMEOUT_S = 3.0  # a hub that does not answer a connection within this is taken as offline
@@ -27,8 +28,24 @@ def is_hub_id(spec: str) -> bool:
     return not path.exists() and not spec.startswith((".", "/", "~")) and bool(_HUB_ID.match(spec))
 
 
+def distinct_specs(specs) -> list:
+    """``specs`` without repeats, a local folder compared by its canonical path (``d``, ``d/`` and ``d/./`` are one
+    folder); the first spelling given is kept."""
+    seen, kept = set(), []
+    for spec in specs:
+        path = Path(spec).expanduser()
+        key = os.path.realpath(path) if spec and path.exists() else spec
+        if key not in seen:
+            seen.add(key)
+            kept.append(spec)
+    return kept
+
+
 def resolve(spec: str, option: str) -> ModelInfo:
     """The model ``spec`` names, for the command-line ``option`` that gave it (named in every error)."""
+    check_name(spec, option)
+    if not spec.strip():
+        raise SpecplanError(f"{option} {spec!r} is empty: give a model folder (with config.json) or a hub id ORG/NAME")
     path = Path(spec).expanduser()
     if path.is_dir():
         return _from_folder(path, spec, option)
@@ -71,11 +88,8 @@ def catalog_match(info: ModelInfo) -> ModelInfo | None:
 
 def _info_from_config(path: Path, spec: str, option: str, origin: str) -> ModelInfo:
     where = f"{option} {spec!r}"
-    try:
-        config = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SpecplanError(f"{where}: config.json could not be read ({first_line(exc)})") from None
-    return ModelInfo(name=spec, architecture=from_config(config, where), origin=origin)
+    config = read_config(path, where)
+    return ModelInfo(name=spec, architecture=from_config(config, f"{where} ({path})"), origin=origin)
 
 
 def hub_cache_dir() -> Path:
@@ -94,8 +108,9 @@ def cached_config_path(hub_id: str) -> Path | None:
         return None
     ref = repo / "refs" / "main"
     if ref.is_file():
-        candidate = snapshots / ref.read_text().strip() / "config.json"
-        if candidate.is_file():
+        revision = read_text_file(ref, f"model cache ref of {hub_id}", max_bytes=1024).strip()
+        candidate = snapshots / revision / "config.json"
+        if revision and "/" not in revision and revision not in (".", "..") and candidate.is_file():
             return candidate
     configs = [p for p in snapshots.glob("*/config.json") if p.is_file()]
     return max(configs, key=lambda p: p.stat().st_mtime) if configs else None

@@ -206,7 +206,9 @@ def _search(inputs: PlanInputs, costs: Costs):
     coarse grid (the paper searches 10,000 log-spaced sizes; this reaches a finer step with fewer evaluations)."""
     low, high = _SMALLEST_DRAFT, inputs.target_params / 2
     if high <= low:
-        raise SpecplanError(f"--target-params {inputs.target_params:g} is too small to plan a draft for (min 2M)")
+        raise SpecplanError(f"--target-params {inputs.target_params:g} is too small to plan a draft for: the "
+                            f"smallest draft searched is {format_count(low)}, so the target must be more than "
+                            f"{format_count(2 * low)}")
     grid = np.geomspace(low, high, _GRID_POINTS)
     if inputs.alpha is None and np.all(acceptance(inputs, grid) <= ALPHA_FLOOR):
         law = inputs.alpha_law

@@ -178,7 +178,9 @@ def render_markdown(rows: list, extra: tuple = (), lines: tuple = ()) -> str:
 
 
 def _md(text: str) -> str:
-    return str(text).replace("|", "\\|")
+    """A table cell: pipes escaped, line breaks and other control characters shown as escapes (one row stays one)."""
+    cell = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+    return cell.replace("|", "\\|")
 
 
 def render_csv(rows: list) -> str:

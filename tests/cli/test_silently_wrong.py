@@ -111,7 +111,7 @@ def test_repeated_gamma_values_are_measured_once():
 
 def test_record_writer_turns_a_full_disk_into_one_line():
     with RecordWriter("/dev/full") as writer, pytest.raises(SpecplanError, match="No space left"):
-        writer.write({"kind": "engine", "engine": "vllm"})
+        writer.write(hand.records()[0])  # a valid record: the disk, not the schema, refuses it
 
 
 # ---------------------------------------------------------------------------------------------- report

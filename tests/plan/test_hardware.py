@@ -65,10 +65,10 @@ def test_a_profile_file_by_path_loads(tmp_path):
     (lambda d: d.update(colour="green"), "unknown key 'colour'"),
     (lambda d: d.update(memory_bandwidth_gb_s="fast"), "'memory_bandwidth_gb_s' has the wrong type ('fast')"),
     (lambda d: d.update(step_overhead_us=True), "'step_overhead_us' has the wrong type (True)"),
-    (lambda d: d.update(peak_tflops={"bf16": -1}), "peak_tflops.bf16 must be a positive number"),
+    (lambda d: d.update(peak_tflops={"bf16": -1}), "peak_tflops.bf16 -1 must be in [0.001, 100000]"),
     (lambda d: d.update(peak_tflops={"bf17": 10}), "unknown dtype 'bf17'"),
     (lambda d: d.update(dtype="fp8", peak_tflops={"bf16": 10}), "dtype 'fp8' has no entry"),
-    (lambda d: d.update(bandwidth_efficiency=1.5), "bandwidth_efficiency must be in (0, 1]"),
+    (lambda d: d.update(bandwidth_efficiency=1.5), "bandwidth_efficiency 1.5 must be in [0.01, 1]"),
     (lambda d: d.update(kind="quantum"), "unknown profile kind 'quantum'"),
 ])
 def test_bad_profile_files_name_the_bad_key(tmp_path, edit, fragment):
