@@ -1,7 +1,7 @@
 """A fuzz corpus of issue 25's hostile inputs on the newer surfaces, kept so the classes stay closed: names that
 look like markup or hold control characters, unbounded reads, absurd profile numbers, outputs that are inputs,
 and the resume file's line accounting and lock. Each: one line, exit 2, no traceback, inputs byte-identical.
-(Model configs: tests/test_model_config.py.)"""
+(Model configs: tests/plan/test_model_config.py.)"""
 
 import json
 import shutil
@@ -18,7 +18,7 @@ from specplan.errors import SpecplanError
 from specplan.records import (complete_last_line, read_records, resumable_records, set_aside_bad_lines,
                               sole_writer)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TOY = REPO / "specplan" / "assets"
 
 
