@@ -71,6 +71,33 @@ def _checked(record: "dict | Record") -> dict:
     return written
 
 
+def write_whole(path: str | Path, text: str, what: str) -> Path:
+    """Write an output file whole or not at all (a temporary file beside it, then a rename): a full disk or an
+    interruption never leaves half a report, law or profile, nor a truncated earlier one. ``what`` names it in the
+    one-line error."""
+    import tempfile
+
+    path, file = Path(path), None
+    try:
+        if path.exists() and not path.is_file():  # a device or a pipe (/dev/stdout, /dev/full): written in place
+            with path.open("w", encoding="utf-8") as out:
+                out.write(text)
+            return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.",
+                                         suffix=".tmp", delete=False) as file:
+            file.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(file.name, 0o666 & ~umask)  # as a plain write would leave it (temporary files are 0600)
+        os.replace(file.name, path)
+    except OSError as exc:
+        if file is not None:
+            Path(file.name).unlink(missing_ok=True)
+        raise SpecplanError(f"cannot write {what} to {str(path)!r}: {exc.strerror}") from None
+    return path
+
+
 def check_output(path: str | Path, resume: bool = False, append: bool = False) -> None:
     """Before any work: ``--output`` must be a records file or new. An existing file that is not one (a prompts
     file, a config.json) is never appended to; an existing records file needs ``--resume`` (complete its last

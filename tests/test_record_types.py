@@ -3,6 +3,7 @@ bad record is one line naming file:line, the field and the value, exit 2 (issue 
 round-trips through parse_record and to_dict; report's cost does not grow with a number inside a record."""
 
 import json
+import os
 import time
 
 import pytest
@@ -206,3 +207,18 @@ def test_a_run_timed_at_a_subnormal_number_of_seconds_reports_without_overflow(t
         result = CliRunner().invoke(app, ["report", str(path), "--format", fmt, "--min-speedup", "1"])
         assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
         assert result.exit_code in (0, 1), result.output
+
+
+def test_write_whole_writes_a_device_in_place_and_never_replaces_it(tmp_path):
+    """Outputs go through a temporary file and a rename, except a device or pipe: renaming over /dev/full would
+    replace the device with a regular file (as root)."""
+    import stat
+
+    from specplan.errors import SpecplanError
+    from specplan.records import write_whole
+
+    target = write_whole(tmp_path / "out" / "report.md", "whole\n", "--output")
+    assert target.read_text() == "whole\n" and not [p for p in target.parent.iterdir() if p.name.startswith(".")]
+    with pytest.raises(SpecplanError, match="No space left"):
+        write_whole("/dev/full", "text", "--output")
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)

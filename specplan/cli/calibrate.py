@@ -14,7 +14,7 @@ from specplan.report import calibrate as calibration
 from specplan.cli import app
 from specplan.checks import number_in
 from specplan.errors import SpecplanError
-from specplan.records import read_records, refuse_overwriting_inputs
+from specplan.records import read_records, refuse_overwriting_inputs, write_whole
 
 
 @app.command()
@@ -71,12 +71,8 @@ def calibrate(
 
 
 def write_law(path: Path, result: dict) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("# specplan calibrate: acceptance law " + calibration.LAW + "\n"
-                        + yaml.safe_dump(result, sort_keys=False, allow_unicode=True))
-    except OSError as exc:
-        raise SpecplanError(f"cannot write --output {str(path)!r}: {exc.strerror}") from None
+    write_whole(path, "# specplan calibrate: acceptance law " + calibration.LAW + "\n"
+                + yaml.safe_dump(result, sort_keys=False, allow_unicode=True), "--output")
 
 
 def render(fit: calibration.Fit, console: Console) -> None:

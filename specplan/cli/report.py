@@ -1,14 +1,13 @@
 """``specplan report``: metrics, predicted vs measured, and a CI gate from ``bench``'s run records (no torch)."""
 
 from enum import Enum
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from specplan.cli import app
 from specplan.errors import SpecplanError
-from specplan.records import refuse_overwriting_inputs
+from specplan.records import refuse_overwriting_inputs, write_whole
 
 
 class Format(str, Enum):
@@ -128,9 +127,5 @@ def _emit(text: str, output: str | None) -> None:
     if output is None:
         typer.echo(text, nl=False)
         return
-    try:
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        Path(output).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise SpecplanError(f"--output {output!r} could not be written: {exc.strerror}") from None
+    write_whole(output, text, "--output")
     typer.echo(f"wrote {output}", err=True)

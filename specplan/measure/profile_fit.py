@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime
 import math
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from specplan.errors import SpecplanError
 from specplan.measure.timing import CacheFlush
 from specplan.plan.hardware import MeasuredCoefficients, MeasuredProfile, profile_from_dict
 from specplan.plan.shapes import DEFAULT_ASPECT_RATIO
+from specplan.records import write_whole
 
 PER_PARAM_TOKEN_TERM = 3  # place of per_param_token_s in MeasuredCoefficients.vector()
 
@@ -211,20 +211,6 @@ def _is_profile(path: Path) -> bool:
 
 
 def write_profile(document: dict, path: str | Path) -> Path:
-    """Write the profile YAML (one flow-style line per measured point) and return its path."""
-    path, file = Path(path), None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = yaml.safe_dump(document, sort_keys=False, default_flow_style=None, width=200)
-        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.",
-                                         suffix=".tmp", delete=False) as file:
-            file.write(text)  # whole or not at all: a full disk never leaves half a profile
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(file.name, 0o666 & ~umask)  # as a plain write would leave it (temporary files are 0600)
-        os.replace(file.name, path)
-    except OSError as exc:
-        if file is not None:
-            Path(file.name).unlink(missing_ok=True)
-        raise SpecplanError(f"cannot write the profile to {str(path)!r}: {exc.strerror}") from None
-    return path
+    """Write the profile YAML (one flow-style line per measured point), whole or not at all, and return its path."""
+    text = yaml.safe_dump(document, sort_keys=False, default_flow_style=None, width=200)
+    return write_whole(path, text, "the profile")
