@@ -1,6 +1,6 @@
 """``ar``: the target alone with its KV cache, one token per forward step — the baseline."""
 
-from specplan.measure.engines.base import SEQUENTIAL, generator
+from specplan.measure.engines.base import SEQUENTIAL, NoOwnSettings, generator
 
 
 def decode_ar(target, prompt_ids, max_new_tokens: int, sampling, generator, vocab_tokens: int):
@@ -24,21 +24,13 @@ def decode_ar(target, prompt_ids, max_new_tokens: int, sampling, generator, voca
         return Decoded(torch.stack(tokens).tolist())  # one host sync, at the end
 
 
-class _Ar:
+class _Ar(NoOwnSettings):
     name, kind, speculative, times_rounds = "ar", SEQUENTIAL, False, False
     summary = "ar (target alone)"
 
     def refuses(self, config, role: str) -> str | None:
         return None  # a plain decode loop: every causal LM
 
-    def settings(self, config) -> dict:
-        return {}
-
-    def absent_settings(self) -> dict:
-        return {}
-
-    def environment(self) -> dict:
-        return {}
 
     def decode(self, models, prompt_ids, gamma, max_new_tokens: int, sampling, seed: int, clock=None):
         return decode_ar(models.target, prompt_ids, max_new_tokens, sampling, generator(models.device, seed),

@@ -57,6 +57,19 @@ class Engine(Protocol):
         """What this engine adds to the run's ``environment`` (its library's version)."""
 
 
+class NoOwnSettings:
+    """For an engine with no settings or environment of its own to record."""
+
+    def settings(self, config) -> dict:
+        return {}
+
+    def absent_settings(self) -> dict:
+        return {}
+
+    def environment(self) -> dict:
+        return {}
+
+
 class SequentialEngine(Engine, Protocol):
     times_rounds: bool  # takes a RoundClock and records ``round_times``
 

@@ -38,6 +38,16 @@ def layer_types(config) -> list:
     return list(get_layer_types_and_kwargs(config.get_text_config(decoder=True))[0])
 
 
+def rollback_refusal(config, role: str, engine: str) -> str | None:
+    """:func:`check_rollback`'s one line, or None where ``engine`` can roll this model's cache back (an engine's
+    ``refuses``)."""
+    try:
+        check_rollback(config, role, engine)
+    except SpecplanError as refusal:
+        return str(refusal)
+    return None
+
+
 def check_rollback(config, role: str, engine: str) -> None:
     """One line, before any weights load, when ``engine`` cannot take rejected tokens back out of this model's
     cache: ``sd`` for Mamba-1 models and cache layer types it has no rollback for, ``hf`` for recurrent states

@@ -4,9 +4,8 @@ through its candidate-generator hook (``update_candidate_strategy(input_ids, sco
 import copy
 import math
 
-from specplan.errors import SpecplanError
 from specplan.measure.engines.base import SEQUENTIAL, rounds_field
-from specplan.measure.engines.cache import check_rollback
+from specplan.measure.engines.cache import rollback_refusal
 
 
 def assistant_settings(gamma: int) -> dict:
@@ -118,11 +117,7 @@ class _Hf:
 
     def refuses(self, config, role: str) -> str | None:
         """Recurrent / linear-attention states, which transformers' assisted generation refuses."""
-        try:
-            check_rollback(config, role, self.name)
-        except SpecplanError as refusal:
-            return str(refusal)
-        return None
+        return rollback_refusal(config, role, self.name)
 
     def settings(self, config) -> dict:
         return {"hf": {**assistant_settings(0), "num_assistant_tokens": "gamma"}}

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from specplan.measure.engines.base import SEQUENTIAL, generator, rounds_field
-from specplan.measure.engines.cache import check_rollback
-from specplan.errors import SpecplanError
+from specplan.measure.engines.base import SEQUENTIAL, NoOwnSettings, generator, rounds_field
+from specplan.measure.engines.cache import rollback_refusal
 
 if TYPE_CHECKING:
     import torch
@@ -113,26 +112,13 @@ def _propose(draft, cache, pending: torch.Tensor, k: int, sampling: Sampling, ge
     return torch.cat(draft_tokens), (torch.stack(q_rows) if q_rows else None)
 
 
-class _Sd:
+class _Sd(NoOwnSettings):
     name, kind, speculative, times_rounds = "sd", SEQUENTIAL, True, True
     summary = "sd (specplan's speculative loop)"
 
     def refuses(self, config, role: str) -> str | None:
         """Mamba-1 models and cache layers without a rollback (:func:`check_rollback`)."""
-        try:
-            check_rollback(config, role, self.name)
-        except SpecplanError as refusal:
-            return str(refusal)
-        return None
-
-    def settings(self, config) -> dict:
-        return {}
-
-    def absent_settings(self) -> dict:
-        return {}
-
-    def environment(self) -> dict:
-        return {}
+        return rollback_refusal(config, role, self.name)
 
     def decode(self, models, prompt_ids, gamma, max_new_tokens: int, sampling, seed: int, clock=None):
         return decode_sd(models.target, models.draft, prompt_ids, gamma, max_new_tokens, sampling,
