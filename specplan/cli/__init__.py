@@ -37,7 +37,8 @@ class _OneLineErrors(TyperGroup):
         _interrupt_reported, _interrupt_note = False, None
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except click.exceptions.NoArgsIsHelpError:  # bare `specplan`: typer has printed the help; exit 0
+        except click.exceptions.NoArgsIsHelpError as exc:  # bare `specplan`: the help (plain layout), exit 0
+            click.echo(exc.ctx.get_help())
             sys.exit(0)
         except click.ClickException as exc:  # usage errors and bad option values
             click.echo(f"error: {_one_line(exc.format_message())}", err=True)
