@@ -83,7 +83,7 @@ def test_per_request_counts_match_vllms_engine_wide_counters(bench_run):
     assert sum(spec["engine_counters"]["accepted_per_position"]) == spec["engine_counters"]["accepted"]
     assert spec["engine_args"]["speculative_config"] == {
         "method": "draft_model", "model": spec["engine_args"]["speculative_config"]["model"],
-        "num_speculative_tokens": GAMMA}
+        "num_speculative_tokens": GAMMA, "draft_tensor_parallel_size": 1}  # bench's default: the draft on one device
     assert spec["engine_args"]["per_request_spec_decode_metrics"] == "detailed"
     assert spec["engine_args"]["max_num_seqs"] == max(BATCHES)
 
@@ -93,7 +93,7 @@ def test_settings_record_the_scale_out_and_cpu_settings(bench_run):
     settings, environment = records[0]["settings"], records[0]["environment"]
     assert settings["batch_sizes"] == list(BATCHES) and settings["engines"] == ["ar", "vllm"]
     vllm = settings["vllm"]
-    assert vllm["tensor_parallel_size"] == 1 and vllm["draft_tensor_parallel_size"] is None
+    assert vllm["tensor_parallel_size"] == 1 and vllm["draft_tensor_parallel_size"] == 1  # as plan assumes
     assert vllm["vllm_args"] == {"kv_cache_memory_bytes": 256 * 2**20} and vllm["max_num_seqs"] == max(BATCHES)
     assert vllm["environment"]["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
     assert environment["vllm"].startswith("0.")
