@@ -10,6 +10,8 @@ overshoots), accepts a run of j ≤ k of them and emits j + 1 tokens (the correc
 
 import numpy as np
 
+from specplan.plan.theory import expected_tokens_per_round
+
 GAMMAS = tuple(range(1, 9))
 
 
@@ -49,12 +51,9 @@ def tokens_per_round(tokens: np.ndarray, rounds: np.ndarray) -> np.ndarray:
 
 
 def acceptance_length(alpha, gamma):
-    """AL(α, γ) = (1 − α^(γ+1)) / (1 − α), γ + 1 at α = 1 (docs/metrics.md); arrays broadcast."""
-    alpha = np.asarray(alpha, dtype=float)
-    gamma = np.asarray(gamma, dtype=float)
-    near_one = np.abs(1.0 - alpha) < 1e-12
-    safe = np.where(near_one, 0.5, alpha)
-    return np.where(near_one, gamma + 1.0, (1.0 - safe ** (gamma + 1.0)) / (1.0 - safe))
+    """AL(α, γ) = (1 − α^(γ+1)) / (1 − α), γ + 1 at α = 1 (docs/metrics.md): the tokens per round of
+    ``theory.expected_tokens_per_round``; arrays broadcast."""
+    return np.asarray(expected_tokens_per_round(alpha, gamma), dtype=float)
 
 
 def draft_acceptance_rate(alpha, gamma):

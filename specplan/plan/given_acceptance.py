@@ -11,13 +11,10 @@ Each is repeatable and pairs in order with the drafts (``--draft-params`` or ``-
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from specplan.checks import count_in, number_in
 from specplan.errors import SpecplanError
+from specplan.plan import acceptance_math
 from specplan.plan.temperature import describe as temperature_words
-from specplan.plan.theory import expected_tokens_per_round
-
-ALPHA_RANGE = (1e-9, 1 - 1e-9)
 
 
 @dataclass(frozen=True)
@@ -43,9 +40,7 @@ def alpha_from_acceptance_length(tau: float, gamma: int) -> float:
     count_in(gamma, "γ", 1, 1024)
     if not (isinstance(tau, (int, float)) and 1.0 < tau < gamma + 1):
         raise SpecplanError(f"acceptance length {tau!r} at γ {gamma} must be between 1 and {gamma + 1} (exclusive)")
-    from scipy.optimize import brentq  # here, not at import: scipy.optimize costs `plan` ~0.3 s of start-up
-
-    return float(brentq(lambda a: float(expected_tokens_per_round(a, gamma)) - tau, *ALPHA_RANGE, xtol=1e-14))
+    return float(acceptance_math.alpha_from_acceptance_length(tau, gamma))
 
 
 def alpha_from_draft_acceptance_rate(rate: float, gamma: int) -> float:
@@ -55,11 +50,11 @@ def alpha_from_draft_acceptance_rate(rate: float, gamma: int) -> float:
 
 
 def acceptance_length(alpha: float, gamma: int) -> float:
-    return float(expected_tokens_per_round(alpha, gamma))
+    return float(acceptance_math.acceptance_length(alpha, gamma))
 
 
 def draft_acceptance_rate(alpha: float, gamma: int) -> float:
-    return (acceptance_length(alpha, gamma) - 1.0) / gamma
+    return float(acceptance_math.draft_acceptance_rate(alpha, gamma))
 
 
 def parse_at(text: str, option: str) -> tuple:
@@ -84,20 +79,15 @@ def given_alphas(alphas=(), lengths=(), rates=(), records=()) -> tuple:
         raise SpecplanError(f"{' and '.join(kinds)} are both given: give the drafts' acceptance one way")
     result = [GivenAlpha(float(number_in(a, "--alpha", 0.0, 1.0, low_open=True, high_open=True)),
                          "measured, --alpha") for a in alphas or ()]
-    for text in lengths or ():
-        tau, gamma = parse_at(text, "--acceptance-length")
-        try:
-            alpha = alpha_from_acceptance_length(tau, gamma)
-        except SpecplanError as error:
-            raise SpecplanError(f"--acceptance-length {text}: {error}") from None
-        result.append(GivenAlpha(alpha, f"from --acceptance-length {tau:g}@{gamma}"))
-    for text in rates or ():
-        rate, gamma = parse_at(text, "--draft-acceptance-rate")
-        try:
-            alpha = alpha_from_draft_acceptance_rate(rate, gamma)
-        except SpecplanError as error:
-            raise SpecplanError(f"--draft-acceptance-rate {text}: {error}") from None
-        result.append(GivenAlpha(alpha, f"from --draft-acceptance-rate {rate:g}@{gamma}"))
+    for option, texts, to_alpha in (("--acceptance-length", lengths, alpha_from_acceptance_length),
+                                    ("--draft-acceptance-rate", rates, alpha_from_draft_acceptance_rate)):
+        for text in texts or ():
+            figure, gamma = parse_at(text, option)
+            try:
+                alpha = to_alpha(figure, gamma)
+            except SpecplanError as error:
+                raise SpecplanError(f"{option} {text}: {error}") from None
+            result.append(GivenAlpha(alpha, f"from {option} {figure:g}@{gamma}"))
     return tuple(result) + tuple(records)
 
 
