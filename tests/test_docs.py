@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from specplan.plan import hardware, planner, scaling, shapes, theory
-from test_theory import tokens_per_flop
+from theory_helpers import tokens_per_flop
 from specplan.units import format_count
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@ from specplan.cli import app, on_interrupt
 from specplan.cli.options import require_measuring_extra
 from specplan.cli.progress import ProgressLines
 from specplan.errors import SpecplanError
-from specplan.measure.bench.config import DEFAULTS
+from specplan.measure.bench.config import DEFAULT_LATENCY_CONTEXT_TOKENS, DEFAULTS
 from specplan.measure.engines import registry
 from specplan.records import check_output, complete_last_line, refuse_overwriting_inputs, sole_writer
 
@@ -74,10 +74,11 @@ def bench(
                              "pair, held-out Python standard library code).")] = None,
     latency_samples: Annotated[int, typer.Option(help="Timed forward steps per latency record.")] \
         = DEFAULTS["latency_samples"],
-    latency_context: Annotated[int, typer.Option(
+    latency_context: Annotated[int | None, typer.Option(
         "--context-tokens", "--latency-context", metavar="TOKENS",
-        help="Tokens in the KV cache when timing single steps (for c and the verify cost).")]
-        = DEFAULTS["latency_context_tokens"],
+        help=f"Tokens in the KV cache when timing single steps (for c and the verify cost); default "
+             f"{DEFAULT_LATENCY_CONTEXT_TOKENS} as in plan and profile, cut to what the target's positions hold "
+             f"(said in the notes).")] = None,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's default).")] = None,
     compile: Annotated[bool, typer.Option(
         "--compile", help="Run ar and sd on a static KV cache with torch.compile'd steps (CUDA graphs on CUDA), "

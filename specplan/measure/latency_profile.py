@@ -21,6 +21,7 @@ import numpy as np
 from specplan.checks import count_in
 from specplan.errors import SpecplanError, first_line
 from specplan.plan.hardware import BYTES_PER_PARAM
+from specplan.plan.latency import DEFAULT_CONTEXT_TOKENS
 from specplan.measure.random_models import ModelShape
 from specplan.measure.timing import CacheFlush
 from specplan.records import step_quantiles
@@ -33,9 +34,9 @@ LADDER_MEMORY_SHARE = 0.5
 # CPU steps of models above this take seconds each: the default CPU ladder stops here (--sizes goes further).
 CPU_LADDER_MAX_PARAMS = 300e6
 MIN_SIZE_PARAMS = 1e5
-# KV-cache tokens at every step profile times (plan's own default context, plan/hardware.DEFAULT_CONTEXT_TOKENS,
-# is where it evaluates the fitted model; bench's latency context is bench/config.DEFAULT_LATENCY_CONTEXT_TOKENS)
-PROFILE_CONTEXT_TOKENS = 512
+# KV-cache tokens at every step profile times: plan's own default context (where plan evaluates the fitted model)
+# and bench's single-step latency context, one default for the one idea.
+PROFILE_CONTEXT_TOKENS = DEFAULT_CONTEXT_TOKENS
 DEFAULT_MAX_TOKENS = 8
 DEFAULT_REPEATS = 20
 DEFAULT_WARMUP = 3

@@ -176,7 +176,7 @@ def check_positions(config, option: str, workload: Workload) -> None:
     if limit and workload.positions > limit:
         raise SpecplanError(f"{workload.why} = {workload.positions} positions exceed the {option.lstrip('-')}'s "
                             f"max_position_embeddings ({limit}) by {workload.positions - limit}; use shorter prompts, "
-                            f"fewer --max-new-tokens or a smaller --gamma / --latency-context")
+                            f"fewer --max-new-tokens or a smaller --gamma / --context-tokens")
 
 
 def check_workload(configs: dict, workload: Workload) -> None:

@@ -75,4 +75,4 @@ def given_alpha(path: str, temperature: float, rule: str) -> tuple:
     pair = record.get("pair") if isinstance(record.get("pair"), dict) else {}
     draft = f", draft {pair['draft']}" if isinstance(pair.get("draft"), str) else ""
     source = f"acceptance record {name} (T {result['temperature']:g}, {result['rule']}{draft})"
-    return GivenAlpha(float(result["alpha"]), source), pair, notes
+    return GivenAlpha(float(result["alpha"]), source, "--alpha-from"), pair, notes

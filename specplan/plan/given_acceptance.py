@@ -23,6 +23,7 @@ class GivenAlpha:
 
     alpha: float
     source: str
+    option: str = "--alpha"  # the option it was given with (named when it cannot be paired with a draft)
 
 
 def law_words(law, temperature: float = 0.0, rule: str = "lossless") -> str:
@@ -87,7 +88,7 @@ def given_alphas(alphas=(), lengths=(), rates=(), records=()) -> tuple:
                 alpha = to_alpha(figure, gamma)
             except SpecplanError as error:
                 raise SpecplanError(f"{option} {text}: {error}") from None
-            result.append(GivenAlpha(alpha, f"from {option} {figure:g}@{gamma}"))
+            result.append(GivenAlpha(alpha, f"from {option} {figure:g}@{gamma}", option))
     return tuple(result) + tuple(records)
 
 
@@ -99,7 +100,8 @@ def pair_with_drafts(given: tuple, draft_params: tuple, draft_names: tuple) -> d
     if draft_params:
         return {"alpha": tuple(g.alpha for g in given), "alpha_sources": tuple(g.source for g in given)}
     if not draft_names:
-        raise SpecplanError("--alpha needs --draft-params (or --draft): a measured acceptance belongs to one draft")
+        raise SpecplanError(f"{given[0].option} needs --draft-params (or --draft): a measured acceptance belongs to "
+                            "one draft")
     if len(given) > len(draft_names):
         raise SpecplanError(f"{len(given)} acceptances are given for {len(draft_names)} --draft checkpoints: give at "
                             "most one per draft, in the same order")

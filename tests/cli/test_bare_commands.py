@@ -67,6 +67,7 @@ def test_the_embedded_pair_fits_every_default_bench_run():
     from transformers import AutoConfig, AutoTokenizer
 
     from specplan.cli.bench import bench
+    from specplan.measure.bench.config import BenchConfig, latency_context
     from specplan.measure.loading import default_pair, default_pair_texts
 
     defaults = _defaults(bench)
@@ -78,7 +79,9 @@ def test_the_embedded_pair_fits_every_default_bench_run():
     assert len(prompts) >= defaults["num_prompts"]
     longest = max(len(tokenizer(p).input_ids) for p in prompts)
     assert longest + defaults["max_new_tokens"] + gamma <= positions
-    assert defaults["latency_context"] + gamma + 1 <= positions
+    assert defaults["latency_context"] is None  # plan's default context, cut to the target's positions:
+    config, note = latency_context(BenchConfig(*default_pair()), positions)
+    assert config.latency_context_tokens + gamma + 1 == positions and "cut to the target's 256 positions" in note[0]
 
 
 def test_bench_with_its_defaults_on_the_embedded_pair(tmp_path):

@@ -101,6 +101,8 @@ def test_profile_file_through_the_cli(tmp_path):
     (["--target-params", "70B", "--draft-params", "1B", "--alpha", "1.5"], "--alpha 1.5 must be in (0, 1)"),
     (["--target-params", "70B", "--draft-params", "1B", "--alpha", "0"], "--alpha 0.0 must be in (0, 1)"),
     (["--target-params", "70B", "--alpha", "0.5"], "--alpha needs --draft-params"),
+    (["--target-params", "70B", "--acceptance-length", "3.2@4"], "--acceptance-length needs --draft-params"),
+    (["--target-params", "70B", "--draft-acceptance-rate", "0.6@4"], "--draft-acceptance-rate needs --draft-params"),
     (["--target-params", "70B", "--profile", "tpu-v9"], "unknown profile 'tpu-v9'"),
     (["--target-params", "70B", "--profile", "missing.yaml"], "profile file 'missing.yaml' does not exist"),
     (["--target-params", "70B", "--cost-model", "magic"], "'magic' is not one of"),

@@ -51,7 +51,7 @@ def test_a_run_longer_than_the_positions_is_refused_saying_by_how_much():
     over = int(result.output.split(" by ")[1].split(";")[0])
     assert over > 1100 + 2 - 1024  # the prompt's tokens count too
     _one_line_refusal(_bench("--target", folders["target"], "--draft", folders["draft"], "--latency-context",
-                             "1030"), "--latency-context 1030 + the longest timed step (3 tokens)", "by 9")
+                             "1030"), "--context-tokens 1030 + the longest timed step (3 tokens)", "by 9")
 
 
 def test_a_checkpoint_without_the_model_weights_is_refused(tmp_path):

@@ -279,7 +279,7 @@ def test_plan_cli_accepts_a_measured_profile_without_loading_torch(tmp_path):
 def test_profile_help_names_units_and_defaults():
     result = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["profile", "--help"])  # phrases unbroken by wrapping
     assert result.exit_code == 0
-    for text in ("parameters", "KV cache", "k = 1..K", "auto", "default: 512", "fp32"):
+    for text in ("parameters", "KV cache", "k = 1..K", "auto", "default: 1024", "fp32"):
         assert text in result.output
 
 

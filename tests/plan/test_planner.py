@@ -6,7 +6,7 @@ import math
 import pytest
 
 from specplan.plan import planner
-from test_theory import tokens_per_flop
+from theory_helpers import tokens_per_flop
 from specplan.errors import SpecplanError
 from specplan.plan.scaling import AlphaLaw, perplexity, pooled_rule_draft_params
 

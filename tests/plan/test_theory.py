@@ -8,6 +8,7 @@ import pytest
 from scipy.special import lambertw
 
 from specplan.plan import planner, theory
+from theory_helpers import tokens_per_flop
 
 
 def speedup_at_gamma_star(alpha: float, c: float) -> float:
@@ -126,11 +127,6 @@ def test_best_gamma_by_search_uses_the_given_speedup():
     curve = {1: 1.2, 2: 1.5, 3: 1.4}
     assert theory.best_gamma_by_search(0.5, curve.get, 3) == theory.GammaChoice(2, 1.5)
     assert theory.best_gamma_by_search(0.5, lambda g: 0.9, 3) == theory.GammaChoice(0, 1.0)
-
-
-def tokens_per_flop(alpha: float, gamma: float, target_params: float, draft_params: float) -> float:
-    """T = (1 − α^(γ+1)) / (2 (M + γN)(1 − α)): throughput in tokens per FLOP under c = N/M (docs/theory.md §4)."""
-    return theory.expected_tokens_per_round(alpha, gamma) / (2.0 * (target_params + gamma * draft_params))
 
 
 def test_tokens_per_flop_is_speedup_over_two_m():

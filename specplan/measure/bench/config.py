@@ -1,7 +1,7 @@
 """``bench``'s configuration: every user setting of one invocation, its bounds and validation (before any model
 or torch loads), and what the run asks of the models (the pre-flight workload)."""
 
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, replace
 
 from specplan.checks import count_in, number_in
 from specplan.errors import SpecplanError
@@ -9,8 +9,11 @@ from specplan.measure.engines import registry
 from specplan.measure.engines.base import Workload
 from specplan.measure.engines.serving_options import VllmSettings
 from specplan.measure.loading import ModelSource
+from specplan.plan.latency import DEFAULT_CONTEXT_TOKENS
 
-DEFAULT_LATENCY_CONTEXT_TOKENS = 128  # tokens in the KV cache when bench times single steps
+# Tokens in the KV cache when bench times single steps: plan's and profile's --context-tokens default, cut to what
+# the target's positions hold (:func:`latency_context`) when the user gives none.
+DEFAULT_LATENCY_CONTEXT_TOKENS = DEFAULT_CONTEXT_TOKENS
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,7 @@ class BenchConfig:
     num_prompts: int = 8
     repeats: int = 1
     latency_samples: int = 20
-    latency_context_tokens: int = DEFAULT_LATENCY_CONTEXT_TOKENS
+    latency_context_tokens: int | None = None  # None: DEFAULT_LATENCY_CONTEXT_TOKENS, cut to the target's positions
     perplexity: bool = False
     perplexity_text: str | None = None
     threads: int | None = None
@@ -89,9 +92,10 @@ def _validate(config: BenchConfig) -> None:
                                    ("--repeats", config.repeats, 1, MAX_DECODES),
                                    ("--num-prompts", config.num_prompts, 1, MAX_DECODES),
                                    ("--latency-samples", config.latency_samples, 2, MAX_LATENCY_SAMPLES),
-                                   ("--latency-context", config.latency_context_tokens, 1, MAX_CONTEXT_TOKENS),
                                    ("--seed", config.seed, 0, MAX_SEED)):
         count_in(value, name, low, high)
+    if config.latency_context_tokens is not None:
+        count_in(config.latency_context_tokens, "--context-tokens", 1, MAX_CONTEXT_TOKENS)
     if not config.batch_sizes or any(b < 1 for b in config.batch_sizes):
         raise SpecplanError(f"--batch-size {','.join(map(str, config.batch_sizes))!r}: every batch size must be ≥ 1")
     count_in(max(config.batch_sizes), "--batch-size", 1, MAX_BATCH_SIZE)
@@ -117,9 +121,25 @@ def workload(config: BenchConfig, prompt_tokens: list) -> Workload:
     decode = (longest + config.max_new_tokens + gamma,
               f"the longest prompt ({longest} tokens) + --max-new-tokens {config.max_new_tokens} + γ {gamma}")
     timed = (config.latency_context_tokens + gamma + 1,
-             f"--latency-context {config.latency_context_tokens} + the longest timed step ({gamma + 1} tokens)")
+             f"--context-tokens {config.latency_context_tokens} + the longest timed step ({gamma + 1} tokens)")
     positions, why = max(decode, timed)
     return Workload(tuple(config.engines), positions, why, config.compile)
+
+
+def latency_context(config: BenchConfig, positions: int | None) -> tuple[BenchConfig, tuple]:
+    """``config`` with its latency context settled, and a note when it was cut: the user's value as given, else
+    DEFAULT_LATENCY_CONTEXT_TOKENS cut so that the context + the longest timed step (γ + 1 tokens) fit the target's
+    ``positions`` (its max_position_embeddings; None: no limit)."""
+    if config.latency_context_tokens is not None:
+        return config, ()
+    longest_step = (max(config.gammas) if config.speculates else 0) + 1
+    tokens = DEFAULT_LATENCY_CONTEXT_TOKENS
+    if positions and tokens + longest_step > positions:
+        tokens = max(1, positions - longest_step)
+        note = (f"--context-tokens {tokens} (the default {DEFAULT_LATENCY_CONTEXT_TOKENS} cut to the target's "
+                f"{positions} positions, less the longest timed step of {longest_step} tokens)",)
+        return replace(config, latency_context_tokens=tokens), note
+    return replace(config, latency_context_tokens=tokens), ()
 
 
 def batch_notes(config: BenchConfig) -> tuple:

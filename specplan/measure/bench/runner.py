@@ -8,7 +8,7 @@ from importlib import resources
 
 from specplan.checks import read_text_file
 from specplan.errors import SpecplanError
-from specplan.measure.bench.config import BenchConfig, batch_notes, workload
+from specplan.measure.bench.config import BenchConfig, batch_notes, latency_context, workload
 from specplan.measure.bench.header import effective_settings, environment, record_maker, resume_header
 from specplan.measure.bench.tasks import Task, plan_tasks
 from specplan.measure.engines import registry
@@ -52,18 +52,23 @@ def run_bench(config: BenchConfig, existing: tuple = (), on_start=None, on_recor
     text = perplexity_text(config.perplexity_text) if config.perplexity else None
     prompt_checks = [engine.preflight(config, device) for engine in config.batched]
 
+    cut = ()
+
     def asks(tokenizer, target_config):  # checked before tokenising: a multi-megabyte prompt costs seconds and GB
-        check_prompts_fit(prompts, getattr(target_config.get_text_config(), "max_position_embeddings", None),
-                          config.prompts_file)
+        nonlocal config, cut
+        positions = getattr(target_config.get_text_config(), "max_position_embeddings", None)
+        check_prompts_fit(prompts, positions, config.prompts_file)
+        config, cut = latency_context(config, positions)
         return workload(config, [len(tokenizer(p.text).input_ids) for p in prompts])
 
     if config.sequential or config.perplexity:
         pair = load_pair(config.target, config.draft, device, dtype, config.device_map, config.trust_remote_code,
                          asks)
-        tokenizer, notes = pair.tokenizer, pair.notes
+        tokenizer, notes = pair.tokenizer, pair.notes + cut
     else:  # batched engines alone load the weights; the tokenizer pre-flight still checks the pair
         pair, (tokenizer, checked) = None, preflight(config.target, config.draft, config.trust_remote_code)
         notes = checked.notes
+        config, cut = latency_context(config, None)  # no single steps are timed: the setting is only recorded
     prompt_ids = [tokenizer(p.text).input_ids for p in prompts] if prompt_checks else None
     for check in prompt_checks:
         check(prompt_ids)  # every prompt fits the batched engine's max model length, before any decoding
