@@ -16,6 +16,8 @@ MAX_PERPLEXITY = 1e7
 
 MAX_GAMMA = 1024  # the largest lookahead bench runs
 MAX_BATCH_SIZE = 1 << 20
+# an engine record's cpu_sampling: vLLM's CPU sampling stand-in checked (measure/engines/vllm_cpu_sampling.py)
+CPU_SAMPLING_STATES = ("ok", "repaired", "bug-kept", "not-cpu", "not-used")
 
 
 def step_quantiles(times) -> tuple:
@@ -201,6 +203,9 @@ class EngineRecord(Record):
     request_counts: dict | None = _f(_is_optional(_is_object), _OBJECT, omit_none=True)
     counters_match: bool | None = _f(_is_optional(lambda v: isinstance(v, bool)), "true, false or null",
                                      omit_none=True)
+    # vLLM's CPU stand-in for expanding temperatures to draft positions: checked, repaired where wrong (speculative)
+    cpu_sampling: str | None = _f(_is_optional(lambda v: v in CPU_SAMPLING_STATES),
+                                  f"one of {', '.join(CPU_SAMPLING_STATES)}", omit_none=True)
     # the compiled engine's CompileReport: mode, cache positions, compile_s per model and shape, warm-up
     compile: dict | None = _f(_is_optional(_is_object), _OBJECT, omit_none=True)
 
