@@ -38,6 +38,7 @@ class Checkpoint:
             "engines": {name: verdict.to_json() for name, verdict in self.engines.items()},
             "shares_tokenizer": self.shares_tokenizer,
             "alpha_source": self.alpha_source,
+            "gamma_cap": c.gamma_cap,
             "at_gamma": planner.at_gamma(c, gamma),
             "notes": list(self.notes),
         }
