@@ -5,10 +5,14 @@
 
 Each row is one published classic draft-model result (a separate smaller draft, not EAGLE/Medusa heads): target
 and draft with their sizes, hardware, batch, γ, the acceptance it reported, its measured speedup, and the source.
-plan's prediction uses the reported acceptance where there is one (converted to the i.i.d. α: an acceptance
-length through AL(γ) = (1 − α^(γ+1))/(1 − α), a draft acceptance rate through E[j]/γ), else the SDSL law; the
-reported γ where there is one, else plan's own best γ; the bundled profile of the hardware, else a roofline
-profile written here from the device's datasheet with the bundled GPU profiles' overhead estimates
+Three modes set plan's acceptance. α-given: the reported acceptance where there is one (converted to the
+i.i.d. α: an acceptance length through AL(γ) = (1 − α^(γ+1))/(1 − α), a draft acceptance rate through E[j]/γ),
+else the SDSL law. Law: the SDSL law at the row's sizes and temperature on every row. Plan: what ``plan`` takes
+from its published acceptance table (plan/published_alpha.py) with the row's own entries left out: another
+entry of the pair, the family's offset fitted on the family's other entries, else the law. The speedup is at
+the reported γ where there is one, else plan's own best γ (up to a published acceptance's γ); on the bundled
+profile of the hardware, else a roofline profile written here from the device's datasheet with the bundled GPU
+profiles' overhead estimates
 (``INLINE_PROFILES``). Tensor parallelism (``tp``; the draft runs at the target's TP in these engines) is plan's
 own (``--tensor-parallel``, all-reduce included) on a bundled profile; on an inline profile, which has no
 interconnect figures, each device streams 1/tp of both models and communication is not modelled.
@@ -128,16 +132,19 @@ ROWS = (
     Published("SGLang STANDALONE 70B+1B", "Llama-3.1-70B-Instruct", 70.55e9, "Llama-3.2-1B-Instruct", 1.24e9,
               "not stated (H100 assumed)", "h100-sxm", "bf16", 1, 3, 173.38 / 63.87,
               "sgl-project/sglang PR #10090 (STANDALONE speculative decoding): 63.87 → 173.38 tok/s, accept "
-              "length 3.85, default 3 steps", "engine", acceptance_length=3.85, tp=4, hardware_assumed=True, family="llama3", task="random 1024 in / 1024 out"),
+              "length 3.85, default 3 steps", "engine", acceptance_length=3.85, tp=4, hardware_assumed=True,
+              family="llama3", task="random 1024 in / 1024 out"),
     Published("llama.cpp 8B+1B Q8", "Llama-3.1-8B Q8_0", 8.03e9, "Llama-3.2-1B Q8_0", 1.24e9, "RTX 3060 12GB",
               "rtx-3060", "int8", 1, 5, 55.47 / 32.49,
               "ggml-org/llama.cpp discussion #5877 comment (llama-speculative): 32.49 → 55.47 t/s, accept 72%, "
               "n_draft 5", "engine", draft_acceptance_rate=0.72,
-              note="llama.cpp may draft fewer than n_draft (p_min): the rate→α conversion assumes 5 a round", family="llama3", task="not stated"),
+              note="llama.cpp may draft fewer than n_draft (p_min): the rate→α conversion assumes 5 a round",
+              family="llama3", task="not stated"),
     Published("vLLM Qwen2.5-Coder 7B+0.5B", "Qwen2.5-Coder-7B", 7.62e9, "Qwen2.5-Coder-0.5B", 0.49e9,
               "RTX 4090", "rtx-4090", "bf16", 1, 4, 15.73 / 9.15,
               "vllm-project/vllm PR #13849: TPOT 15.73 → 9.15 ms at batch 1, k = 4", "engine",
-              target_tokens=18e12, draft_tokens=18e12, note="no acceptance reported: α from the SDSL law", family="qwen2.5-coder"),
+              target_tokens=18e12, draft_tokens=18e12, note="no acceptance reported: α from the SDSL law",
+              family="qwen2.5-coder"),
     Published("vLLM R1-Distill 32B+1.5B bs1", "DeepSeek-R1-Distill-Qwen-32B FP8", 32.76e9,
               "DeepSeek-R1-Distill-Qwen-1.5B", 1.78e9, "not stated (H100 assumed)", "h100-sxm", "fp8", 1, 7, 2.82,
               "vllm-project/vllm PR #42775: TPOT speedup 2.82× at batch 1, k = 7", "engine", target_tokens=18e12,
@@ -158,11 +165,13 @@ ROWS = (
     Published("LM Studio MLX 32B+0.5B", "Qwen2.5-32B-Instruct 4-bit", 32.76e9, "Qwen2.5-0.5B-Instruct 4-bit",
               0.49e9, "Apple M3 Pro", "m3-pro", "int4", 1, None, 17.74 / 7.30,
               "lmstudio.ai/blog/lmstudio-v0.3.10: 7.30 → 17.74 tok/s on a code prompt", "engine",
-              target_tokens=18e12, draft_tokens=18e12, note="γ not reported: plan's best γ; α from the SDSL law", family="qwen2.5"),
+              target_tokens=18e12, draft_tokens=18e12, note="γ not reported: plan's best γ; α from the SDSL law",
+              family="qwen2.5"),
     Published("mlx-engine 7B+0.5B", "Qwen2.5-7B-Instruct 4-bit", 7.62e9, "Qwen2.5-0.5B-Instruct 8-bit", 0.49e9,
               "Apple M3 Pro", "m3-pro", "int4", 1, None, 1.83,
               "lmstudio-ai/mlx-engine PR #83: 1.83×", "engine", target_tokens=18e12, draft_tokens=18e12,
-              note="γ not reported: plan's best γ; α from the SDSL law; the 8-bit draft is charged as 4-bit", family="qwen2.5"),
+              note="γ not reported: plan's best γ; α from the SDSL law; the 8-bit draft is charged as 4-bit",
+              family="qwen2.5"),
 )
 
 
