@@ -140,7 +140,11 @@ def table_alpha(inputs: planner.PlanInputs, target: ModelInfo, draft: ModelInfo,
     """The published table's α for the pair (its entry, else its family's offset; plan/published_alpha.py), or
     None (the law): a family offset only where draft and target are of one family."""
     family = target.family if target.family is not None and draft.family == target.family else None
-    return published_alpha.pair_alpha(target.name, draft.name, family, inputs.alpha_law, law, inputs.temperature)
+    found = published_alpha.pair_alpha(target.name, draft.name, family, inputs.alpha_law, law, inputs.temperature)
+    if found is not None and inputs.temperature > 0 and inputs.acceptance_rule == "argmax_draft":
+        # the table's figures were measured greedy or with rejection sampling: argmax drafting accepts less at T > 0
+        found = replace(found, source=found.source + ": an upper bound under argmax drafting")
+    return found
 
 
 def plan_deployment(inputs: planner.PlanInputs, target: ModelInfo | None = None, drafts: tuple = ()) -> Deployment:

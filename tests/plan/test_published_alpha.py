@@ -100,3 +100,10 @@ def test_the_text_acceptance_row_names_the_deployed_drafts_source():
     result = runner.invoke(app, ["plan", "--target", "meta-llama/Llama-3.1-70B-Instruct"], env={"COLUMNS": "400"})
     row = next(line for line in result.stdout.splitlines() if "acceptance α" in line)
     assert "(SDSL law) for N*" in row and "Llama-3.2-1B-Instruct (published: sgl-project/sglang PR #10090" in row
+
+
+def test_at_a_temperature_under_argmax_drafting_the_published_alpha_is_an_upper_bound():
+    data = plan("--target", "meta-llama/Llama-3.1-70B-Instruct", "--temperature", "0.8", "--emit", "vllm")
+    one = next(c for c in data["checkpoints"] if c["name"] == "meta-llama/Llama-3.2-1B-Instruct")
+    assert one["alpha"] == pytest.approx(alpha_from_acceptance_length(3.85, 3))  # T not stated: not carried
+    assert one["alpha_source"].endswith(": an upper bound under argmax drafting")
