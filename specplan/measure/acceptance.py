@@ -2,8 +2,9 @@
 
 The target continues each prompt once (per temperature, sampling at it; or once greedily for all); one
 teacher-forced pass of each model over prompt + continuation gives both distributions at every position, and from
-them, for each temperature, the chance that a draft token is accepted at that position under each engine rule. The rounds of the loop are then simulated along
-the text (``specplan.plan.acceptance_math``). Positions go through the models in chunks, so no positions ×
+them, for each temperature and engine rule, the chance that a draft token is accepted at that position: on average
+over the token the round emits, and given that it emits the text's token (what the rounds simulated along the text,
+``specplan.plan.acceptance_math``, need). Positions go through the models in chunks, so no positions ×
 vocabulary tensor exceeds :data:`LOGITS_BUDGET_BYTES`. torch is imported inside functions only.
 """
 
@@ -40,6 +41,7 @@ class AcceptanceConfig:
     bootstrap: int = 1000
     seed: int = 0
     continuation: str = "sampled"  # sampled: one text per temperature, sampled at it; greedy: one greedy text
+    continuations_file: str | None = None  # read the texts from records instead of decoding them
 
     def __post_init__(self):
         if self.continuation not in CONTINUATIONS:
@@ -84,18 +86,42 @@ def greedy_match(target_logits, draft_logits):
     return (target_logits.argmax(dim=-1) == draft_logits.argmax(dim=-1)).float()
 
 
-def rule_columns(target_logits, draft_logits, columns: list, top_p: float):
-    """(positions, M) acceptance of the draft token at each position for each (temperature, rule) of ``columns``,
-    from (positions, V) logits of both models."""
+def lossless_given(p, q, token):
+    """P(accept | the round's token is x) = min(p, q)(x) / p(x) under rejection sampling: x comes out accepted
+    with q(x) · min(1, p(x)/q(x)) = min(p, q)(x) and in all with p(x) (Leviathan et al. 2023, Theorem 1); 0 where
+    p(x) = 0 (a token the loop never emits)."""
+    import torch
+
+    pick = token.unsqueeze(-1)
+    px, qx = p.gather(-1, pick).squeeze(-1), q.gather(-1, pick).squeeze(-1)
+    return torch.where(px > 0, torch.minimum(px, qx) / px.clamp_min(1e-30), torch.zeros_like(px))
+
+
+def argmax_given(draft_token, token):
+    """P(accept | the round's token is x) = [x = argmax q] under argmax drafting: the proposal is accepted
+    exactly when the emitted token is the proposal (a rejection resamples from p without it)."""
+    return (draft_token == token).float()
+
+
+def rule_columns(target_logits, draft_logits, columns: list, top_p: float, tokens=None):
+    """Acceptance at each position for each (temperature, rule) of ``columns``, from (positions, V) logits of
+    both models: ``(mean, given)``, each (positions, M).
+
+    ``mean`` is the chance a draft token is accepted there, over the token the round emits (Σ min(p, q),
+    p(argmax q), [argmax p = argmax q]); ``given`` the chance given that the emitted token is ``tokens``' (the
+    text's, (positions,)): min(p, q)(x) / p(x), [x = argmax q], and the greedy rule unchanged. Rounds simulated
+    along a text sampled from the target need ``given``: the mean ignores that a token the draft agrees with
+    tends to be the one the text holds (E_x[given] = mean, but runs of them are not products of means)."""
     import torch
 
     from specplan.measure.engines.probs import Sampling, probabilities
 
     draft_token = draft_logits.argmax(dim=-1)
-    out, cached = [], {}
+    mean, given, cached = [], [], {}
     for temperature, rule in columns:
         if rule == GREEDY:
-            out.append(greedy_match(target_logits, draft_logits))
+            mean.append(greedy_match(target_logits, draft_logits))
+            given.append(mean[-1])
             continue
         if temperature not in cached:
             cached.clear()  # one temperature's p (and q) alive at a time
@@ -103,10 +129,14 @@ def rule_columns(target_logits, draft_logits, columns: list, top_p: float):
             cached[temperature] = (probabilities(target_logits, sampling), sampling)
         p, sampling = cached[temperature]
         if rule == ARGMAX_DRAFT:
-            out.append(argmax_draft(p, draft_token))
+            mean.append(argmax_draft(p, draft_token))
+            given.append(mean[-1] if tokens is None else argmax_given(draft_token, tokens))
         else:
-            out.append(lossless(p, probabilities(draft_logits, sampling)))
-    return torch.stack(out, dim=-1)
+            q = probabilities(draft_logits, sampling)
+            mean.append(lossless(p, q))
+            given.append(mean[-1] if tokens is None else lossless_given(p, q, tokens))
+            del q
+    return torch.stack(mean, dim=-1), torch.stack(given, dim=-1)
 
 
 def chunk_positions(vocab_rows: int, budget_bytes: int = LOGITS_BUDGET_BYTES) -> int:
@@ -115,24 +145,45 @@ def chunk_positions(vocab_rows: int, budget_bytes: int = LOGITS_BUDGET_BYTES) ->
 
 
 def position_acceptance(target, draft, prompt_ids, continuation: list, columns: list, top_p: float,
-                        vocab_tokens: int, chunk: int):
-    """(N − 1, M) numpy: acceptance of a draft token for continuation index 1 … N − 1 under each column, from one
+                        vocab_tokens: int, chunk: int, seconds: dict | None = None):
+    """``(mean, given)`` numpy (N − 1, M) each (see :func:`rule_columns`; ``given`` conditions on the text's own
+    tokens): acceptance of a draft token for continuation index 1 … N − 1 under each column, from one
     teacher-forced pass of each model over prompt + continuation, ``chunk`` positions at a time (each model keeps
-    its KV cache across chunks)."""
+    its KV cache across chunks). ``seconds``, if given, gains the time of the passes (``teacher_forced``) and of
+    the rules (``rules``)."""
+    import time
+
     import torch
 
     from specplan.measure.engines.cache import new_cache
     from specplan.measure.engines.step import forward
 
+    def now():
+        if prompt_ids.device.type == "cuda":
+            torch.cuda.synchronize(prompt_ids.device)
+        return time.perf_counter()
+
+    spent = {"teacher_forced": 0.0, "rules": 0.0}
     with torch.inference_mode():
+        started = now()
         caches = (new_cache(target, rollback=False), new_cache(draft, rollback=False))
         for model, cache in zip((target, draft), caches):
             forward(model, prompt_ids, cache, 1, vocab_tokens)  # prefill; its logits predict token 0 (no round)
-        ids = torch.tensor(continuation[:-1], dtype=torch.long, device=prompt_ids.device)
-        parts = []
-        for start in range(0, len(ids), chunk):
-            piece = ids[start:start + chunk].view(1, -1)
+        ids = torch.tensor(continuation, dtype=torch.long, device=prompt_ids.device)
+        means, givens = [], []
+        for start in range(0, len(ids) - 1, chunk):
+            piece = ids[start:min(start + chunk, len(ids) - 1)].view(1, -1)
             logits = [forward(m, piece, c, piece.shape[1], vocab_tokens) for m, c in zip((target, draft), caches)]
-            parts.append(rule_columns(logits[0], logits[1], columns, top_p).cpu())
+            scored = now()
+            spent["teacher_forced"] += scored - started
+            emitted = ids[start + 1:start + 1 + piece.shape[1]]  # the text's token at each scored position
+            mean, given = rule_columns(logits[0], logits[1], columns, top_p, emitted)
+            means.append(mean.cpu())
+            givens.append(given.cpu())
             del logits
-        return torch.cat(parts).double().numpy()
+            started = now()
+            spent["rules"] += started - scored
+    if seconds is not None:
+        for key, value in spent.items():
+            seconds[key] = seconds.get(key, 0.0) + value
+    return torch.cat(means).double().numpy(), torch.cat(givens).double().numpy()
