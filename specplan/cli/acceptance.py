@@ -45,7 +45,7 @@ def acceptance(
                                    "texts) or bench's ar runs, same prompts; the first --max-new-tokens of each "
                                    "(default: the target decodes them).")] = None,
     bootstrap: Annotated[int, typer.Option(help="Per-prompt bootstrap resamples for the intervals.")] = 1000,
-    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the sampled continuations and of the bootstrap.")] = 0,
     output: Annotated[str | None, typer.Option(
         "--output", "-o", metavar="FILE.jsonl", help="Write the acceptance record (docs/records.md).")] = None,
     append: Annotated[bool, typer.Option(help="Add the record to an existing --output records file.")] = False,

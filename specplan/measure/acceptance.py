@@ -167,13 +167,14 @@ def position_acceptance(target, draft, prompt_ids, continuation: list, columns: 
     with torch.inference_mode():
         started = now()
         caches = (new_cache(target, rollback=False), new_cache(draft, rollback=False))
-        for model, cache in zip((target, draft), caches):
-            forward(model, prompt_ids, cache, 1, vocab_tokens)  # prefill; its logits predict token 0 (no round)
         ids = torch.tensor(continuation, dtype=torch.long, device=prompt_ids.device)
         means, givens = [], []
         for start in range(0, len(ids) - 1, chunk):
             piece = ids[start:min(start + chunk, len(ids) - 1)].view(1, -1)
-            logits = [forward(m, piece, c, piece.shape[1], vocab_tokens) for m, c in zip((target, draft), caches)]
+            # the first chunk is the prefill too: prompt + piece, keeping the piece's logits (the prompt's last
+            # logits predict token 0, which no round drafts)
+            fed = torch.cat([prompt_ids, piece], dim=1) if start == 0 else piece
+            logits = [forward(m, fed, c, piece.shape[1], vocab_tokens) for m, c in zip((target, draft), caches)]
             scored = now()
             spent["teacher_forced"] += scored - started
             emitted = ids[start + 1:start + 1 + piece.shape[1]]  # the text's token at each scored position
