@@ -224,3 +224,27 @@ def test_continuations_read_from_records_give_the_same_results(tmp_path):
     other.write_text("a short prompt\nanother one\n")
     mismatched = _invoke([*common, "--temperature", "0", "--prompts", str(other), "--continuations", str(golden)])
     assert mismatched.exit_code == 2 and "other prompts" in mismatched.output, mismatched.output
+
+
+def test_the_benchmarks_pooled_gap_and_its_interval():
+    """benchmarks/acceptance_vs_loop.py: per-prompt tokens and rounds pooled over runs and records, the gap of
+    the pooled tokens per round, and a bootstrap interval that holds it (and is a point where nothing varies)."""
+    import numpy as np
+
+    from benchmark_scripts import load_benchmark
+
+    bench = load_benchmark("acceptance_vs_loop")
+    runs = [{"kind": "run", "engine": "sd", "gamma": 2, "prompt_index": i % 2,
+             "rounds": {"drafted": [2, 2, 1], "accepted": [a, 0, 1]}} for i, a in enumerate((2, 1, 2, 1))]
+    runs.append({"kind": "run", "engine": "ar", "gamma": None, "prompt_index": 0})
+    tokens, rounds, dar = bench.measured_rounds(runs, "sd", 2, 2)
+    assert tokens.tolist() == [(3 + 1 + 2) * 2, (2 + 1 + 2) * 2] and rounds.tolist() == [6, 6]
+    assert dar == pytest.approx((3 + 2 + 3 + 2) / 20)
+    result = {"temperature": 1.0, "rule": "lossless", "prompt_rounds": {"2": [3.0, 3.0]}}
+    records = [{"results": [result], "settings": {"max_new_tokens": 7}}] * 2
+    predicted = bench.predicted_rounds(records, 1.0, "lossless", 2)
+    assert predicted[0].tolist() == [12.0, 12.0] and predicted[1].tolist() == [6.0, 6.0]
+    gap, low, high = bench.paired_gap(predicted, (tokens, rounds))
+    assert gap == pytest.approx(24 / 12 / (22 / 12) - 1) and low <= gap <= high and low < high
+    same = bench.paired_gap((tokens, rounds), (tokens, rounds))
+    assert same == pytest.approx((0.0, 0.0, 0.0))
