@@ -53,9 +53,15 @@ def _batched(model, prompt_ids: list, new_tokens: int, temperature: float, top_p
                               top_p=top_p if sampled else None, top_k=0 if sampled else None, eos_token_id=None,
                               pad_token_id=pad_token_id, num_beams=1)
     torch.manual_seed(seed)
-    with torch.inference_mode():
-        out = model.generate(input_ids=torch.stack(rows), attention_mask=torch.stack(masks),
-                             generation_config=config)
+    # generate fills what ``config`` leaves unset from the checkpoint's generation defaults (a hub config's
+    # repetition_penalty, min_p, top_k, ...): hide them, so the text follows the target's own distribution
+    shipped, model.generation_config = model.generation_config, GenerationConfig()
+    try:
+        with torch.inference_mode():
+            out = model.generate(input_ids=torch.stack(rows), attention_mask=torch.stack(masks),
+                                 generation_config=config)
+    finally:
+        model.generation_config = shipped
     return [row[longest:].tolist() for row in out]
 
 

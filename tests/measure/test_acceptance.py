@@ -186,12 +186,20 @@ def test_batched_greedy_continuations_equal_the_ar_loop():
         ids = [pair.tokenizer(p.text, return_tensors="pt").input_ids for p in prompts]
         ids = [x[:, 9 * n:] for n, x in enumerate(ids)]  # the embedded prompts share one length: cut them apart
         assert batchable(pair.target) and len({i.shape[1] for i in ids}) > 1  # real padding
+        # a checkpoint's own generation defaults (as hub configs ship them) must not reach the continuations
+        for key, value in {"repetition_penalty": 1.5, "no_repeat_ngram_size": 2, "min_p": 0.2, "top_k": 3}.items():
+            setattr(pair.target.generation_config, key, value)
         batched = continue_prompts(pair.target, ids, 12, 0.0, 1.0, 0, pair.vocab_tokens, 0)
         for prompt_ids, text in zip(ids, batched):
             alone = decode_ar(pair.target, prompt_ids, 12, Sampling(), torch.Generator(), pair.vocab_tokens)
             assert text == alone.output_ids
         sampled = continue_prompts(pair.target, ids, 12, 1.0, 0.9, 0, pair.vocab_tokens, 0)
         assert [len(t) for t in sampled] == [12, 12, 12]
+        from transformers import GenerationConfig
+
+        neutral = pair.target.generation_config = GenerationConfig()  # the same seed without the odd defaults
+        assert continue_prompts(pair.target, ids, 12, 1.0, 0.9, 0, pair.vocab_tokens, 0) == sampled
+        assert pair.target.generation_config is neutral  # the model's own config is back in place
 
 
 def test_continuations_read_from_records_give_the_same_results(tmp_path):
