@@ -88,7 +88,7 @@ def greedy_match(target_logits, draft_logits):
 
 def lossless_given(p, q, token):
     """P(accept | the round's token is x) = min(p, q)(x) / p(x) under rejection sampling: x comes out accepted
-    with q(x) · min(1, p(x)/q(x)) = min(p, q)(x) and in all with p(x) (Leviathan et al. 2023, Theorem 1); 0 where
+    with q(x) · min(1, p(x)/q(x)) = min(p, q)(x) and in all with p(x) (Leviathan et al. 2023, Algorithm 1); 0 where
     p(x) = 0 (a token the loop never emits)."""
     import torch
 
@@ -110,8 +110,9 @@ def rule_columns(target_logits, draft_logits, columns: list, top_p: float, token
     ``mean`` is the chance a draft token is accepted there, over the token the round emits (Σ min(p, q),
     p(argmax q), [argmax p = argmax q]); ``given`` the chance given that the emitted token is ``tokens``' (the
     text's, (positions,)): min(p, q)(x) / p(x), [x = argmax q], and the greedy rule unchanged. Rounds simulated
-    along a text sampled from the target need ``given``: the mean ignores that a token the draft agrees with
-    tends to be the one the text holds (E_x[given] = mean, but runs of them are not products of means)."""
+    along a text sampled from the target need ``given``: E_x~p[given] = mean at each position, but the text's
+    later positions depend on its token here, so a run's chance is the product of the given chances, not of the
+    means."""
     import torch
 
     from specplan.measure.engines.probs import Sampling, probabilities
