@@ -88,13 +88,23 @@ def paired_gap(predicted: tuple, measured: tuple, samples: int = 2000, seed: int
 
 
 def random_pair(folder: Path) -> list:
-    """A random llama target (2 layers) and draft (1 layer) of the test matrix's tiny shape."""
+    """A random llama target of the test matrix's tiny shape (3 layers) and as draft its first 2 layers (the same
+    embeddings and head: independent random drafts never agree with it, which would leave T = 0 trivial)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    import torch
     from architectures import matrix_tokenizer, save_tiny
+    from transformers import AutoModelForCausalLM
 
     tokenizer = matrix_tokenizer()
-    target = save_tiny(folder / "target", "llama", 2, 0, tokenizer)
-    draft = save_tiny(folder / "draft", "llama", 1, 1, tokenizer)
+    target = save_tiny(folder / "target", "llama", 3, 0, tokenizer)
+    model = AutoModelForCausalLM.from_pretrained(target, dtype=torch.float32)
+    model.model.layers = model.model.layers[:2]
+    model.config.num_hidden_layers = 2
+    if getattr(model.config, "layer_types", None):
+        model.config.layer_types = model.config.layer_types[:2]
+    model.save_pretrained(folder / "draft")
+    tokenizer.save_pretrained(folder / "draft")
+    draft = str(folder / "draft")
     prompts = folder / "prompts.txt"
     prompts.write_text("def add(a, b):\\n    return a + b\\n\nclass Stack:\\n    def push(self, x):\\n\n"
                        "import os\\nfor name in os.listdir('.'):\\n\nwhile True:\\n    line = input()\\n\n"
