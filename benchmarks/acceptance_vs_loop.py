@@ -161,7 +161,8 @@ def vllm_check(py: str, common: list, folder: Path, options) -> None:
 
 
 def timing_check(py: str, common: list, folder: Path, options) -> None:
-    """acceptance (T = 0: E(γ) for every γ from one text) against bench ar,sd at T = 0 over γ = 1, 2, 4, 8."""
+    """acceptance (T = 0: E(γ) for every γ from one text) against bench ar,sd at T = 0 over γ = 1, 2, 4, 8; and
+    acceptance again on bench's ar texts (``--continuations``: no decode of its own)."""
     gammas = ",".join(map(str, GAMMAS))
     stdout, acc_wall, acc_peak = specplan(py, ["acceptance", *common, "--temperature", "0", "--json"],
                                           options.threads)
@@ -169,21 +170,28 @@ def timing_check(py: str, common: list, folder: Path, options) -> None:
     out = folder / "ar-sd.jsonl"
     _, bench_wall, bench_peak = specplan(py, ["bench", *common, "--engines", "ar,sd", "--gamma", gammas, "-o",
                                               str(out)], options.threads)
+    stdout, read_wall, read_peak = specplan(py, ["acceptance", *common, "--temperature", "0", "--continuations",
+                                                 str(out), "--json"], options.threads)
+    read = json.loads(stdout)
     decode = sum(r["wall_time_s"] for r in read_jsonl(out) if r["kind"] == "run")
     shared = acc_wall - view["seconds"]  # interpreter, imports, loading the pair: the same for both commands
-    phases = ", ".join(f"{k} {v:.2f}" for k, v in view["phase_seconds"].items())
-    print(f"acceptance --temperature 0: {acc_wall:.1f} s wall, {view['seconds']:.2f} s after loading "
-          f"({phases}); peak resident {acc_peak / 2 ** 20:.0f} MiB")
+    for name, v, wall, peak in (("acceptance --temperature 0", view, acc_wall, acc_peak),
+                                ("acceptance --continuations (bench's ar texts)", read, read_wall, read_peak)):
+        phases = ", ".join(f"{k} {x:.2f}" for k, x in v["phase_seconds"].items())
+        print(f"{name}: {wall:.1f} s wall, {v['seconds']:.2f} s after loading ({phases}); "
+              f"peak resident {peak / 2 ** 20:.0f} MiB")
     print(f"bench --engines ar,sd --gamma {gammas}: {bench_wall:.1f} s wall, of it {decode:.2f} s in the runs' "
           f"timed decodes; peak resident {bench_peak / 2 ** 20:.0f} MiB")
     bench_work = bench_wall - shared
     print(f"start-up shared by both (acceptance's wall − its work): {shared:.1f} s")
-    print(f"{'':>24} {'acceptance':>10} {'bench':>8} {'ratio':>7}")
-    print(f"{'wall, s':>24} {acc_wall:>10.2f} {bench_wall:>8.2f} {bench_wall / acc_wall:>6.1f}×")
-    print(f"{'work after start-up, s':>24} {view['seconds']:>10.2f} {bench_work:>8.2f} "
-          f"{bench_work / view['seconds']:>6.1f}×")
-    print(f"{'timed decodes only, s':>24} {view['seconds']:>10.2f} {decode:>8.2f} {decode / view['seconds']:>6.1f}×")
-    print(f"{'peak resident, MiB':>24} {acc_peak / 2 ** 20:>10.0f} {bench_peak / 2 ** 20:>8.0f}")
+    print(f"{'':>24} {'acceptance':>10} {'bench':>8} {'ratio':>7} {'acc. on ar texts':>16} {'ratio':>7}")
+    for label, mine, theirs, reread in (("wall, s", acc_wall, bench_wall, read_wall),
+                                        ("work after start-up, s", view["seconds"], bench_work, read["seconds"]),
+                                        ("timed decodes only, s", view["seconds"], decode, read["seconds"])):
+        print(f"{label:>24} {mine:>10.2f} {theirs:>8.2f} {theirs / mine:>6.1f}× {reread:>16.2f} "
+              f"{theirs / reread:>6.1f}×")
+    print(f"{'peak resident, MiB':>24} {acc_peak / 2 ** 20:>10.0f} {bench_peak / 2 ** 20:>8.0f} {'':>7} "
+          f"{read_peak / 2 ** 20:>16.0f}")
     print("goal: acceptance ≥ 10× faster")
 
 
