@@ -81,9 +81,11 @@ def argmax_draft(p, draft_token):
     return p.gather(-1, draft_token.unsqueeze(-1)).squeeze(-1)
 
 
-def greedy_match(target_logits, draft_logits):
-    """[argmax p = argmax q]: greedy acceptance, 1.0 or 0.0 per position."""
-    return (target_logits.argmax(dim=-1) == draft_logits.argmax(dim=-1)).float()
+def greedy_match(target_logits, draft_logits, greedy_tokens=None):
+    """[argmax p = argmax q]: greedy acceptance, 1.0 or 0.0 per position; argmax p is ``greedy_tokens`` where
+    ``target_logits`` is None (the target's own greedy text: its argmax at every position)."""
+    target_argmax = target_logits.argmax(dim=-1) if target_logits is not None else greedy_tokens
+    return (target_argmax == draft_logits.argmax(dim=-1)).float()
 
 
 def lossless_given(p, q, token):
@@ -112,7 +114,7 @@ def rule_columns(target_logits, draft_logits, columns: list, top_p: float, token
     text's, (positions,)): min(p, q)(x) / p(x), [x = argmax q], and the greedy rule unchanged. Rounds simulated
     along a text sampled from the target need ``given``: E_x~p[given] = mean at each position, but the text's
     later positions depend on its token here, so a run's chance is the product of the given chances, not of the
-    means."""
+    means. ``target_logits`` None: every column greedy, ``tokens`` the target's greedy text."""
     import torch
 
     from specplan.measure.engines.probs import Sampling, probabilities
@@ -121,7 +123,7 @@ def rule_columns(target_logits, draft_logits, columns: list, top_p: float, token
     mean, given, cached = [], [], {}
     for temperature, rule in columns:
         if rule == GREEDY:
-            mean.append(greedy_match(target_logits, draft_logits))
+            mean.append(greedy_match(target_logits, draft_logits, tokens))
             given.append(mean[-1])
             continue
         if temperature not in cached:
@@ -146,12 +148,13 @@ def chunk_positions(vocab_rows: int, budget_bytes: int = LOGITS_BUDGET_BYTES) ->
 
 
 def position_acceptance(target, draft, prompt_ids, continuation: list, columns: list, top_p: float,
-                        vocab_tokens: int, chunk: int, seconds: dict | None = None):
+                        vocab_tokens: int, chunk: int, seconds: dict | None = None, greedy_text: bool = False):
     """``(mean, given)`` numpy (N − 1, M) each (see :func:`rule_columns`; ``given`` conditions on the text's own
     tokens): acceptance of a draft token for continuation index 1 … N − 1 under each column, from one
     teacher-forced pass of each model over prompt + continuation, ``chunk`` positions at a time (each model keeps
-    its KV cache across chunks). ``seconds``, if given, gains the time of the passes (``teacher_forced``) and of
-    the rules (``rules``)."""
+    its KV cache across chunks). ``greedy_text``: the continuation is the target's own greedy text and every
+    column greedy, so argmax p is the text's next token and only the draft runs. ``seconds``, if given, gains the
+    time of the passes (``teacher_forced``) and of the rules (``rules``)."""
     import time
 
     import torch
@@ -167,7 +170,8 @@ def position_acceptance(target, draft, prompt_ids, continuation: list, columns: 
     spent = {"teacher_forced": 0.0, "rules": 0.0}
     with torch.inference_mode():
         started = now()
-        caches = (new_cache(target, rollback=False), new_cache(draft, rollback=False))
+        models = (draft,) if greedy_text and all(rule == GREEDY for _, rule in columns) else (target, draft)
+        caches = [new_cache(m, rollback=False) for m in models]
         ids = torch.tensor(continuation, dtype=torch.long, device=prompt_ids.device)
         means, givens = [], []
         for start in range(0, len(ids) - 1, chunk):
@@ -175,7 +179,8 @@ def position_acceptance(target, draft, prompt_ids, continuation: list, columns: 
             # the first chunk is the prefill too: prompt + piece, keeping the piece's logits (the prompt's last
             # logits predict token 0, which no round drafts)
             fed = torch.cat([prompt_ids, piece], dim=1) if start == 0 else piece
-            logits = [forward(m, fed, c, piece.shape[1], vocab_tokens) for m, c in zip((target, draft), caches)]
+            logits = [forward(m, fed, c, piece.shape[1], vocab_tokens) for m, c in zip(models, caches)]
+            logits = [None, *logits] if len(models) == 1 else logits
             scored = now()
             spent["teacher_forced"] += scored - started
             emitted = ids[start + 1:start + 1 + piece.shape[1]]  # the text's token at each scored position

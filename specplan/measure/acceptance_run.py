@@ -1,6 +1,7 @@
 """``acceptance`` end to end: load the pair (bench's loading and pre-flight), continue every prompt with the
 target (one batched decode per temperature, or read from ``--continuations``), score every position under each
-rule (``measure/acceptance.py``), simulate the loop's rounds and summarise (``plan/acceptance_math.py``) into one ``kind: "acceptance"`` record."""
+rule (``measure/acceptance.py``), simulate the loop's rounds and summarise (``plan/acceptance_math.py``) into
+one ``kind: "acceptance"`` record."""
 
 import time
 import uuid
@@ -97,7 +98,8 @@ def run_acceptance(config: AcceptanceConfig, on_prompt=None) -> AcceptanceResult
         mean, along = [], []
         for t, group in groups:
             m, g = position_acceptance(pair.target, pair.draft, ids, texts[t][index], group, config.top_p,
-                                       pair.vocab_tokens, chunk, phases)
+                                       pair.vocab_tokens, chunk, phases,
+                                       greedy_text=t == 0.0 and not config.continuations_file)
             mean.append(m)
             # along a text sampled at the column's temperature: given its tokens; else (one greedy text scored
             # at T > 0) the mean, an approximation (docs/acceptance.md)

@@ -80,6 +80,10 @@ def test_chunked_scoring_equals_one_pass_and_greedy_matches_the_loop():
             assert whole.shape == given.shape == (19, 3)
             assert chunked[0] == pytest.approx(whole, abs=1e-5) and chunked[1] == pytest.approx(given, abs=1e-5)
             assert (given[:, 0] == whole[:, 0]).all()  # the greedy rule: the same given the greedy text
+            # the target's greedy text is its argmax: the greedy column needs only the draft's pass
+            alone = acc.position_acceptance(None, pair.draft, ids, text, columns[:1], 1.0, pair.vocab_tokens, 3,
+                                            greedy_text=True)  # no target at all
+            assert (alone[0][:, 0] == whole[:, 0]).all() and (alone[1][:, 0] == whole[:, 0]).all()
             for gamma in (1, 3):
                 run = decode_sd(pair.target, pair.draft, ids, gamma, 20, Sampling(), torch.Generator(),
                                 pair.vocab_tokens)
