@@ -2,6 +2,7 @@
 from one teacher-forced pass of each model (no speculative loop). torch/transformers load inside the command."""
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -63,6 +64,8 @@ def acceptance(
         raise SpecplanError("give both --target and --draft, or neither (the embedded default pair)")
     if append and not output:
         raise SpecplanError("--append needs --output FILE.jsonl")
+    if continuations is not None and not Path(continuations).is_file():
+        raise SpecplanError(f"--continuations {continuations!r}: no such file")
     if target is None:
         pair = default_pair()
         prompts = prompts or default_pair_texts()[0]

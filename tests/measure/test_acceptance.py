@@ -131,6 +131,7 @@ def test_a_real_run_on_the_embedded_pair(tmp_path):
     (["--target", "/nonexistent/folder"], "--target"),
     (["--append"], "--append"),
     (["--continuation", "beam"], "--continuation"),
+    (["--continuations", "/nonexistent/runs.jsonl"], "--continuations"),
 ])
 def test_bad_values_are_one_line_exit_2(args, names):
     result = _invoke(args)
