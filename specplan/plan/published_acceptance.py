@@ -54,7 +54,10 @@ def _entry(raw: dict, where: str) -> PublishedAcceptance:
         raise SpecplanError(f"{where}: {exc}") from None
     if entry.definition not in DEFINITIONS or entry.read not in READ:
         raise SpecplanError(f"{where}: definition must be one of {DEFINITIONS}, read one of {READ}")
-    high = (entry.gamma or 0) + 1 if entry.definition == "acceptance_length" else 1.0
+    if entry.definition == "acceptance_length":  # at most γ + 1 tokens a round; no bound where γ varied
+        high = entry.gamma + 1 if entry.gamma is not None else float("inf")
+    else:
+        high = 1.0
     low = 1.0 if entry.definition == "acceptance_length" else 0.0
     if not (low <= entry.figure <= high) or not entry.source or not entry.where:
         raise SpecplanError(f"{where}: figure {entry.figure} outside [{low}, {high}] or no source")

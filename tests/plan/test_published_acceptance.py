@@ -26,6 +26,9 @@ def test_the_table_loads_with_sources_and_definitions():
     # the greedy and sampled figures of one pair (Leviathan et al. Table 2) are both there
     t5 = {e.temperature: e.alpha for e in entries if e.draft == "T5-small" and "EnDe" in e.task}
     assert t5 == {0.0: 0.75, 1.0: 0.62}
+    # a leaderboard's tokens per step where the draft length varied: kept as published, no α from it
+    spec_bench = [e for e in entries if e.source == "hemingkx/Spec-Bench leaderboard"]
+    assert len(spec_bench) == 4 and all(e.gamma is None and e.alpha is None and e.figure > 1 for e in spec_bench)
 
 
 @pytest.mark.parametrize("entry, why", [
@@ -35,6 +38,8 @@ def test_the_table_loads_with_sources_and_definitions():
      " source: s, where: w, read: source}", "definition"),
     ("{target: a, draft: b, engine: e, task: t, temperature: 0, gamma: 4, figure: 0.5, definition: alpha,"
      " source: '', where: w, read: source}", "no source"),
+    ("{target: a, draft: b, engine: e, task: t, temperature: 0, gamma: null, figure: 0.9,"
+     " definition: acceptance_length, source: s, where: w, read: source}", "outside"),
     ("{target: a, draft: b}", "missing"),
 ])
 def test_bad_entries_are_refused_naming_the_entry(entry, why):
