@@ -4,29 +4,20 @@ with torch.compile (:mod:`specplan.measure.engines.compiled`): CUDA graphs on CU
 default on the CPU.
 
 Data flow: the same models, repeats, interleaving and fit as the eager profile (:mod:`specplan.measure.
-latency_profile`), with :class:`CompiledStepTimer` in place of :class:`specplan.measure.timing.StepTimer`. Each
-timer compiles its model's steps before any timed one, three graphs per model (counted, ``graphs``):
+latency_profile`), each model's steps timed by :class:`specplan.measure.engines.compiled_steps.CompiledStepTimer`
+(built by :class:`CompiledTimers`, the factory ``latency_profile.measure`` takes) in place of
+:class:`specplan.measure.timing.StepTimer`: three graphs per model (the prefill, k = 1, one for k = 2..K), compiled
+and warmed up before any timed step ─► the eager document made a compiled one (:func:`mark`): ``engine: compiled``
+and a ``compile`` section (what compiling cost per model and shape, the graph count, ``late_compiles``), never
+inside a timed figure.
 
-- the prefill of the context: one graph with a dynamic length (no CUDA graph), as ``bench --compile``'s;
-- the decode step (k = 1): a static graph, a CUDA graph on CUDA;
-- the verification passes k = 2..K: ONE graph with k symbolic (``dynamic=True``; on CUDA one CUDA graph is
-  recorded per k from it, as vLLM captures one per batch size). Per-k static graphs would cost K − 1 compiles
-  per model (minutes each on a CPU) and time the same kernels.
-
-Every shape is run ``CAPTURE_CALLS`` times untimed (on CUDA the first run warms up and the second records the CUDA
-graph); the first call's seconds per shape are the ``compile`` section's ``compile_s``, the rest its ``warmup_s``,
-never inside a timed figure. A timed step that still compiled a graph is counted (``late_compiles``) and named.
-
-torch is imported inside the functions and methods only.
+torch loads inside the timer only.
 """
 
 from specplan.errors import SpecplanError
+from specplan.measure.engines import compiled_steps
 
 NAME = "compiled"  # the profile's ``engine``
-# torch.compile's backend: "inductor" (generated kernels) in every profile; tests set "eager", which captures
-# the same single graphs per shape without generating kernels (minutes less on a CPU; its timings are eager ones)
-BACKEND = "inductor"
-CAPTURE_CALLS = 3  # untimed calls per shape before timing: compile + warm-up (+ CUDA graph record)
 DEVICES = ("cpu", "cuda")  # where --compile runs (inductor's CPU and CUDA backends)
 # The CPU default ladder under --compile: every model costs three compiles of about a minute each on a CPU
 # (20M: 91 s prefill, 38 s decode step, 30 s verification graph on this project's shared 2-core CPU, 1 thread),
@@ -43,10 +34,8 @@ def check_device(device: str) -> None:
 
 def check_jobs(jobs) -> None:
     """One line, before any model is built, for the first model whose architecture the compiled engine refuses."""
-    from specplan.measure.engines import compiled
-
     for job in jobs:
-        reason = compiled.refuses(job.config)
+        reason = compiled_steps.refuses(job.config)
         if reason:
             raise SpecplanError(f"--compile ({job.label}): {reason} (drop --compile)")
 
@@ -63,124 +52,17 @@ def default_name(eager_name: str) -> str:
     return f"{eager_name}-{NAME}"
 
 
-def graph_count() -> int:
-    """Graphs dynamo has compiled in this process so far."""
-    from torch._dynamo.utils import counters
-
-    return int(counters["stats"]["unique_graphs"])
-
-
-def cudagraph_skips() -> int:
-    """Compiled graphs inductor ran without a CUDA graph (on CUDA: a step that was not captured)."""
-    from torch._dynamo.utils import counters
-
-    return int(counters["inductor"]["cudagraph_skips"])
-
-
-class CompiledStepTimer:
-    """:class:`specplan.measure.timing.StepTimer`'s interface (``time(k)``, ``time_prefill(ids)``) on a static
-    cache with compiled steps: a warm cache of (1, C) ``context_ids``, steps of k of the (1, K) ``step_ids``, the
-    cache rewound after each by moving its write position. ``on_compile(what)`` is told each shape before it is
-    compiled; ``report`` holds what compiling cost and whether a timed step compiled."""
-
-    def __init__(self, model, context_ids, step_ids, device: str, vocab_tokens: int, on_compile=lambda what: None):
-        import torch
-
-        from specplan.measure.engines import compiled
-        from specplan.measure.engines.static_cache import new_static_cache
-        from specplan.measure.engines.step import cache_argument
-
-        compiled.configure()
-        max_tokens = step_ids.shape[1]
-        self.device, self.vocab_tokens, self.context_ids = device, vocab_tokens, context_ids
-        # the attributes compiled.call reads
-        self.mode, self.backend, self.argument = compiled.mode_for(device), BACKEND, cache_argument(model)
-        self.cache = new_static_cache(model, context_ids.shape[1] + max_tokens + 1)
-        self.ids = {k: step_ids[:, :k].clone() for k in range(1, max_tokens + 1)}
-        graphs = {"mode": self.mode} if self.mode != "default" and BACKEND == "inductor" else {}
-        self.prefill = torch.compile(model.forward, fullgraph=True, dynamic=True, backend=BACKEND)  # no CUDA graph
-        decode = torch.compile(model.forward, fullgraph=True, dynamic=False, backend=BACKEND, **graphs)
-        verify = torch.compile(model.forward, fullgraph=True, dynamic=True, backend=BACKEND, **graphs)
-        self.steps = {k: decode if k == 1 else verify for k in self.ids}
-        self.report = {"compile_s": {}, "warmup_s": 0.0, "graphs": 0, "late_compiles": 0}
-        before = graph_count()
-        if context_ids.shape[1]:
-            on_compile(f"prefill of {context_ids.shape[1]} tokens (dynamic length)")
-            self._warm("prefill", lambda: self._prefill(context_ids))
-        on_compile("decode step (k = 1)")
-        self._warm("k=1", lambda: self._step(1))
-        if max_tokens > 1:
-            on_compile(f"verification passes (k = 2..{max_tokens}, one graph)")
-        for k in range(2, max_tokens + 1):
-            self._warm(f"k={k}", lambda k=k: self._step(k))
-        self.report["graphs"] = graph_count() - before
-
-    def _warm(self, shape: str, work) -> None:
-        from specplan.measure.timing import timed
-
-        seconds = [timed(self.device, work)[1] for _ in range(CAPTURE_CALLS)]
-        self.report["compile_s"][shape] = seconds[0]
-        self.report["warmup_s"] += sum(seconds[1:])
-
-    def _prefill(self, prompt_ids) -> None:
-        from specplan.measure.engines import compiled
-        from specplan.measure.engines.static_cache import restart
-
-        restart(self.cache)
-        with _inference():
-            compiled.call(self, self.prefill, prompt_ids, 1, self.vocab_tokens)
-
-    def _step(self, k: int) -> None:
-        from specplan.measure.engines import compiled
-        from specplan.measure.engines.static_cache import rewind
-
-        with _inference():
-            compiled.call(self, self.steps[k], self.ids[k], k, self.vocab_tokens)
-        rewind(self.cache, k)
-
-    def _timed(self, work) -> float:
-        from specplan.measure.timing import timed
-
-        before = graph_count()
-        seconds = timed(self.device, work)[1]
-        if graph_count() != before:
-            self.report["late_compiles"] += 1
-        return seconds
-
-    def time(self, new_tokens: int) -> float:
-        """Seconds of one compiled step of ``new_tokens`` tokens, device synchronised; the cache rewound after."""
-        return self._timed(lambda: self._step(new_tokens))
-
-    def time_prefill(self, prompt_ids) -> float:
-        """Seconds of a compiled prefill of ``prompt_ids`` on an emptied cache; the cache holds the context again
-        after it (refilled, untimed, when ``prompt_ids`` are other tokens)."""
-        seconds = self._timed(lambda: self._prefill(prompt_ids))
-        if prompt_ids is not self.context_ids:
-            self._prefill(self.context_ids)
-        return seconds
-
-
-def _inference():
-    """inference_mode, as the static cache's tensors were made in it (an in-place write outside fails)."""
-    import torch
-
-    return torch.inference_mode()
-
-
 class CompiledTimers:
     """The step-timer factory ``latency_profile.measure`` takes under ``--compile``; keeps each model's compile
     report for the profile's ``compile`` section. ``on_compile(label, what)`` reports progress."""
 
     def __init__(self, device: str, on_compile=lambda label, what: None):
-        from specplan.measure.engines import compiled
-
-        self.device, self.on_compile = device, on_compile
-        self.mode = compiled.mode_for(device) if BACKEND == "inductor" else BACKEND
+        self.device, self.on_compile, self.mode = device, on_compile, compiled_steps.mode_for(device)
         self.reports = {}  # model label -> CompiledStepTimer.report
-        self.skips_before = cudagraph_skips()
+        self.skips_before = compiled_steps.cudagraph_skips()
 
-    def __call__(self, job, model, context_ids, step_ids, device: str, vocab_tokens: int) -> CompiledStepTimer:
-        timer = CompiledStepTimer(model, context_ids, step_ids, device, vocab_tokens,
+    def __call__(self, job, model, context_ids, step_ids, device: str, vocab_tokens: int):
+        timer = compiled_steps.CompiledStepTimer(model, context_ids, step_ids, device, vocab_tokens,
                                   lambda what: self.on_compile(job.label, what))
         self.reports[job.label] = timer.report
         return timer
@@ -190,8 +72,8 @@ class CompiledTimers:
         models = {label: {"compile_s": dict(r["compile_s"]), "total_compile_s": sum(r["compile_s"].values()),
                           "warmup_s": r["warmup_s"], "graphs": r["graphs"], "late_compiles": r["late_compiles"]}
                   for label, r in self.reports.items()}
-        return {"mode": self.mode, "backend": BACKEND, "cuda_graphs": self.mode == "reduce-overhead",
-                "cudagraph_skips": cudagraph_skips() - self.skips_before,
+        return {"mode": self.mode, "backend": compiled_steps.BACKEND, "cuda_graphs": self.mode == "reduce-overhead",
+                "cudagraph_skips": compiled_steps.cudagraph_skips() - self.skips_before,
                 "shapes": "prefill: one dynamic-length graph; k = 1: a static graph; k = 2..K: one graph, k symbolic",
                 "total_compile_s": sum(m["total_compile_s"] for m in models.values()),
                 "late_compiles": sum(m["late_compiles"] for m in models.values()), "models": models}
@@ -203,7 +85,7 @@ def mark(document: dict, timers: CompiledTimers, name: str) -> dict:
     from specplan.plan.hardware import profile_from_dict
 
     document["engine"] = NAME
-    how = "CUDA graphs" if timers.mode == "reduce-overhead" else BACKEND
+    how = "CUDA graphs" if timers.mode == "reduce-overhead" else compiled_steps.BACKEND
     document["description"] += f", compiled steps (static cache, torch.compile {timers.mode}: {how})"
     document["compile"] = timers.section()
     profile_from_dict(document, f"profile {name!r}")

@@ -15,6 +15,7 @@ from architectures import tiny_config
 from specplan.cli import app
 from specplan.errors import SpecplanError
 from specplan.measure import compiled_profile
+from specplan.measure.engines import compiled_steps
 from specplan.plan.hardware import load_profile
 
 torch = pytest.importorskip("torch")
@@ -26,7 +27,7 @@ QUICK = ["--device", "cpu", "--max-tokens", "3", "--repeats", "3", "--warmup", "
 
 @pytest.fixture
 def capture_only(monkeypatch):
-    monkeypatch.setattr(compiled_profile, "BACKEND", "eager")
+    monkeypatch.setattr(compiled_steps, "BACKEND", "eager")
     torch._dynamo.reset()  # graphs of same-shaped models compiled earlier in this process would be reused
 
 
@@ -76,7 +77,7 @@ def test_a_timed_step_that_compiles_is_counted(capture_only):
 
     model = build_from_config(ladder_config(1e6, max_positions=64), torch.float32, "cpu", 0)
     ids = torch.randint(model.config.vocab_size, (1, 8))
-    timer = compiled_profile.CompiledStepTimer(model, ids, ids[:, :2], "cpu", model.config.vocab_size)
+    timer = compiled_steps.CompiledStepTimer(model, ids, ids[:, :2], "cpu", model.config.vocab_size)
     assert timer.report["graphs"] == 3 and timer.report["late_compiles"] == 0
     timer.time(1), timer.time(2), timer.time_prefill(ids)
     assert timer.report["late_compiles"] == 0
