@@ -2,13 +2,16 @@
 :class:`specplan.measure.timing.StepTimer`'s interface on the compiled engine's static KV cache
 (:mod:`~specplan.measure.engines.static_cache`) with steps compiled by torch.compile as
 :mod:`~specplan.measure.engines.compiled` compiles them: CUDA graphs on CUDA (``reduce-overhead``), inductor's
-default on the CPU. Three graphs per model (counted, ``report["graphs"]``):
+default on the CPU. Two graphs per model (counted, ``report["graphs"]``):
 
-- the prefill of the context: one graph with a dynamic length (no CUDA graph), as ``bench --compile``'s;
 - the decode step (k = 1): a static graph, a CUDA graph on CUDA;
-- the verification passes k = 2..K: ONE graph with k symbolic (``dynamic=True``; on CUDA one CUDA graph is
-  recorded from it per k, as vLLM captures one per batch size). Static graphs per k would cost K − 1 compiles per
-  model (about a minute each on a CPU) for the same kernels.
+- ONE graph with the new-token count symbolic (``dynamic=True``) for the prefill of the context and the
+  verification passes k = 2..K, every row's logits kept (``logits_to_keep=0``, so that one graph serves both;
+  the prefill's output head then runs over all C context tokens, not only the last: V·d·C more multiply-adds,
+  about 11% of the 20M ladder model's prefill, 5% of 80M's, under 1% from 1.2B up). On CUDA one CUDA graph is
+  recorded from it per length, as vLLM records one per batch size. Static graphs per k and a prefill graph of
+  its own would cost K compiles more per model (half a minute to three minutes each on a CPU) for the same
+  kernels.
 
 Every shape runs ``CAPTURE_CALLS`` times untimed (on CUDA the first run warms up and the second records the CUDA
 graph); the first call's seconds per shape are ``report["compile_s"]``, the rest ``report["warmup_s"]``, never
@@ -78,23 +81,24 @@ class CompiledStepTimer:
 
         compiled.configure()
         max_tokens = step_ids.shape[1]
-        self.device, self.vocab_tokens, self.context_ids = device, vocab_tokens, context_ids
+        self.device, self.vocab_tokens, self.context_ids = device, vocab_tokens, context_ids.contiguous()
         self.mode, self.backend, self.argument = compiled.mode_for(device), BACKEND, cache_argument(model)  # for call
         self.cache = new_static_cache(model, context_ids.shape[1] + max_tokens + 1)
-        self.ids = {k: step_ids[:, :k].clone() for k in range(1, max_tokens + 1)}
+        # contiguous strides: a slice of (1, K) keeps stride K, and dynamo guards on it (a new graph per k)
+        self.ids = {k: step_ids[:, :k].clone(memory_format=torch.contiguous_format) for k in range(1, max_tokens + 1)}
         graphs = {"mode": self.mode} if self.mode != "default" and BACKEND == "inductor" else {}
-        self.prefill = torch.compile(model.forward, fullgraph=True, dynamic=True, backend=BACKEND)  # no CUDA graph
         decode = torch.compile(model.forward, fullgraph=True, dynamic=False, backend=BACKEND, **graphs)
-        verify = torch.compile(model.forward, fullgraph=True, dynamic=True, backend=BACKEND, **graphs)
-        self.steps = {k: decode if k == 1 else verify for k in self.ids}
+        self.multi = torch.compile(model.forward, fullgraph=True, dynamic=True, backend=BACKEND, **graphs)
+        self.steps = {k: decode if k == 1 else self.multi for k in self.ids}
         self.report = {"compile_s": {}, "warmup_s": 0.0, "graphs": 0, "late_compiles": 0}
         before = graph_count()
         if context_ids.shape[1]:
-            on_compile(f"prefill of {context_ids.shape[1]} tokens (dynamic length)")
-            self._warm("prefill", lambda: self._prefill(context_ids))
+            on_compile(f"prefill of {context_ids.shape[1]} tokens and verification passes (one graph, length "
+                       "symbolic)")
+            self._warm("prefill", lambda: self._prefill(self.context_ids))
         on_compile("decode step (k = 1)")
         self._warm("k=1", lambda: self._step(1))
-        if max_tokens > 1:
+        if max_tokens > 1 and not context_ids.shape[1]:
             on_compile(f"verification passes (k = 2..{max_tokens}, one graph)")
         for k in range(2, max_tokens + 1):
             self._warm(f"k={k}", lambda k=k: self._step(k))
@@ -111,14 +115,14 @@ class CompiledStepTimer:
 
         restart(self.cache)
         with _inference():
-            compiled.call(self, self.prefill, prompt_ids, 1, self.vocab_tokens)
+            compiled.call(self, self.multi, prompt_ids, 0, self.vocab_tokens)  # 0: every row (the graph's)
 
     def _step(self, k: int) -> None:
         from specplan.measure.engines import compiled
         from specplan.measure.engines.static_cache import rewind
 
         with _inference():
-            compiled.call(self, self.steps[k], self.ids[k], k, self.vocab_tokens)
+            compiled.call(self, self.steps[k], self.ids[k], 1 if k == 1 else 0, self.vocab_tokens)
         rewind(self.cache, k)
 
     def _timed(self, work) -> float:
