@@ -4,7 +4,7 @@
 # most take far less (the compiled steps' compilation: minutes, not yet measured on an H200):
 #   1. `specplan profile --device cuda` on the default ladder -> a measured profile of this GPU (eager steps);
 #   1b. `specplan profile --device cuda --compile` on 20M and 1.2B, k = 1..5 -> a compiled profile (static cache,
-#      CUDA graphs; 3 graphs per model, compile time kept apart in its `compile` section);
+#      CUDA graphs; 2 graphs per model, compile time kept apart in its `compile` section);
 #   2. `specplan bench --device cuda` on the embedded toy pair (ar, sd, hf) -> records, then `specplan report`;
 #   2b. the compiled engine (static cache + CUDA graphs) beside eager ar, sd and hf on the toy pair, γ 2 and 4
 #      (benchmarks/bench_sd_vs_hf.py --compiled-gamma; compile time reported apart; docs/compiled.md);

@@ -6,7 +6,7 @@ default on the CPU.
 Data flow: the same models, repeats, interleaving and fit as the eager profile (:mod:`specplan.measure.
 latency_profile`), each model's steps timed by :class:`specplan.measure.engines.compiled_steps.CompiledStepTimer`
 (built by :class:`CompiledTimers`, the factory ``latency_profile.measure`` takes) in place of
-:class:`specplan.measure.timing.StepTimer`: three graphs per model (the prefill, k = 1, one for k = 2..K), compiled
+:class:`specplan.measure.timing.StepTimer`: two graphs per model (k = 1; one for the prefill and k = 2..K), compiled
 and warmed up before any timed step ─► the eager document made a compiled one (:func:`mark`): ``engine: compiled``
 and a ``compile`` section (what compiling cost per model and shape, the graph count, ``late_compiles``), never
 inside a timed figure.
@@ -19,9 +19,9 @@ from specplan.measure.engines import compiled_steps
 
 NAME = "compiled"  # the profile's ``engine``
 DEVICES = ("cpu", "cuda")  # where --compile runs (inductor's CPU and CUDA backends)
-# The CPU default ladder under --compile: every model costs three compiles of about a minute each on a CPU
-# (20M: 91 s prefill, 38 s decode step, 30 s verification graph on this project's shared 2-core CPU, 1 thread),
-# so the default stops at two sizes (the fewest plan accepts); --sizes goes further.
+# The CPU default ladder under --compile: every model costs two compiles of one to three minutes each on this
+# project's shared 2-core CPU (docs/compiled.md), so the default stops at two sizes (the fewest plan accepts);
+# --sizes goes further.
 CPU_LADDER_MAX_PARAMS = 80e6
 
 
@@ -74,7 +74,7 @@ class CompiledTimers:
                   for label, r in self.reports.items()}
         return {"mode": self.mode, "backend": compiled_steps.BACKEND, "cuda_graphs": self.mode == "reduce-overhead",
                 "cudagraph_skips": compiled_steps.cudagraph_skips() - self.skips_before,
-                "shapes": "prefill: one dynamic-length graph; k = 1: a static graph; k = 2..K: one graph, k symbolic",
+                "shapes": "k = 1: a static graph; the prefill and k = 2..K: one graph, length symbolic, every row's logits",
                 "total_compile_s": sum(m["total_compile_s"] for m in models.values()),
                 "late_compiles": sum(m["late_compiles"] for m in models.values()), "models": models}
 
