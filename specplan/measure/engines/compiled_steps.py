@@ -110,36 +110,48 @@ class CompiledStepTimer:
         self.report["warmup_s"] += sum(seconds[1:])
 
     def _prefill(self, prompt_ids) -> None:
-        from specplan.measure.engines import compiled
         from specplan.measure.engines.static_cache import restart
 
         restart(self.cache)
-        with _inference():
-            compiled.call(self, self.multi, prompt_ids, 0, self.vocab_tokens)  # 0: every row (the graph's)
+        self._forward(self.multi, prompt_ids, 0)  # 0: every row's logits (what the shared graph keeps)
 
     def _step(self, k: int) -> None:
-        from specplan.measure.engines import compiled
         from specplan.measure.engines.static_cache import rewind
 
-        with _inference():
-            compiled.call(self, self.steps[k], self.ids[k], 1 if k == 1 else 0, self.vocab_tokens)
+        self._forward(self.steps[k], self.ids[k], 1 if k == 1 else 0)
         rewind(self.cache, k)
 
-    def _timed(self, work) -> float:
+    def _forward(self, fn, ids, keep: int) -> None:
+        from specplan.measure.engines import compiled
+
+        with _inference():
+            compiled.call(self, fn, ids, keep, self.vocab_tokens)
+
+    def _timed(self, fn, ids, keep: int) -> float:
+        """Seconds of one compiled forward alone (the cache's rewind or restart stays outside the clock, as in
+        eager ``StepTimer``); a graph compiled meanwhile is counted in ``late_compiles``."""
         before = graph_count()
-        seconds = timed(self.device, work)
+        seconds = timed(self.device, lambda: self._forward(fn, ids, keep))
         if graph_count() != before:
             self.report["late_compiles"] += 1
         return seconds
 
     def time(self, new_tokens: int) -> float:
         """Seconds of one compiled step of ``new_tokens`` tokens, device synchronised; the cache rewound after."""
-        return self._timed(lambda: self._step(new_tokens))
+        from specplan.measure.engines.static_cache import rewind
+
+        k = new_tokens
+        seconds = self._timed(self.steps[k], self.ids[k], 1 if k == 1 else 0)
+        rewind(self.cache, k)
+        return seconds
 
     def time_prefill(self, prompt_ids) -> float:
         """Seconds of a compiled prefill of ``prompt_ids`` on an emptied cache; the cache holds the context again
         after it (refilled, untimed, when ``prompt_ids`` are other tokens)."""
-        seconds = self._timed(lambda: self._prefill(prompt_ids))
+        from specplan.measure.engines.static_cache import restart
+
+        restart(self.cache)
+        seconds = self._timed(self.multi, prompt_ids.contiguous(), 0)
         if prompt_ids is not self.context_ids:
             self._prefill(self.context_ids)
         return seconds
