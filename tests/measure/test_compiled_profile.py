@@ -31,6 +31,7 @@ def capture_only(monkeypatch):
     torch._dynamo.reset()  # graphs of same-shaped models compiled earlier in this process would be reused
 
 
+@pytest.mark.compile
 def test_compiled_profile_is_written_read_by_plan_and_told_from_an_eager_one(tmp_path, capture_only):
     path = tmp_path / "compiled.yaml"
     result = CliRunner().invoke(app, ["profile", *QUICK, "--compile", "--sizes", "1M,2M", "-o", str(path), "--json"])
@@ -71,6 +72,7 @@ def test_compiled_profile_is_written_read_by_plan_and_told_from_an_eager_one(tmp
     assert json.loads(plan.stdout)["inputs"]["profile_engine"] == "eager"
 
 
+@pytest.mark.compile
 def test_a_timed_step_that_compiles_is_counted(capture_only):
     """The count that keeps compile time out of the figures can fail: a step shape first met while timed."""
     from specplan.measure.random_models import build_from_config, ladder_config
