@@ -1,7 +1,9 @@
-"""Step latencies a bundled (datasheet) GPU profile predicts beside those `specplan profile` measured, and `plan`
-with each profile side by side. Used by benchmarks/gpu_check.sh; runs anywhere (no GPU, no torch).
+"""Step latencies a bundled (datasheet) GPU profile predicts beside those `specplan profile` measured (eager, and
+compiled with `profile --compile`: static cache + CUDA graphs), and `plan` with each profile side by side. Used by
+benchmarks/gpu_check.sh; runs anywhere (no GPU, no torch).
 
-    python benchmarks/gpu_compare.py --measured out/gpu_check/measured.yaml --bundled h200 [--plan-dir DIR]
+    python benchmarks/gpu_compare.py --measured out/gpu_check/measured.yaml \
+        [--compiled out/gpu_check/measured-compiled.yaml] --bundled h200 [--plan-dir DIR]
 """
 
 import argparse
@@ -30,7 +32,8 @@ def step_table(measured_file: str, bundled_name: str) -> list[dict]:
     return rows
 
 
-def print_steps(rows: list[dict]) -> None:
+def print_steps(rows: list[dict], title: str) -> None:
+    print(f"\n{title}")
     print(f"{'model':>8} {'params':>12} {'L':>3} {'k':>2} {'measured ms':>12} {'fit ms':>9} {'bundled ms':>11} "
           f"{'bundled/measured':>17}")
     for r in rows:
@@ -59,6 +62,25 @@ def print_prefill_and_cold(measured_file: str, bundled_name: str) -> None:
               f"warm (+{1e3 * m['extra_s']:.3f} ms a round for a draft of this size)")
 
 
+def print_side_by_side(eager_rows: list[dict], compiled_rows: list[dict], compiled_file: str) -> None:
+    """Per (model, k) timed by both: eager and compiled medians, the bundled prediction, and their ratios; then
+    what compiling cost (kept apart from the timings)."""
+    compiled = {(r["model"], r["k"]): r for r in compiled_rows}
+    both = [(e, compiled[(e["model"], e["k"])]) for e in eager_rows if (e["model"], e["k"]) in compiled]
+    print(f"\neager vs compiled steps\n{'model':>8} {'k':>2} {'eager ms':>9} {'compiled ms':>12} {'bundled ms':>11} "
+          f"{'eager/compiled':>15} {'compiled/bundled':>17}")
+    for e, c in both:
+        print(f"{e['model']:>8} {e['k']:>2} {e['measured_ms']:>9.3f} {c['measured_ms']:>12.3f} {c['bundled_ms']:>11.3f} "
+              f"{e['measured_ms'] / c['measured_ms']:>15.2f} {c['measured_ms'] / c['bundled_ms']:>17.2f}")
+    section = yaml.safe_load(Path(compiled_file).read_text()).get("compile") or {}
+    for label, m in (section.get("models") or {}).items():
+        print(f"compile {label}: {m['total_compile_s']:.1f} s ({m['graphs']} graphs), warm-up {m['warmup_s']:.1f} s, "
+              f"{m['late_compiles']} timed steps compiled")
+    if section:
+        print(f"compiled with {section['mode']} ({section['backend']}), CUDA graphs {section['cuda_graphs']}, "
+              f"{section['cudagraph_skips']} graphs run without one")
+
+
 def print_plans(plan_dir: Path) -> None:
     """plan --json outputs named plan__<profile>__<target>.json, side by side per target."""
     print(f"\n{'target':>8} {'profile':>9} {'draft N*':>10} {'γ':>3} {'c':>7} {'verify':>7} {'α':>6} {'speedup':>8}")
@@ -74,12 +96,21 @@ def print_plans(plan_dir: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--measured", required=True, help="profile YAML written by `specplan profile`")
+    parser.add_argument("--measured", help="profile YAML written by `specplan profile` (eager steps)")
+    parser.add_argument("--compiled", help="profile YAML written by `specplan profile --compile`")
     parser.add_argument("--bundled", default="h200", help="bundled profile to compare with (default h200)")
     parser.add_argument("--plan-dir", help="folder holding plan__<profile>__<target>.json files to tabulate")
     args = parser.parse_args()
-    print_steps(step_table(args.measured, args.bundled))
-    print_prefill_and_cold(args.measured, args.bundled)
+    if not (args.measured or args.compiled):
+        parser.error("give --measured, --compiled or both")
+    tables = {}
+    for name, path in (("eager", args.measured), ("compiled", args.compiled)):
+        if path:
+            tables[name] = step_table(path, args.bundled)
+            print_steps(tables[name], f"{name} steps ({path}) against bundled {args.bundled}")
+            print_prefill_and_cold(path, args.bundled)
+    if len(tables) == 2:
+        print_side_by_side(tables["eager"], tables["compiled"], args.compiled)
     if args.plan_dir:
         print_plans(Path(args.plan_dir))
 

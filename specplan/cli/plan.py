@@ -278,6 +278,7 @@ def _summary(deployment: checkpoints.Deployment, answer: verdict.Verdict) -> Tab
         ("flat band (≤3% off)", f"{format_count(result.flat_band[0])} – {format_count(result.flat_band[1])}"),
         ("pooled rule N*", f"{format_count(result.pooled_rule_draft_params)} (2.71e-3·M + 8.71e7)"),
         ("cost model", inputs.cost_model + (f", profile {result.profile_name}" if result.profile_name else "")
+         + (f" (measured, {inputs.profile.engine} steps)" if getattr(inputs.profile, "engine", None) else "")
          + (f", batch {inputs.batch_size}" if inputs.batch_size > 1 else "")),
         ("tensor parallelism", _tensor_parallel_row(result)),
     ]

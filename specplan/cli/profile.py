@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from specplan.measure import latency_profile, profile_fit
+from specplan.measure import compiled_profile, latency_profile, profile_fit
 from specplan.cli import app, interrupted
 from specplan.cli.options import require_measuring_extra
 from specplan.cli.progress import ProgressLines
@@ -65,6 +65,11 @@ def profile(
              "smallest size) for the decode loop's own costs: ℓ per step and o per round, which plan adds.")] = True,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Also print the profile as one JSON object on stdout.")] = False,
+    compile_steps: Annotated[bool, typer.Option(
+        "--compile",
+        help="Time compiled steps on a static KV cache, as a serving engine runs them (torch.compile: CUDA graphs "
+             "on cuda, inductor on cpu; compile time kept apart), into an `engine: compiled` profile (default name "
+             "measured-DEVICE-DTYPE-compiled; cpu ladder up to 80M; no loop terms).")] = False,
 ) -> None:
     """Time decode and verification steps of random-weight models on this machine (offline, no downloads), fit
     plan's latency model and write a profile YAML for `specplan plan --profile FILE`."""
@@ -79,6 +84,8 @@ def profile(
     devices.check_threads(threads)
     resolved = devices.resolve_device(device)
     dtype_name, _ = devices.resolve_dtype(dtype, resolved)
+    if compile_steps:
+        compiled_profile.check_device(resolved)
     devices.set_cpu_threads(threads)
     settings = latency_profile.ProfileSettings(device=resolved, dtype=dtype_name, context_tokens=context,
                                          max_tokens=max_tokens, repeats=repeats, warmup=warmup, seed=seed,
@@ -89,12 +96,18 @@ def profile(
         ladder = []
     else:
         ladder = latency_profile.default_ladder(resolved, dtype_name, devices.memory_bytes(resolved))
-    name = name or profile_fit.default_name(settings)
+        ladder = compiled_profile.default_ladder(resolved, ladder) if compile_steps else ladder
+    default = profile_fit.default_name(settings)
+    name = name or (compiled_profile.default_name(default) if compile_steps else default)
     refuse_overwriting_inputs("--output", output, [Path(m).expanduser() / "config.json" for m in model or []])
     path = profile_fit.prepare_output(output or f"{name}.yaml")  # a bad path fails before the timing
     jobs = latency_profile.jobs_for(ladder, model or [], settings)
+    if compile_steps:
+        compiled_profile.check_jobs(jobs)
     console = Console(stderr=True)
-    measurement = _measure_with_progress(jobs, settings, console)
+    timers = compiled_profile.CompiledTimers(resolved, lambda label, what: console.print(
+        escape(f"compiling {label}: {what}"))) if compile_steps else latency_profile.eager_timer
+    measurement = _measure_with_progress(jobs, settings, console, timers)
     if not measurement.timings:
         for line in measurement.skipped:
             console.print(f"skipped {escape(line)}")
@@ -102,8 +115,13 @@ def profile(
             raise interrupted("interrupted before any step was timed: no profile written")
         raise SpecplanError("no model could be measured (see the skipped lines above)")
     fit = profile_fit.fit_latency(measurement.timings, settings.aspect_ratio)
-    loop = None if measurement.partial or not loop_round else _loop_terms(jobs, measurement, settings, console)
+    if compile_steps and loop_round:
+        console.print("[yellow]no loop terms: --compile times the steps only (the synthetic round runs eagerly)"
+                      "[/yellow]")
+    loop = None if measurement.partial or not loop_round or compile_steps else \
+        _loop_terms(jobs, measurement, settings, console)
     document = profile_fit.profile_document(measurement, fit, name, loop)
+    document = compiled_profile.mark(document, timers, name) if compile_steps else document
     path = profile_fit.write_profile(document, path)
     if as_json:
         typer.echo(json.dumps(document, indent=2))
@@ -132,7 +150,7 @@ def _loop_terms(jobs, measurement, settings, console: Console) -> dict | None:
     return loop
 
 
-def _measure_with_progress(jobs, settings, console: Console):
+def _measure_with_progress(jobs, settings, console: Console, make_timer):
     total = len(jobs) * settings.steps_per_model
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as progress:
@@ -144,7 +162,7 @@ def _measure_with_progress(jobs, settings, console: Console):
             progress.update(task, advance=steps, description=escape(f"timing {label}"))
             lines.advance(f"timing {label}", steps)
 
-        return latency_profile.measure(jobs, settings, advance)
+        return latency_profile.measure(jobs, settings, advance, make_timer)
 
 
 def render(document: dict, path: str, console: Console) -> None:
@@ -167,6 +185,8 @@ def render(document: dict, path: str, console: Console) -> None:
                       f"{top['median_s'] * 1e3:.3g}",
                       "— (one size)" if one_size else f"{worst['error']:+.1%} (k={worst['new_tokens']})")
     console.print(table)
+    for line in filter(None, [compiled_profile.engine_line(document), *compiled_profile.compile_lines(document)]):
+        console.print(escape(line))
     c = document["coefficients"]
     table = c["multi_token_per_param_s"]
     extras = ", ".join(f"{m * 1e12:.3g}" for m in (table if isinstance(table, list) else [table]))

@@ -206,12 +206,22 @@ def _count_params(config, label: str) -> int:
                             f"({first_line(exc, 200)})") from None
 
 
-def measure(jobs, settings: ProfileSettings, on_advance=lambda label, steps: None) -> Measurement:
+def eager_timer(job, model, context_ids, step_ids, device: str, vocab_tokens: int):
+    """The step timer of an eager profile (``measure``'s default ``make_timer``)."""
+    from specplan.measure.timing import StepTimer
+
+    return StepTimer(model, context_ids, step_ids, device, vocab_tokens)
+
+
+def measure(jobs, settings: ProfileSettings, on_advance=lambda label, steps: None,
+            make_timer=eager_timer) -> Measurement:
     """Time every job's model (random weights), side by side: the models that fit together in
     ``LADDER_MEMORY_SHARE`` of the device memory are loaded at once and each repeat times every one of them in
     turn, so a slow phase of a shared machine hits all sizes alike instead of one whole model. A model that runs
     out of memory is skipped with a message; Ctrl-C ends the run and returns the steps timed so far, marked
-    partial. ``on_advance(label, steps)`` reports progress: ``settings.steps_per_model`` steps per model."""
+    partial. ``on_advance(label, steps)`` reports progress: ``settings.steps_per_model`` steps per model.
+    ``make_timer(job, model, context_ids, step_ids, device, vocab_tokens)`` builds each model's step timer
+    (:func:`eager_timer`; ``profile --compile``'s is :class:`specplan.measure.compiled_profile.CompiledTimers`)."""
     from specplan.measure import devices
 
     settings.validate()
@@ -223,7 +233,7 @@ def measure(jobs, settings: ProfileSettings, on_advance=lambda label, steps: Non
             try:
                 for job in group:
                     try:
-                        timers.append(_StepTimer(job, settings, on_advance))
+                        timers.append(_StepTimer(job, settings, on_advance, make_timer))
                     except (RuntimeError, MemoryError) as exc:
                         _skip_if_out_of_memory(exc, job, settings, skipped)
                 for repeat in range(settings.warmup + settings.repeats):
@@ -279,12 +289,11 @@ class _StepTimer:
     """One job's model built on the device, timed by :class:`specplan.measure.timing.StepTimer` over steps of
     k = 1..K new tokens on a warm cache of the profile's context."""
 
-    def __init__(self, job: Job, settings: ProfileSettings, on_advance):
+    def __init__(self, job: Job, settings: ProfileSettings, on_advance, make_timer=eager_timer):
         import torch
 
         from specplan.measure import devices
         from specplan.measure.random_models import build_from_config, describe
-        from specplan.measure.timing import StepTimer
 
         self.job, self.settings, self.progress = job, settings, _Progress(job.label, on_advance)
         self.timer = None
@@ -297,8 +306,8 @@ class _StepTimer:
             context_ids = torch.randint(self.shape.vocab_size, (1, settings.context_tokens), generator=generator)
             new_ids = torch.randint(self.shape.vocab_size, (1, settings.max_tokens), generator=generator)
             self.context_ids = context_ids.to(settings.device)
-            self.timer = StepTimer(model, self.context_ids, new_ids.to(settings.device), settings.device,
-                                   self.shape.vocab_size)
+            self.timer = make_timer(job, model, self.context_ids, new_ids.to(settings.device), settings.device,
+                                    self.shape.vocab_size)
         except BaseException:
             self.close()
             raise

@@ -76,6 +76,7 @@ _MEASURED_SCHEMA = {
     "fit": (dict, False),
     "environment": (dict, False),
     "created": (str, False),
+    "compile": (dict, False),  # `profile --compile`: how the steps were compiled and what it cost (not timed)
     "loop": (dict, False),  # step_overhead_s, round_overhead_s: the decode loop's own terms (plan uses them)
     "prefill": (dict, False),  # per_param_token_s: a prompt's prefill cost (plan uses it with --prompt-tokens)
     "cold_step": (dict, False),  # measurements: [{params, extra_s}]: a draft's first step per round (plan uses it)

@@ -85,6 +85,8 @@ class Plan:
         inputs["alpha"] = alphas[0] if len(alphas) == 1 else (alphas or None)
         inputs["alphas"] = alphas  # one per --draft-params, in their order
         inputs["profile"] = self.profile_name
+        # how a measured profile's steps were timed: "eager" | "compiled"; None for a datasheet profile or no profile
+        inputs["profile_engine"] = getattr(self.inputs.profile, "engine", None)
         inputs["checkpoint_alphas"] = [{"draft": name, "alpha": given.alpha, "source": given.source}
                                        for name, given in self.inputs.checkpoint_alphas]
         rec = self.recommendation

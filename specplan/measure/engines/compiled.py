@@ -235,14 +235,20 @@ def _ready(model, role: str, positions: int, backend: str | None = None) -> _Mod
     workload gets a new cache (and so new graphs)."""
     state = _STATE.setdefault(model, {}).get(role)
     if state is None or state.positions < positions or backend not in (None, state.backend):
-        keep_mask_when_compiling()
-        dynamo = torch._dynamo.config
-        dynamo.recompile_limit = max(dynamo.recompile_limit, RECOMPILE_LIMIT)
-        dynamo.accumulated_recompile_limit = max(dynamo.accumulated_recompile_limit, 8 * RECOMPILE_LIMIT)
+        configure()
         state = _Model(new_static_cache(model, positions), positions, mode_for(model.device), backend or "inductor",
                        cache_argument(model))
         _STATE[model][role] = state
     return state
+
+
+def configure() -> None:
+    """What every compiled step needs before it is traced: the sdpa mask kept while compiling, and dynamo's
+    recompile limits raised to ``RECOMPILE_LIMIT`` (idempotent)."""
+    keep_mask_when_compiling()
+    dynamo = torch._dynamo.config
+    dynamo.recompile_limit = max(dynamo.recompile_limit, RECOMPILE_LIMIT)
+    dynamo.accumulated_recompile_limit = max(dynamo.accumulated_recompile_limit, 8 * RECOMPILE_LIMIT)
 
 
 def _compiled(state: _Model, model, n, sample_ids: torch.Tensor, vocab_tokens: int, late: bool):
@@ -258,7 +264,7 @@ def _compiled(state: _Model, model, n, sample_ids: torch.Tensor, vocab_tokens: i
         ids = torch.zeros((1, n), dtype=torch.long, device=model.device)
     start = time.perf_counter()
     with torch.inference_mode():
-        _call(state, fn, ids, 1 if n == "prefill" else n, vocab_tokens)
+        call(state, fn, ids, 1 if n == "prefill" else n, vocab_tokens)
     devices.synchronize(str(model.device))
     state.compile_s[n] = time.perf_counter() - start
     rewind(state.cache, ids.shape[1])
@@ -268,7 +274,9 @@ def _compiled(state: _Model, model, n, sample_ids: torch.Tensor, vocab_tokens: i
     return fn
 
 
-def _call(state: _Model, fn, ids: torch.Tensor, keep: int, vocab_tokens: int) -> torch.Tensor:
+def call(state, fn, ids: torch.Tensor, keep: int, vocab_tokens: int) -> torch.Tensor:
+    """(keep, V) logits of one compiled step ``fn`` on ``state``'s static cache (``state``: a :class:`_Model`, or
+    anything with its ``cache``, ``argument``, ``mode`` and ``backend``); a CUDA graph's output is cloned."""
     graphs = state.mode == "reduce-overhead" and state.backend == "inductor"
     if graphs:
         torch.compiler.cudagraph_mark_step_begin()  # the previous step's outputs are consumed
@@ -281,9 +289,9 @@ def _step(state: _Model, model, ids: torch.Tensor, vocab_tokens: int) -> torch.T
     """(n, V) logits for (1, n) ids appended to the model's static cache."""
     n = ids.shape[1]
     fn = state.steps.get(n) or _compiled(state, model, n, ids, vocab_tokens, late=True)
-    return _call(state, fn, ids, n, vocab_tokens)
+    return call(state, fn, ids, n, vocab_tokens)
 
 
 def _prefill(state: _Model, model, prompt_ids: torch.Tensor, vocab_tokens: int) -> torch.Tensor:
     fn = state.steps.get("prefill") or _compiled(state, model, "prefill", prompt_ids, vocab_tokens, late=True)
-    return _call(state, fn, prompt_ids, 1, vocab_tokens)
+    return call(state, fn, prompt_ids, 1, vocab_tokens)
