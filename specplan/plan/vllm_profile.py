@@ -90,8 +90,9 @@ class VllmProfile:
 
     @property
     def measured_tokens(self) -> int:
-        """K: the largest verification pass measured (beyond it plan extends the last segment, and says so)."""
-        return max(max(tokens) for tokens, _ in self.verify.values())
+        """The largest verification the rounds covered, K·B_max tokens (K the largest pass measured, γ ≤ K − 1 at
+        B ≤ B_max): beyond it plan extends the tables' last segments, and says so."""
+        return max(max(tokens) for tokens, _ in self.verify.values()) * max(self.batch_sizes)
 
     @property
     def measured_params(self) -> tuple:
