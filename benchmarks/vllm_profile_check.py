@@ -16,7 +16,7 @@ Steps (real specplan commands as subprocesses, what a user would type; run it wi
 
 Prints a table: measured, plan and plan / measured per γ and B; the batch-1 check (plan within 10% at every γ);
 the crossover batch per γ and for the best γ, measured and planned (within one power of two: the check). Writes
-summary.json beside the records. The defaults finish in about 8 minutes on a 2-core CPU shared by other work.
+summary.json and summary.md beside the records (bench's and profile's own tables: bench.txt, profile.txt). The defaults finish in about 8 minutes on a 2-core CPU shared by other work.
 """
 
 import argparse
@@ -33,10 +33,13 @@ SPECPLAN = [sys.executable, "-m", "specplan"]
 BATCH_1_TOLERANCE = 0.10
 
 
-def run(command: list, capture: bool = False) -> str:
+def run(command: list, capture: bool = False, stdout: Path | None = None) -> str:
+    """Run a specplan command (this checkout's); its stdout returned (``capture``) or written to ``stdout``."""
     print("$ " + " ".join(command), file=sys.stderr, flush=True)
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    result = subprocess.run(command, cwd=REPO, text=True, env=env, stdout=subprocess.PIPE if capture else None)
+    with open(stdout, "w") if stdout else open(os.devnull, "w") as sink:
+        result = subprocess.run(command, cwd=REPO, text=True, env=env,
+                                stdout=subprocess.PIPE if capture else sink if stdout else None)
     if result.returncode != 0:
         sys.exit(f"failed ({result.returncode}): {' '.join(command)}")
     return result.stdout or ""
@@ -107,13 +110,13 @@ def main() -> None:
         records.unlink(missing_ok=True)
         run([*SPECPLAN, "bench", "--engines", "vllm", "--gamma", args.gammas, "--batch-size", args.batch_sizes,
              "--prompts", str(prompts), "--num-prompts", str(args.num_prompts), "--max-new-tokens",
-             str(args.max_new_tokens), "--repeats", str(args.repeats), "--no-perplexity", "--output", str(records)])
+             str(args.max_new_tokens), "--repeats", str(args.repeats), "--no-perplexity", "--output", str(records)], stdout=out / "bench.txt")  # its report: bench.txt
     context = longest + args.max_new_tokens // 2  # byte-level tokenizer: a byte is a token
     if not args.skip_profile:
         run([*SPECPLAN, "profile", "--engine", "vllm", "--device", "cpu", "--model", TARGET, "--model", DRAFT,
              "--context-tokens", str(context), "--max-tokens", str(max(gammas) + 1), "--batch-sizes",
              args.batch_sizes, "--repeats", str(args.profile_repeats), "--name", "vllm-profile-check", "-o",
-             str(profile)])
+             str(profile)], stdout=out / "profile.txt")
     report = json.loads(run([*SPECPLAN, "report", str(records), "--format", "json"], capture=True))
     families = [f for f in report["by_batch"] if f["engine"] == "vllm"]
     families = [f for f in families if f["category"] is None] or families  # all prompts together where split
@@ -122,6 +125,7 @@ def main() -> None:
     plan = {(g, b): plan_speedup(g, b, taus[g], profile) for g in gammas for b in batches}
     summary = summarise(measured, plan, taus, gammas, batches)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "summary.md").write_text(table(summary, context) + "\n")
     print(table(summary, context))
 
 
