@@ -10,8 +10,10 @@ Steps (real specplan commands as subprocesses, what a user would type; run it wi
 3. profile: `specplan profile --engine vllm --model toy-target --model toy-draft --context-tokens C` with C the
    mean context of the bench's decode steps (prompt + half the new tokens), `--max-tokens` max γ + 1.
 4. plan: for every γ and B, `plan --target-params M --draft-params N --acceptance-length τ@γ --gamma γ
-   --batch-size B --profile profile.yaml`, with τ vLLM's own tokens per round at that γ, batch 1: the acceptance
-   is the measured one, so the comparison tests the profile's costs.
+   --batch-size B --prompt-tokens P --new-tokens n --profile profile.yaml`, with τ vLLM's own tokens per round at
+   that γ, batch 1 (the acceptance is the measured one, so the comparison tests the profile's costs) and P, n as
+   bench ran them: bench times whole requests, prefills included (at B = 32 the prefill of 32 prompts is a large
+   share of a wave), so plan's per-request speedup is the one to compare.
 5. report: `specplan report runs.jsonl --format json` for the measured speedup (geometric mean over paired waves).
 
 Prints a table: measured, plan and plan / measured per γ and B; the batch-1 check (plan within 10% at every γ);
@@ -68,11 +70,20 @@ def tokens_per_round(records: Path, gamma: int) -> float:
     return 1.0 + sum(sum(r["rounds"]["accepted"]) for r in runs) / rounds
 
 
-def plan_speedup(gamma: int, batch: int, tau: float, profile: Path) -> float:
+def prompt_tokens(records: Path) -> int:
+    """The mean prompt length of the bench's vLLM requests, in tokens."""
+    runs = [json.loads(line) for line in records.read_text().splitlines() if line.strip()]
+    lengths = [r["prompt_tokens"] for r in runs if r.get("kind") == "run" and r.get("engine") == "vllm"]
+    return round(sum(lengths) / len(lengths))
+
+
+def plan_speedup(gamma: int, batch: int, tau: float, profile: Path, prompt: int, new_tokens: int) -> float:
+    """plan's per-request speedup (the bench's waves time prefill and decode alike): prompt and new tokens as
+    bench ran them."""
     text = run([*SPECPLAN, "plan", "--target-params", str(model_params("target")), "--draft-params",
                 str(model_params("draft")), "--acceptance-length", f"{tau:.6f}@{gamma}", "--gamma", str(gamma),
-                "--gamma-max", str(gamma), "--profile", str(profile), "--batch-size", str(batch), "--json"],
-               capture=True)
+                "--gamma-max", str(gamma), "--profile", str(profile), "--batch-size", str(batch), "--prompt-tokens",
+                str(prompt), "--new-tokens", str(new_tokens), "--json"], capture=True)
     return float(json.loads(text)["at_gamma"]["speedup"])
 
 
@@ -122,7 +133,8 @@ def main() -> None:
     families = [f for f in families if f["category"] is None] or families  # all prompts together where split
     measured = {(f["gamma"], p["batch_size"]): p["speedup"] for f in families for p in f["points"]}
     taus = {g: tokens_per_round(records, g) for g in gammas}
-    plan = {(g, b): plan_speedup(g, b, taus[g], profile) for g in gammas for b in batches}
+    prompt = prompt_tokens(records)
+    plan = {(g, b): plan_speedup(g, b, taus[g], profile, prompt, args.max_new_tokens) for g in gammas for b in batches}
     summary = summarise(measured, plan, taus, gammas, batches)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / "summary.md").write_text(table(summary, context) + "\n")

@@ -11,6 +11,8 @@ time) ─► per model, one vLLM engine without speculation (prefix caching on):
 - ``verify``: passes of k = 1..K new tokens over a cached context (one request of context + k tokens generating
   one token, the context's blocks already in vLLM's prefix cache); t(k) = T_k − T_1 + decode step(1), which takes
   out the request's set-up (the k = 1 pass is a decode step);
+- ``prefill``: for each B, a wave of B fresh prompts (never cached) generating one token: the prefill step that
+  emits a request's first token, set-up included (plan's per-request speedup, ``--prompt-tokens``);
 
 ─► then for the largest model as target and each smaller one as draft, one engine per γ = 1..K−1 with the draft
 as ``draft_model``: ``rounds``, the same waves, where every round drafts γ and verifies γ + 1 (the random draft is
@@ -168,6 +170,18 @@ def _verify(engine, vocab: int, decode_1_s: float, settings: VllmProfileSettings
     return rows, context
 
 
+def _prefill(engine, vocab: int, settings: VllmProfileSettings, rng) -> dict:
+    """Per batch size: seconds of a wave of B fresh prompts of ``context_tokens`` tokens (never cached) generating
+    one token each: the prefill step that emits the first token, with the requests' set-up."""
+    samples = {b: [] for b in settings.batch_sizes}
+    for repeat in range(WARMUP_REPEATS + settings.repeats):
+        for b in settings.batch_sizes:
+            seconds = engine.generate_s(_prompts(vocab, settings, rng)[:b], 1)
+            if repeat >= WARMUP_REPEATS:
+                samples[b].append(seconds)
+    return samples
+
+
 def _prompts(vocab: int, settings: VllmProfileSettings, rng) -> list:
     return [[int(t) for t in rng.integers(vocab, size=settings.context_tokens)] for _ in range(max(settings.batch_sizes))]
 
@@ -192,7 +206,7 @@ def measure(jobs, settings: VllmProfileSettings, say=lambda line: None) -> dict:
         started[0] += 1
         say(f"[{started[0]}/{total}] {label} ({time.perf_counter() - clock:.0f} s so far)")
 
-    decode, verify, rounds, notes, engine_settings = [], [], [], [], {}
+    decode, verify, prefill, rounds, notes, engine_settings = [], [], [], [], [], {}
     with tempfile.TemporaryDirectory(prefix="specplan-vllm-profile-") as folder:
         models = sorted(write_checkpoints(jobs, settings, Path(folder)), key=lambda m: m[2])
         for job, path, params, vocab in models:
@@ -206,6 +220,10 @@ def measure(jobs, settings: VllmProfileSettings, say=lambda line: None) -> dict:
                 decode_1 = next(r["step_s"] for r in decode if r["params"] == params and r["batch"] == 1)
                 rows, context = _verify(engine, vocab, decode_1, settings, rng)
                 verify += [{"model": job.label, "params": params, **row} for row in rows]
+                for b, values in _prefill(engine, vocab, settings, rng).items():
+                    q = _quantiles(values)
+                    prefill.append({"model": job.label, "params": params, "batch": b,
+                                    "tokens": settings.context_tokens, "prefill_s": q.pop("step_s"), **q})
                 engine_settings["baseline"] = _shown_args(engine.args)
                 engine_settings["verify_context_tokens"] = context
             finally:
@@ -232,7 +250,7 @@ def measure(jobs, settings: VllmProfileSettings, say=lambda line: None) -> dict:
                     rounds.append({"target": target_job.label, "draft": job.label, "target_params": target_params,
                                    "draft_params": params, "gamma": gamma, "batch": b, "round_s": q.pop("step_s"),
                                    **q, "acceptance": acceptance, **c})
-    return {"batch_decode": decode, "verify": verify, "rounds": rounds, "notes": notes,
+    return {"batch_decode": decode, "verify": verify, "prefill": prefill, "rounds": rounds, "notes": notes,
             "engine_settings": engine_settings}
 
 
@@ -259,6 +277,7 @@ def document(tables: dict, settings: VllmProfileSettings, name: str, device_name
         "device": device_name, "context_tokens": settings.context_tokens, "max_tokens": settings.max_tokens,
         "batch_sizes": list(settings.batch_sizes),
         "batch_decode": tables["batch_decode"], "verify": tables["verify"], "rounds": tables["rounds"],
+        "prefill": tables["prefill"],
         "settings": {"repeats": settings.repeats, "warmup_repeats": WARMUP_REPEATS, "seed": settings.seed,
                      "output_tokens": [settings.short_tokens, settings.long_tokens],
                      "engine_args": tables["engine_settings"], "environment": PROFILE_VLLM.recorded_environment()},

@@ -5,6 +5,8 @@ interpolates the measured tables.
 - ``batch_decode``: [{params, batch, step_s}]: one decode step of ``batch`` running requests (vLLM's per-step
   engine work included), per model size.
 - ``verify``: [{params, tokens, step_s}]: a pass of ``tokens`` new tokens over a cached context (batch 1).
+- ``prefill`` (optional): [{params, batch, tokens, prefill_s}]: a wave of ``batch`` fresh prompts of ``tokens``
+  tokens generating their first token; plan scales it linearly to its --prompt-tokens.
 - ``rounds``: [{target_params, draft_params, gamma, batch, round_s, acceptance}]: one speculative round of the
   pair at γ and batch B, measured with a random-weight draft that is rejected at the first position (every round
   drafts γ and verifies γ + 1; ``acceptance`` is vLLM's own count, ~0).
@@ -35,7 +37,7 @@ MAX_STEP_S = 1000.0
 # key -> (accepted types, required); the tables plan reads, then what is kept for people.
 SCHEMA = {
     "name": (str, True), "kind": (str, True), "engine": (str, True), "dtype": (str, True),
-    "batch_decode": (list, True), "verify": (list, True), "rounds": (list, True),
+    "batch_decode": (list, True), "verify": (list, True), "rounds": (list, True), "prefill": (list, False),
     "description": (str, False), "device": (str, False), "context_tokens": (int, False),
     "max_tokens": (int, False), "batch_sizes": (list, False), "settings": (dict, False), "skipped": (list, False),
     "environment": (dict, False), "created": (str, False), "partial": (bool, False), "notes": (list, False),
@@ -44,6 +46,7 @@ ROW_KEYS = {
     "batch_decode": ("params", "batch", "step_s"),
     "verify": ("params", "tokens", "step_s"),
     "rounds": ("target_params", "draft_params", "gamma", "batch", "round_s"),
+    "prefill": ("params", "batch", "tokens", "prefill_s"),
 }
 
 
@@ -56,6 +59,18 @@ def _line(xs, ys, x: float) -> float:
     return float(y0 + (y1 - y0) * (x - x0) / (x1 - x0))
 
 
+def _across_sizes(table: dict, params: float, read) -> float:
+    """``read(xs, ys)`` of the size's own row of ``table`` (params -> (xs, ys)), else log-log between the two
+    nearest measured sizes (the end pair's line extended beyond them); one size is held."""
+    sizes = sorted(table)
+    if params in table or len(sizes) == 1:
+        return read(*table[params if params in table else sizes[0]])
+    logs = np.log(sizes)
+    i = int(np.clip(np.searchsorted(logs, math.log(params)) - 1, 0, len(sizes) - 2))
+    ya, yb = (math.log(max(read(*table[s]), 1e-12)) for s in (sizes[i], sizes[i + 1]))
+    return math.exp(ya + (yb - ya) * (math.log(params) - logs[i]) / (logs[i + 1] - logs[i]))
+
+
 @dataclass(frozen=True)
 class VllmProfile:
     """A device described by vLLM's measured steps and rounds (the module docstring)."""
@@ -65,6 +80,7 @@ class VllmProfile:
     decode: dict  # params -> ((batch, ...), (step_s, ...)) sorted by batch
     verify: dict  # params -> ((tokens, ...), (step_s, ...)) sorted by tokens
     rounds: tuple  # (target_params, draft_params, gamma, batch, round_s)
+    prefill: tuple = ()  # (params, batch, tokens, prefill_s)
     description: str = ""
     extra: dict = field(default_factory=dict)
     kind: str = "measured"
@@ -73,7 +89,6 @@ class VllmProfile:
     # vLLM's per-step work is inside every measured step and round: no separate loop terms, no cold step.
     loop_step_overhead_s = 0.0
     round_overhead_s = 0.0
-    prefill_per_param_token_s = None
     memory_gb = None
     interconnect = ""
     interconnect_bandwidth_gb_s = None
@@ -104,21 +119,9 @@ class VllmProfile:
 
     def tokens_s(self, params: float, tokens: int, batch: int) -> float:
         """Seconds of one step of ``batch`` sequences with ``tokens`` new tokens each, for a model of ``params``."""
-        def at(size: float) -> float:
-            if tokens == 1 or batch > 1:
-                xs, ys = self.decode[size]
-                return _line(xs, ys, tokens * batch)
-            xs, ys = self.verify[size]
-            return _line(xs, ys, tokens)
-
-        sizes = sorted(self.decode)
-        if len(sizes) == 1 or params in self.decode:
-            return at(params if params in self.decode else sizes[0])
-        logs = np.log(sizes)
-        i = int(np.clip(np.searchsorted(logs, math.log(params)) - 1, 0, len(sizes) - 2))
-        a, b = sizes[i], sizes[i + 1]
-        ya, yb = math.log(max(at(a), 1e-12)), math.log(max(at(b), 1e-12))
-        return math.exp(ya + (yb - ya) * (math.log(params) - logs[i]) / (logs[i + 1] - logs[i]))
+        if tokens == 1 or batch > 1:
+            return _across_sizes(self.decode, params, lambda xs, ys: _line(xs, ys, tokens * batch))
+        return _across_sizes(self.verify, params, lambda xs, ys: _line(xs, ys, tokens))
 
     def step_s(self, arch: Architecture, tokens: int, batch: int, dtype: str | None, context_tokens: int, tp: int,
                aspect_ratio: float | None = None) -> float:
@@ -126,10 +129,27 @@ class VllmProfile:
         self._check_one_device(tp)
         return self.tokens_s(arch.params_active, tokens, batch)
 
+    @property
+    def prefill_per_param_token_s(self) -> float | None:
+        """The measured prefill per parameter and prompt token at batch 1 (largest size); None where not measured
+        (plan then says its prefill is the step tables extrapolated)."""
+        rows = [r for r in self.prefill if r[1] == 1]
+        if not rows:
+            return None
+        params, _, tokens, seconds = max(rows)
+        return seconds / (params * tokens)
+
     def prefill_s(self, arch: Architecture, tokens: int, batch: int, dtype: str | None, tp: int,
                   aspect_ratio: float | None = None) -> float:
-        """A prompt's prefill read off the step tables at ``tokens·batch`` tokens (not measured as such)."""
-        return self.step_s(arch, tokens * batch, 1, dtype, tokens, tp, aspect_ratio)
+        """A wave of ``batch`` prompts of ``tokens`` tokens to their first token: the ``prefill`` table at B (linear
+        in B between measured batch sizes, log-log in size), scaled by tokens / the tokens measured; without the
+        table, the step tables at ``tokens·batch`` tokens."""
+        self.check_dtype(dtype)
+        self._check_one_device(tp)
+        if not self.prefill:
+            return self.tokens_s(arch.params_active, tokens * batch, 1)
+        table = _table([(p, b, s / t) for p, b, t, s in self.prefill])  # seconds per prompt token
+        return tokens * _across_sizes(table, arch.params_active, lambda xs, ys: _line(xs, ys, batch))
 
     def round_overhead_at(self, gamma: int, batch: int) -> float:
         """o(γ, B) in seconds (module docstring), the mean over the measured pairs at the nearest measured γ;
@@ -207,6 +227,7 @@ def vllm_profile_from_dict(data: dict, where: str) -> VllmProfile:
     decode = _table(_rows(data, "batch_decode", where))
     verify = _table(_rows(data, "verify", where))
     rounds = tuple(_rows(data, "rounds", where))
+    prefill = tuple(_rows(data, "prefill", where)) if data.get("prefill") else ()
     if set(verify) != set(decode):
         raise SpecplanError(f"{where}: verify and batch_decode must hold the same model sizes")
     if len(decode) < 2:
@@ -216,8 +237,9 @@ def vllm_profile_from_dict(data: dict, where: str) -> VllmProfile:
     for params in decode:
         if 1 not in decode[params][0]:
             raise SpecplanError(f"{where}: batch_decode has no batch-1 step for {params:g} parameters")
-    known = {"name", "kind", "engine", "dtype", "batch_decode", "verify", "rounds", "description"}
+    known = {"name", "kind", "engine", "dtype", "batch_decode", "verify", "rounds", "prefill", "description"}
     return VllmProfile(name=data["name"], dtype=data["dtype"], decode=decode, verify=verify, rounds=rounds,
+                       prefill=prefill,
                        description=data.get("description", ""),
                        extra={k: v for k, v in data.items() if k not in known})
 

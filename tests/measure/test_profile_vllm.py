@@ -38,6 +38,8 @@ def test_the_profile_holds_vllm_steps_and_rejected_rounds(measured):
     assert sorted((r["params"], r["tokens"]) for r in document["verify"]) == [(p, k) for p in sizes for k in (1, 2)]
     for row in document["batch_decode"] + document["verify"]:
         assert 0 < row["step_s"] < 10
+    assert sorted((r["params"], r["batch"]) for r in document["prefill"]) == [(p, b) for p in sizes for b in (1, 2)]
+    assert all(r["tokens"] == 32 and 0 < r["prefill_s"] < 10 for r in document["prefill"])
     rounds = document["rounds"]
     assert [(r["draft_params"], r["target_params"], r["gamma"], r["batch"]) for r in rounds] == \
         [(sizes[0], sizes[1], 1, 1), (sizes[0], sizes[1], 1, 2)]

@@ -89,3 +89,21 @@ def test_bad_values_are_one_line_errors(change, needle):
     with pytest.raises(SpecplanError, match=needle) as error:
         profile_from_dict(data, "syn.yaml")
     assert "\n" not in str(error.value)
+
+
+def test_per_request_speedup_charges_the_measured_prefills(tmp_path):
+    # prefill of 100 tokens: target 50 ms, draft 10 ms; --prompt-tokens 50 scales them to 25 and 5 ms, in target
+    # steps p_M = 2.5 and p_N = 0.5; n = 21 new tokens, the first from the target's prefill, R = 2 target steps:
+    # S = (p_M + n − 1) / (p_M + p_N + (n − 1)·R/E) (docs/theory.md §5).
+    data = copy.deepcopy(SYNTHETIC)
+    data["prefill"] = [{"params": M, "batch": 1, "tokens": 100, "prefill_s": 0.050},
+                       {"params": N, "batch": 1, "tokens": 100, "prefill_s": 0.010}]
+    path = tmp_path / "vllm.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(app, ["plan", "--target-params", str(M), "--draft-params", str(N), "--alpha", "0.8",
+                                      "--profile", str(path), "--gamma", "2", "--gamma-max", "2", "--prompt-tokens",
+                                      "50", "--new-tokens", "21", "--json"])
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert plan["at_gamma"]["speedup"] == pytest.approx((2.5 + 20) / (2.5 + 0.5 + 20 * 2 / 2.44))
+    assert not any("no prefill measurement" in note for note in plan["notes"])
