@@ -250,6 +250,7 @@ def measure(jobs, settings: VllmProfileSettings, say=lambda line: None) -> dict:
                     rounds.append({"target": target_job.label, "draft": job.label, "target_params": target_params,
                                    "draft_params": params, "gamma": gamma, "batch": b, "round_s": q.pop("step_s"),
                                    **q, "acceptance": acceptance, **c})
+    notes += drift_notes(decode, rounds)
     return {"batch_decode": decode, "verify": verify, "prefill": prefill, "rounds": rounds, "notes": notes,
             "engine_settings": engine_settings}
 
@@ -294,3 +295,17 @@ def _versions() -> dict:
 
     return software_versions()
 
+
+def drift_notes(decode: list, rounds: list) -> list:
+    """A round (γ draft steps and a verification) measured faster than the target's own decode step at the same
+    batch size cannot be: the device's speed changed between the engines, which run one after another. One line per
+    γ where it happened."""
+    step = {(r["params"], r["batch"]): r["step_s"] for r in decode}
+    out = []
+    for gamma in sorted({r["gamma"] for r in rounds}):
+        bad = [r["batch"] for r in rounds if r["gamma"] == gamma and r["round_s"] < step[(r["target_params"], r["batch"])]]
+        if bad:
+            out.append(f"γ {gamma}: a round timed faster than the target's decode step at batch "
+                       f"{','.join(map(str, bad))}: the device's speed changed between engines (a busy machine); "
+                       "plan floors such a round at one decode step; re-run on a quiet device")
+    return out
