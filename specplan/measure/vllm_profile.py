@@ -153,8 +153,8 @@ def _waves(engine, prompts: list, settings: VllmProfileSettings, speculative: bo
 
 def _verify(engine, vocab: int, decode_1_s: float, settings: VllmProfileSettings, rng) -> tuple:
     """Passes of k = 1..K new tokens over a cached context: (rows, block-aligned context tokens)."""
-    block = engine.block_size()
-    context = max(block, settings.context_tokens // block * block)
+    block = engine.block_size()  # prefix caching keeps whole blocks: the context cut to whole blocks, where it has one
+    context = settings.context_tokens // block * block or settings.context_tokens
     base = [int(t) for t in rng.integers(vocab, size=context)]
     engine.generate_s([base], 1)  # its full blocks enter the prefix cache
     raw = {k: [] for k in range(1, settings.max_tokens + 1)}
