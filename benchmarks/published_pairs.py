@@ -5,10 +5,14 @@
 
 Each row is one published classic draft-model result (a separate smaller draft, not EAGLE/Medusa heads): target
 and draft with their sizes, hardware, batch, γ, the acceptance it reported, its measured speedup, and the source.
-plan's prediction uses the reported acceptance where there is one (converted to the i.i.d. α: an acceptance
-length through AL(γ) = (1 − α^(γ+1))/(1 − α), a draft acceptance rate through E[j]/γ), else the SDSL law; the
-reported γ where there is one, else plan's own best γ; the bundled profile of the hardware, else a roofline
-profile written here from the device's datasheet with the bundled GPU profiles' overhead estimates
+Three modes set plan's acceptance. α-given: the reported acceptance where there is one (converted to the
+i.i.d. α: an acceptance length through AL(γ) = (1 − α^(γ+1))/(1 − α), a draft acceptance rate through E[j]/γ),
+else the SDSL law. Law: the SDSL law at the row's sizes and temperature on every row. Plan: what ``plan`` takes
+from its published acceptance table (plan/published_alpha.py) with the row's own entries left out: another
+entry of the pair, the family's offset fitted on the family's other entries, else the law. The speedup is at
+the reported γ where there is one, else plan's own best γ (up to a published acceptance's γ); on the bundled
+profile of the hardware, else a roofline profile written here from the device's datasheet with the bundled GPU
+profiles' overhead estimates
 (``INLINE_PROFILES``). Tensor parallelism (``tp``; the draft runs at the target's TP in these engines) is plan's
 own (``--tensor-parallel``, all-reduce included) on a bundled profile; on an inline profile, which has no
 interconnect figures, each device streams 1/tp of both models and communication is not modelled.
@@ -34,8 +38,8 @@ try:  # an installed specplan (pip install -e . or a wheel); a bare checkout fal
 except ImportError:  # putting the checkout first always would shadow the install's specplan.profiles
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from specplan.plan import planner  # noqa: E402
-from specplan.plan.theory import expected_tokens_per_round  # noqa: E402
+from specplan.plan import acceptance_math, planner, published_alpha  # noqa: E402
+from specplan.plan.scaling import AlphaLaw  # noqa: E402
 
 LEVIATHAN = "Leviathan, Kalman, Matias 2023, Fast Inference from Transformers via Speculative Decoding (ICML), arXiv 2211.17192, Table 2"
 CHEN = "Chen et al. 2023, Accelerating Large Language Model Decoding with Speculative Sampling, arXiv 2302.01318, Table 1"
@@ -66,6 +70,9 @@ class Published:
     draft_tokens: float = planner.DEFAULT_DRAFT_TOKENS
     hardware_assumed: bool = False
     note: str = ""
+    family: str | None = None  # the family the published acceptance table (and plan) knows the pair by
+    task: str | None = None  # the task as the table names it (its entries of the same task come first)
+    temperature: float = 0.0  # sampling temperature (0: greedy, or not stated)
 
 
 # Datasheet rooflines for hardware without a bundled profile; overheads as the bundled GPU profiles' estimates.
@@ -100,41 +107,44 @@ INLINE_PROFILES = {
 ROWS = (
     # --- papers: held out -----------------------------------------------------------------------------------
     Published("T5 EnDe greedy, small", "T5-XXL", 11e9, "T5-small", 77e6, "TPU v4", "tpu-v4", "bf16", 1, 7, 3.4,
-              LEVIATHAN, "paper", alpha=0.75),
+              LEVIATHAN, "paper", alpha=0.75, family="t5", task="WMT EnDe translation", temperature=0.0),
     Published("T5 EnDe greedy, base", "T5-XXL", 11e9, "T5-base", 250e6, "TPU v4", "tpu-v4", "bf16", 1, 7, 2.8,
-              LEVIATHAN, "paper", alpha=0.80),
+              LEVIATHAN, "paper", alpha=0.80, family="t5", task="WMT EnDe translation", temperature=0.0),
     Published("T5 EnDe greedy, large", "T5-XXL", 11e9, "T5-large", 800e6, "TPU v4", "tpu-v4", "bf16", 1, 7, 1.7,
-              LEVIATHAN, "paper", alpha=0.82),
+              LEVIATHAN, "paper", alpha=0.82, family="t5", task="WMT EnDe translation", temperature=0.0),
     Published("T5 EnDe T=1, small", "T5-XXL", 11e9, "T5-small", 77e6, "TPU v4", "tpu-v4", "bf16", 1, 7, 2.6,
-              LEVIATHAN, "paper", alpha=0.62),
+              LEVIATHAN, "paper", alpha=0.62, family="t5", task="WMT EnDe translation", temperature=1.0),
     Published("T5 CNN/DM greedy, small", "T5-XXL", 11e9, "T5-small", 77e6, "TPU v4", "tpu-v4", "bf16", 1, 5, 3.1,
-              LEVIATHAN, "paper", alpha=0.65),
+              LEVIATHAN, "paper", alpha=0.65, family="t5", task="CNN/DM summarisation", temperature=0.0),
     Published("T5 CNN/DM greedy, base", "T5-XXL", 11e9, "T5-base", 250e6, "TPU v4", "tpu-v4", "bf16", 1, 5, 3.0,
-              LEVIATHAN, "paper", alpha=0.73),
+              LEVIATHAN, "paper", alpha=0.73, family="t5", task="CNN/DM summarisation", temperature=0.0),
     Published("T5 CNN/DM greedy, large", "T5-XXL", 11e9, "T5-large", 800e6, "TPU v4", "tpu-v4", "bf16", 1, 3, 2.2,
-              LEVIATHAN, "paper", alpha=0.74),
+              LEVIATHAN, "paper", alpha=0.74, family="t5", task="CNN/DM summarisation", temperature=0.0),
     Published("T5 CNN/DM T=1, small", "T5-XXL", 11e9, "T5-small", 77e6, "TPU v4", "tpu-v4", "bf16", 1, 5, 2.3,
-              LEVIATHAN, "paper", alpha=0.53),
+              LEVIATHAN, "paper", alpha=0.53, family="t5", task="CNN/DM summarisation", temperature=1.0),
     Published("Chinchilla XSum greedy", "Chinchilla 70B", 70e9, "Chinchilla-style 4B draft", 4e9, "16× TPU v4",
               "tpu-v4", "bf16", 1, 4, 2.01, CHEN, "paper", tp=16, target_tokens=1.4e12, draft_tokens=1.4e12,
               note="no acceptance reported: α from the SDSL law (draft tokens taken as the target's 1.4T)"),
     Published("Chinchilla HumanEval", "Chinchilla 70B", 70e9, "Chinchilla-style 4B draft", 4e9, "16× TPU v4",
               "tpu-v4", "bf16", 1, 4, 2.46, CHEN, "paper", tp=16, target_tokens=1.4e12, draft_tokens=1.4e12,
-              note="sampled (T = 0.8, top-p 0.95); no acceptance reported: α from the SDSL law"),
+              note="sampled (T = 0.8, top-p 0.95); no acceptance reported: α from the SDSL law", temperature=0.8),
     # --- engine benchmarks and vendor blogs -------------------------------------------------------------------
     Published("SGLang STANDALONE 70B+1B", "Llama-3.1-70B-Instruct", 70.55e9, "Llama-3.2-1B-Instruct", 1.24e9,
               "not stated (H100 assumed)", "h100-sxm", "bf16", 1, 3, 173.38 / 63.87,
               "sgl-project/sglang PR #10090 (STANDALONE speculative decoding): 63.87 → 173.38 tok/s, accept "
-              "length 3.85, default 3 steps", "engine", acceptance_length=3.85, tp=4, hardware_assumed=True),
+              "length 3.85, default 3 steps", "engine", acceptance_length=3.85, tp=4, hardware_assumed=True,
+              family="llama3", task="random 1024 in / 1024 out"),
     Published("llama.cpp 8B+1B Q8", "Llama-3.1-8B Q8_0", 8.03e9, "Llama-3.2-1B Q8_0", 1.24e9, "RTX 3060 12GB",
               "rtx-3060", "int8", 1, 5, 55.47 / 32.49,
               "ggml-org/llama.cpp discussion #5877 comment (llama-speculative): 32.49 → 55.47 t/s, accept 72%, "
               "n_draft 5", "engine", draft_acceptance_rate=0.72,
-              note="llama.cpp may draft fewer than n_draft (p_min): the rate→α conversion assumes 5 a round"),
+              note="llama.cpp may draft fewer than n_draft (p_min): the rate→α conversion assumes 5 a round",
+              family="llama3", task="not stated"),
     Published("vLLM Qwen2.5-Coder 7B+0.5B", "Qwen2.5-Coder-7B", 7.62e9, "Qwen2.5-Coder-0.5B", 0.49e9,
               "RTX 4090", "rtx-4090", "bf16", 1, 4, 15.73 / 9.15,
               "vllm-project/vllm PR #13849: TPOT 15.73 → 9.15 ms at batch 1, k = 4", "engine",
-              target_tokens=18e12, draft_tokens=18e12, note="no acceptance reported: α from the SDSL law"),
+              target_tokens=18e12, draft_tokens=18e12, note="no acceptance reported: α from the SDSL law",
+              family="qwen2.5-coder"),
     Published("vLLM R1-Distill 32B+1.5B bs1", "DeepSeek-R1-Distill-Qwen-32B FP8", 32.76e9,
               "DeepSeek-R1-Distill-Qwen-1.5B", 1.78e9, "not stated (H100 assumed)", "h100-sxm", "fp8", 1, 7, 2.82,
               "vllm-project/vllm PR #42775: TPOT speedup 2.82× at batch 1, k = 7", "engine", target_tokens=18e12,
@@ -155,26 +165,24 @@ ROWS = (
     Published("LM Studio MLX 32B+0.5B", "Qwen2.5-32B-Instruct 4-bit", 32.76e9, "Qwen2.5-0.5B-Instruct 4-bit",
               0.49e9, "Apple M3 Pro", "m3-pro", "int4", 1, None, 17.74 / 7.30,
               "lmstudio.ai/blog/lmstudio-v0.3.10: 7.30 → 17.74 tok/s on a code prompt", "engine",
-              target_tokens=18e12, draft_tokens=18e12, note="γ not reported: plan's best γ; α from the SDSL law"),
+              target_tokens=18e12, draft_tokens=18e12, note="γ not reported: plan's best γ; α from the SDSL law",
+              family="qwen2.5"),
     Published("mlx-engine 7B+0.5B", "Qwen2.5-7B-Instruct 4-bit", 7.62e9, "Qwen2.5-0.5B-Instruct 8-bit", 0.49e9,
               "Apple M3 Pro", "m3-pro", "int4", 1, None, 1.83,
               "lmstudio-ai/mlx-engine PR #83: 1.83×", "engine", target_tokens=18e12, draft_tokens=18e12,
-              note="γ not reported: plan's best γ; α from the SDSL law; the 8-bit draft is charged as 4-bit"),
+              note="γ not reported: plan's best γ; α from the SDSL law; the 8-bit draft is charged as 4-bit",
+              family="qwen2.5"),
 )
 
 
 def alpha_from_acceptance_length(length: float, gamma: int) -> float:
-    """α with (1 − α^(γ+1))/(1 − α) = length (bisection; the left side grows with α)."""
-    low, high = 0.0, 1.0 - 1e-12
-    for _ in range(200):
-        mid = (low + high) / 2
-        low, high = (mid, high) if expected_tokens_per_round(mid, gamma) < length else (low, mid)
-    return (low + high) / 2
+    """α with (1 − α^(γ+1))/(1 − α) = length (plan/acceptance_math.py)."""
+    return float(acceptance_math.alpha_from_acceptance_length(length, gamma))
 
 
 def alpha_from_draft_acceptance_rate(rate: float, gamma: int) -> float:
     """α whose expected accepted drafts per round, E[j] = AL(γ) − 1, equal rate·γ."""
-    return alpha_from_acceptance_length(1.0 + rate * gamma, gamma)
+    return float(acceptance_math.alpha_from_draft_acceptance_rate(rate, gamma))
 
 
 def reported_alpha(row: Published) -> tuple:
@@ -187,6 +195,37 @@ def reported_alpha(row: Published) -> tuple:
         rate = row.draft_acceptance_rate
         return alpha_from_draft_acceptance_rate(rate, row.gamma), f"from accept rate {rate:.0%}"
     return None, "SDSL law"
+
+
+def law_alpha(row: Published) -> float:
+    """The SDSL law's α at the row's sizes, training tokens and temperature (as plan runs on its own)."""
+    return published_alpha.law_alpha(AlphaLaw(), row.target_params, row.target_tokens, row.draft_params,
+                                     row.draft_tokens, row.temperature)
+
+
+def own_entries(row: Published, table) -> list:
+    """The table's entries that are this row's own measurement (same pair, task and temperature)."""
+    return [e for e in published_alpha.pair_entries(table, row.target, row.draft)
+            if e.task == row.task and (e.temperature or 0.0) == row.temperature]
+
+
+def plan_alpha(row: Published, table=None) -> tuple:
+    """(α, source, γ cap) as plan takes it for the row's pair from the published table with the row's own
+    entries left out (leave one out): another entry of the pair (nearest temperature and task), else the family's
+    offset fitted on the family's other entries, else the law."""
+    table = published_alpha.entries() if table is None else table
+    own = own_entries(row, table)
+    rest = tuple(e for e in table if e not in own)
+    law = law_alpha(row)
+    found = published_alpha.pair_alpha(row.target, row.draft, row.family, AlphaLaw(), law, row.temperature,
+                                       row.task, rest)
+    if found is None:
+        return law, "SDSL law", None
+    label = "entry" if found.kind == "published" else f"{row.family} offset"
+    return found.alpha, label, found.gamma_cap
+
+
+MODES = ("given", "law", "plan")
 
 
 @dataclass(frozen=True)
@@ -213,14 +252,21 @@ def profile_path(name: str, folder: Path) -> str:
     return str(path)
 
 
-def check(row: Published, folder: Path, use_reported: bool = True) -> Checked:
-    """plan's prediction for one published row: with its reported acceptance where it has one (α-given mode),
-    or (``use_reported=False``, law mode) with the SDSL law's α at the real sizes, as plan runs on its own."""
-    alpha, source = reported_alpha(row) if use_reported else (None, "SDSL law")
-    if alpha is None:  # the law at the real sizes
-        law = planner.PlanInputs(target_params=row.target_params, target_tokens=row.target_tokens,
-                                 draft_tokens=row.draft_tokens, cost_model="flops")
-        alpha = planner.evaluate_draft(law, row.draft_params).alpha
+def row_alpha(row: Published, mode: str) -> tuple:
+    """(α, source, γ cap) for one row in one mode: ``given`` the row's reported acceptance where it has one, else
+    the law; ``law`` the SDSL law at the row's sizes and temperature; ``plan`` what plan takes from its published
+    table with the row's own entries left out (``plan_alpha``)."""
+    if mode == "plan":
+        return plan_alpha(row)
+    alpha, source = reported_alpha(row) if mode == "given" else (None, "SDSL law")
+    return (law_alpha(row) if alpha is None else alpha), source, None
+
+
+def check(row: Published, folder: Path, use_reported: bool = True, mode: str | None = None) -> Checked:
+    """plan's prediction for one published row in ``mode`` (default: ``given``, or ``law`` when
+    ``use_reported`` is False): at the row's γ, else plan's best γ (up to a published acceptance's γ)."""
+    mode = mode or ("given" if use_reported else "law")
+    alpha, source, cap = row_alpha(row, mode)
     native = row.tp > 1 and row.profile not in INLINE_PROFILES  # plan's own tensor parallelism (all-reduce too)
     share = 1 if native else row.tp  # else each device streams 1/tp of both models, no communication
     inputs = planner.PlanInputs(target_params=row.target_params / share, profile=profile_path(row.profile, folder),
@@ -228,12 +274,17 @@ def check(row: Published, folder: Path, use_reported: bool = True) -> Checked:
                                 alpha=alpha, min_speedup=1.0, tensor_parallel=row.tp if native else None,
                                 draft_tensor_parallel=row.tp if native else 1)
     candidate = planner.evaluate_draft(inputs, row.draft_params / share, row.gamma)
-    return Checked(row, alpha, source, candidate.gamma, candidate.speedup)
+    gamma, speedup = candidate.gamma, candidate.speedup
+    if row.gamma is None and cap and gamma > cap:  # plan's best γ within the published acceptance's γ
+        speedups = candidate.speedup_by_gamma[:cap]
+        gamma = max(range(1, cap + 1), key=lambda g: speedups[g - 1])
+        speedup = speedups[gamma - 1]
+    return Checked(row, alpha, source, gamma, speedup)
 
 
-def check_all(rows=ROWS, use_reported: bool = True) -> list:
+def check_all(rows=ROWS, use_reported: bool = True, mode: str | None = None) -> list:
     with tempfile.TemporaryDirectory(prefix="specplan-published-") as folder:
-        return [check(row, Path(folder), use_reported) for row in rows]
+        return [check(row, Path(folder), use_reported, mode) for row in rows]
 
 
 def has_acceptance(row: Published) -> bool:
@@ -260,10 +311,14 @@ def summary(checked: list) -> dict:
             for name, group in groups(checked).items()}
 
 
-def mode_summaries(given: list, law: list) -> dict:
-    """The two modes by group: α-given over the rows that state an acceptance (α, AL or DAR), law over every
-    row (the law's α even where the row states one): the acceptance error and the rest of plan's error apart."""
-    return {"alpha_given": summary([c for c in given if has_acceptance(c.row)]), "law": summary(law)}
+def mode_summaries(given: list, law: list, plan: list | None = None) -> dict:
+    """The modes by group: α-given over the rows that state an acceptance (α, AL or DAR); law over every row (the
+    law's α even where the row states one); plan over every row (the published table with the row's own entries
+    left out, as plan takes it: another entry of the pair, the family's offset, else the law)."""
+    modes = {"alpha_given": summary([c for c in given if has_acceptance(c.row)]), "law": summary(law)}
+    if plan is not None:
+        modes["plan"] = summary(plan)
+    return modes
 
 
 def main() -> None:
@@ -271,31 +326,37 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = parser.parse_args()
     checked = check_all()
-    law = check_all(use_reported=False)
-    modes = mode_summaries(checked, law)
+    law = check_all(mode="law")
+    plan = check_all(mode="plan")
+    modes = mode_summaries(checked, law, plan)
     if args.json:
         print(json.dumps({"rows": [{**asdict(c.row), "alpha_used": c.alpha, "alpha_source": c.alpha_source,
                                     "gamma_used": c.gamma, "predicted_speedup": c.predicted, "ratio": c.ratio,
-                                    "law_alpha": w.alpha, "law_predicted_speedup": w.predicted, "law_ratio": w.ratio}
-                                   for c, w in zip(checked, law)], "summary": summary(checked), "modes": modes},
-                         indent=2))
+                                    "law_alpha": w.alpha, "law_predicted_speedup": w.predicted, "law_ratio": w.ratio,
+                                    "plan_alpha": p.alpha, "plan_alpha_source": p.alpha_source,
+                                    "plan_gamma": p.gamma, "plan_predicted_speedup": p.predicted,
+                                    "plan_ratio": p.ratio}
+                                   for c, w, p in zip(checked, law, plan)], "summary": summary(checked),
+                          "modes": modes}, indent=2))
         return
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title="Published draft-model results vs specplan plan", title_justify="left")
     for column in ("row", "kind", "hardware", "batch", "γ", "α (source)", "published", "plan", "plan/published",
-                   "law α", "law plan/published"):
+                   "law α", "law plan/published", "plan-mode α (source)", "plan-mode plan/published"):
         table.add_column(column, justify="left" if column in ("row", "kind", "hardware") else "right")
-    for c, w in zip(checked, law):
+    for c, w, p in zip(checked, law, plan):
         gamma = str(c.gamma) if c.row.gamma else f"{c.gamma} (plan's)"
         table.add_row(c.row.label, c.row.kind, c.row.hardware + (f" TP{c.row.tp}" if c.row.tp > 1 else ""),
                       str(c.row.batch), gamma, f"{c.alpha:.3f} ({c.alpha_source})", f"{c.row.speedup:.2f}×",
-                      f"{c.predicted:.2f}×", f"{c.ratio:.2f}", f"{w.alpha:.3f}", f"{w.ratio:.2f}")
-    console = Console(width=190)
+                      f"{c.predicted:.2f}×", f"{c.ratio:.2f}", f"{w.alpha:.3f}", f"{w.ratio:.2f}",
+                      f"{p.alpha:.3f} ({p.alpha_source})", f"{p.ratio:.2f}")
+    console = Console(width=230)
     console.print(table)
     for mode, title in (("alpha_given", "α-given mode (rows stating an acceptance)"),
-                        ("law", "law mode (the law's α on every row)")):
+                        ("law", "law mode (the law's α on every row)"),
+                        ("plan", "plan mode (the published table, each row's own entries left out; every row)")):
         console.print(title + ":")
         for name, s in modes[mode].items():
             if s["rows"]:

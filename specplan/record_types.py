@@ -3,6 +3,7 @@
 (docs/records.md). ``specplan.records`` reads and writes files of them; no torch here.
 """
 
+import math
 import statistics
 from dataclasses import dataclass, field, fields, is_dataclass
 
@@ -16,6 +17,8 @@ MAX_PERPLEXITY = 1e7
 
 MAX_GAMMA = 1024  # the largest lookahead bench runs
 MAX_BATCH_SIZE = 1 << 20
+# an engine record's cpu_sampling: vLLM's CPU sampling stand-in checked (measure/engines/vllm_cpu_sampling.py)
+CPU_SAMPLING_STATES = ("ok", "repaired", "bug-kept", "not-cpu", "not-used")
 
 
 def step_quantiles(times) -> tuple:
@@ -201,11 +204,41 @@ class EngineRecord(Record):
     request_counts: dict | None = _f(_is_optional(_is_object), _OBJECT, omit_none=True)
     counters_match: bool | None = _f(_is_optional(lambda v: isinstance(v, bool)), "true, false or null",
                                      omit_none=True)
+    # vLLM's CPU stand-in for expanding temperatures to draft positions: checked, repaired where wrong (speculative)
+    cpu_sampling: str | None = _f(_is_optional(lambda v: v in CPU_SAMPLING_STATES),
+                                  f"one of {', '.join(CPU_SAMPLING_STATES)}", omit_none=True)
     # the compiled engine's CompileReport: mode, cache positions, compile_s per model and shape, warm-up
     compile: dict | None = _f(_is_optional(_is_object), _OBJECT, omit_none=True)
 
 
-KINDS = {"run": RunRecord, "latency": LatencyRecord, "perplexity": PerplexityRecord, "engine": EngineRecord}
+def _is_acceptance_results(value) -> bool:
+    """``results[]`` of an acceptance record: objects with a temperature ≥ 0, a rule, and tokens per round by γ."""
+    return isinstance(value, list) and all(
+        _is_object(r) and is_finite_number(r.get("temperature")) and r["temperature"] >= 0
+        and _is_str(r.get("rule")) and _is_object(r.get("tokens_per_round"))
+        and all(is_finite_number(v) and v >= 1 for v in r["tokens_per_round"].values()) for r in value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AcceptanceRecord(Record):
+    """``kind: "acceptance"`` (``specplan acceptance``): per temperature and rule, α and the tokens per round E(γ)
+    the loop's rounds give along the target's text, with intervals (docs/acceptance.md)."""
+
+    results: tuple = _f(_is_acceptance_results, "a list of objects with temperature ≥ 0, rule and "
+                                                "tokens_per_round (γ → a number ≥ 1)", required=True)
+    prompts: tuple = _f(lambda v: isinstance(v, list), "a list", default=())
+
+    def result(self, temperature: float, rule: str) -> dict | None:
+        """The result of ``rule`` at ``temperature`` (``greedy`` stands for every rule at T = 0), None if absent."""
+        for r in self.results:
+            if math.isclose(r["temperature"], temperature, abs_tol=1e-9) and (
+                    r["rule"] == rule or (temperature == 0 and r["rule"] == "greedy")):
+                return r
+        return None
+
+
+KINDS = {"run": RunRecord, "latency": LatencyRecord, "perplexity": PerplexityRecord, "engine": EngineRecord,
+         "acceptance": AcceptanceRecord}
 # settings key -> check: the settings that report and calibrate group and filter by
 _SETTINGS = {
     "temperature": (lambda v: is_finite_number(v) and v >= 0, "a finite number ≥ 0"),
@@ -252,6 +285,8 @@ def parse_record(data: dict) -> Record:
         values["output_ids"] = tuple(values["output_ids"])
     if cls is RunRecord:
         _run_fields(values)
+    if cls is AcceptanceRecord:
+        values["results"], values["prompts"] = tuple(values["results"]), tuple(values.get("prompts", ()))
     return cls(**values)
 
 

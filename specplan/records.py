@@ -14,8 +14,8 @@ from pathlib import Path
 
 from specplan.errors import SpecplanError
 from specplan.record_types import (  # noqa: F401  (the record classes are part of this module's interface)
-    KINDS, MAX_GAMMA, MAX_PERPLEXITY, SCHEMA_VERSION, CrossEngine, EngineRecord, LatencyRecord, Pair,
-    PerplexityRecord, Record, RecordProblem, RoundTimes, Rounds, RunRecord, parse_record, step_quantiles, typed)
+    KINDS, MAX_GAMMA, MAX_PERPLEXITY, SCHEMA_VERSION, AcceptanceRecord, CrossEngine, EngineRecord, LatencyRecord,
+    Pair, PerplexityRecord, Record, RecordProblem, RoundTimes, Rounds, RunRecord, parse_record, step_quantiles, typed)
 
 
 class RecordWriter:

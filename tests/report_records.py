@@ -89,8 +89,9 @@ def _vllm_run(gamma, batch, wave, request, seconds, drafted=None, accepted=None,
 
 def every_kind() -> list:
     """One records file with every record kind report reads: the table above (sd at γ 1 and 3, its γ = 3 runs
-    timed per round), hf runs, latencies, perplexities, and a second pair run with vllm at batch sizes 1 and 4
-    (two waves of one, one wave of four), its baseline compared across engines with ar."""
+    timed per round), hf runs, latencies, perplexities, a second pair run with vllm at batch sizes 1 and 4
+    (two waves of one, one wave of four), its baseline compared across engines with ar, and an acceptance record
+    of the first pair."""
     out = [_with_round_times(r) if r.get("engine") == "sd" and r["gamma"] == 3 else r for r in records()]
     out += [{**run_record(p, "hf", 3, drafted, accepted, new, wall, True), "hf_generator": "AssistedCandidateGenerator"}
             for p, drafted, accepted, new, wall in ((0, [3, 3, 3, 3, 3], [3, 1, 0, 1, 0], 10, 1.5),
@@ -104,4 +105,16 @@ def every_kind() -> list:
     out += [{**BASE, "pair": {"target": "VT", "draft": "VD"}, "run_id": "run-v", "kind": "engine", "engine": "vllm",
              "gamma": gamma, "startup_s": 3.0, "warmup_s": 0.5, "engine_args": {"model": "VT"}, "max_num_seqs": 4}
             for gamma in (None, 2)]
+    out.append(acceptance_record())
     return out
+
+
+def acceptance_record() -> dict:
+    """``specplan acceptance``'s record for pair T ← D at T 0 (greedy rule): E(1) 1.78, E(3) 3.2 [3.1, 3.3]. sd at
+    γ 3 measures 3.0 (per run 2.5 and 4.0: within the intervals), hf 2.25 (per run 2.0, 2.67: a gap)."""
+    return {**BASE, "run_id": "acc-a", "kind": "acceptance",
+            "settings": {"temperatures": [0.0], "top_p": 1.0, "max_new_tokens": 10, "continuation": "sampled"},
+            "prompts": [], "results": [{"temperature": 0.0, "rule": "greedy", "alpha": 0.7,
+                                        "alpha_interval": [0.6, 0.8],
+                                        "tokens_per_round": {"1": 1.78, "3": 3.2},
+                                        "tokens_per_round_interval": {"1": [1.7, 1.86], "3": [3.1, 3.3]}}]}

@@ -62,7 +62,7 @@ def test_a_row_evaluated_at_its_gamma_matches_the_speedup_formula(published, tmp
 
 
 def test_law_and_alpha_given_modes_are_reported_apart(published):
-    given, law = published.check_all(), published.check_all(use_reported=False)
+    given, law = published.check_all(), published.check_all(mode="law")
     assert all(c.alpha_source == "SDSL law" for c in law)
     modes = published.mode_summaries(given, law)
     stated = [c for c in given if published.has_acceptance(c.row)]
@@ -84,3 +84,16 @@ def test_the_script_runs_from_another_folder_with_the_package_installed(tmp_path
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "modes" in done.stdout
+
+
+def test_plan_mode_leaves_each_rows_own_entries_out(published):
+    """plan mode takes what plan would from the published table for the row's pair, the row's own measurement left
+    out: another entry of the pair, the family's offset, else the law."""
+    plan = {c.row.label: c for c in published.check_all(mode="plan")}
+    small = plan["T5 EnDe greedy, small"]
+    assert small.alpha_source == "entry" and small.alpha != 0.75  # T5-small's other EnDe entry (T 1), carried to T 0
+    sglang = plan["SGLang STANDALONE 70B+1B"]
+    assert sglang.alpha_source == "llama3 offset"  # its one entry left out: the llama.cpp 8B+1B entry's offset
+    assert plan["gpt-fast 70B+7B int4"].alpha_source == "SDSL law"  # no family with entries
+    modes = published.mode_summaries(published.check_all(), published.check_all(mode="law"), list(plan.values()))
+    assert modes["plan"]["all rows"]["rows"] == len(published.ROWS)

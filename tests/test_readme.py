@@ -1,5 +1,6 @@
 """The README guide and the command references in docs/ stay true: every option they name exists on its command,
-and every example in the README runs as printed (exit 0) in a fresh folder."""
+and every example in the README runs as printed (exit 0; the gate example may give its own FAIL verdict, exit 1, on a
+machine too loaded for the toy pair to speed up) in a fresh folder."""
 
 import os
 import re
@@ -86,8 +87,15 @@ def test_readme_examples_run_as_printed(tmp_path):
         args = shlex.split(line)
         done = subprocess.run([sys.executable, "-m", "specplan", *args[1:]], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=900)
-        assert done.returncode == 0, f"{line}\n{done.stderr[-2000:]}"
         assert "Traceback" not in done.stderr
+        if done.returncode == 1 and "--min-speedup" in args:
+            # The gate's own verdict, not an error: a loaded machine can time the toy pair below 1.0×. Only speedup
+            # may fail (exactness does not depend on timing), and the report is still written.
+            verdicts = [v for v in done.stdout.splitlines() if v.startswith("FAIL")]
+            assert verdicts and all("speedup" in v and "exact" not in v for v in verdicts), done.stdout
+            assert (tmp_path / "report.md").is_file()
+            continue
+        assert done.returncode == 0, f"{line}\n{done.stderr[-2000:]}"
         if line in shown:
             assert _flat(shown.pop(line)) in _flat(done.stdout), f"{line}: the README's output has drifted"
     assert not shown, f"shown outputs of commands that are not examples: {sorted(shown)}"

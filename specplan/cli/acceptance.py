@@ -2,6 +2,7 @@
 from one teacher-forced pass of each model (no speculative loop). torch/transformers load inside the command."""
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -40,8 +41,12 @@ def acceptance(
         help="sampled: per temperature, the target continues each prompt sampling at it (the text the loop "
              "produces there); greedy: one greedy continuation scored at every temperature (fewer decodes).")]
         = "sampled",
+    continuations: Annotated[str | None, typer.Option(
+        metavar="FILE.jsonl", help="Read the continuations instead of decoding them: an acceptance record (its "
+                                   "texts) or bench's ar runs, same prompts; the first --max-new-tokens of each "
+                                   "(default: the target decodes them).")] = None,
     bootstrap: Annotated[int, typer.Option(help="Per-prompt bootstrap resamples for the intervals.")] = 1000,
-    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the sampled continuations and of the bootstrap.")] = 0,
     output: Annotated[str | None, typer.Option(
         "--output", "-o", metavar="FILE.jsonl", help="Write the acceptance record (docs/records.md).")] = None,
     append: Annotated[bool, typer.Option(help="Add the record to an existing --output records file.")] = False,
@@ -59,6 +64,8 @@ def acceptance(
         raise SpecplanError("give both --target and --draft, or neither (the embedded default pair)")
     if append and not output:
         raise SpecplanError("--append needs --output FILE.jsonl")
+    if continuations is not None and not Path(continuations).is_file():
+        raise SpecplanError(f"--continuations {continuations!r}: no such file")
     if target is None:
         pair = default_pair()
         prompts = prompts or default_pair_texts()[0]
@@ -66,7 +73,7 @@ def acceptance(
         pair = (model_source("--target", target), model_source("--draft", draft))
     config = AcceptanceConfig(pair[0], pair[1], parse_list("--temperature", temperature, float), top_p,
                               max_new_tokens, device, dtype, trust_remote_code, prompts, num_prompts, bootstrap,
-                              seed, continuation)
+                              seed, continuation, continuations)
     if output:
         check_output(output, False, append)
     result = run_acceptance(config)
@@ -89,7 +96,7 @@ def json_view(result) -> dict:
     record = result.record
     results = [{k: v for k, v in r.items() if k != "prompt_rounds"} for r in record["results"]]
     return {"pair": record["pair"], "settings": record["settings"], "results": results,
-            "seconds": result.seconds, "load_seconds": result.load_seconds,
+            "seconds": result.seconds, "load_seconds": result.load_seconds, "phase_seconds": result.phase_seconds,
             "peak_memory_bytes": result.peak_memory_bytes, "notes": list(result.notes)}
 
 
@@ -104,6 +111,7 @@ def render(result, console: Console) -> None:
         table.add_row(f"{r['temperature']:g}", r["rule"], f"{r['alpha']:.3f} [{low:.3f}, {high:.3f}]",
                       f"{r['mean_acceptance']:.3f}", *(f"{r['tokens_per_round'][g]:.2f}" for g in SHOWN_GAMMAS))
     console.print(table)
+    phases = ", ".join(f"{k.replace('_', '-')} {v:.1f}" for k, v in result.phase_seconds.items() if k != "load")
     console.print(f"[dim]{len(result.record['prompts'])} prompt(s) in {result.seconds:.1f} s after loading "
-                  f"({result.load_seconds:.1f} s); peak memory {result.peak_memory_bytes / 2 ** 20:.0f} MiB; "
-                  "intervals: 95% per-prompt bootstrap[/dim]")
+                  f"({result.load_seconds:.1f} s; {phases} s); "
+                  f"peak memory {result.peak_memory_bytes / 2 ** 20:.0f} MiB; intervals: 95% per-prompt bootstrap[/dim]")

@@ -103,6 +103,15 @@ def bench(
                                   "(repeatable; e.g. enforce_eager=false, kv_cache_memory_bytes=4294967296). On a "
                                   "CPU the defaults are eager mode, 1 GiB of KV cache and the engine in-process.",
         rich_help_panel="vLLM")] = None,
+    draft_sample_method: Annotated[str | None, typer.Option(
+        help="vllm: how the draft proposes: greedy (its argmax, its probabilities taken as one-hot) or "
+             "probabilistic (sampled, its probabilities in the rejection test) (default: not set, vLLM's own "
+             "default greedy; recorded either way).", rich_help_panel="vLLM")] = None,
+    vllm_cpu_repair: Annotated[bool, typer.Option(
+        "--vllm-cpu-repair/--no-vllm-cpu-repair",
+        help="vllm on a CPU: check vLLM's CPU stand-in that expands each request's temperature to its draft "
+             "positions and replace it where it is wrong (vLLM 0.32's CPU build: sampled acceptance near 0 "
+             "otherwise); the engine record says what was found (on by default).", rich_help_panel="vLLM")] = True,
 ) -> None:
     """Measure speculative decoding on your hardware: the baseline vs each speculative engine, exactness,
     acceptance, speed."""
@@ -133,7 +142,7 @@ def bench(
         perplexity_text=perplexity_text, threads=threads, batch_sizes=parse_list("--batch-size", batch_size, int),
         compile=compile,
         vllm=VllmSettings(tensor_parallel_size, draft_tensor_parallel_size, max_model_len, gpu_memory_utilization,
-                          tuple(parse_vllm_arg(a) for a in vllm_arg or ())))
+                          tuple(parse_vllm_arg(a) for a in vllm_arg or ()), draft_sample_method, vllm_cpu_repair))
     if output:
         refuse_overwriting_inputs("--output", output, [p for p in (prompts, perplexity_text) if p])
         check_output(output, resume, append)

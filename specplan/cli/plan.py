@@ -252,8 +252,9 @@ def _summary(deployment: checkpoints.Deployment, answer: verdict.Verdict) -> Tab
                    if inputs.per_request else "")
     if deployment.best:
         best = deployment.best
-        deploy = (f"{answer.draft} with γ = {answer.gamma}: {answer.speedup:.2f}× (α {best.candidate.alpha:.3f}, "
-                  f"{best.alpha_source})" if answer.pays else
+        deploy = (f"{answer.draft} with γ = {answer.gamma}: {answer.speedup:.2f}× (α {best.candidate.alpha:.3f}"
+                  + ("" if best.alpha_source != inputs.law_source else f", {best.alpha_source}") + ")"
+                  if answer.pays else
                   "the target alone: speculation does not pay with any checkpoint here")
         if inputs.gamma:
             fixed = planner.at_gamma(best.candidate, inputs.gamma)
@@ -268,7 +269,7 @@ def _summary(deployment: checkpoints.Deployment, answer: verdict.Verdict) -> Tab
                 ("expected speedup", f"{rec.speedup:.2f}×{per_request}{margin}")]
     rows += [
         ("target / draft M/N*", f"{inputs.target_params / rec.draft_params:.0f}"),
-        ("acceptance α", f"{rec.alpha:.3f} ({verdict.alpha_source(inputs, rec.draft_params)})"),
+        ("acceptance α", _acceptance_row(deployment)),
         ("lookahead γ", f"{rec.gamma}" + (f" (real-valued γ* {rec.gamma_real:.2f})" if rec.gamma_real else "")
          + (f"; γ {rec.gamma_band[0]}–{rec.gamma_band[1]} within 3%" if rec.gamma_band
             and rec.gamma_band[0] != rec.gamma_band[1] else "")),
@@ -288,6 +289,17 @@ def _summary(deployment: checkpoints.Deployment, answer: verdict.Verdict) -> Tab
     for name, value in rows:
         summary.add_row(name, escape(value))
     return summary
+
+
+def _acceptance_row(deployment: checkpoints.Deployment) -> str:
+    """N*'s α and its source; beside it the deployed checkpoint's where it has another source (a published entry,
+    a family offset, a given α)."""
+    inputs, rec, best = deployment.plan.inputs, deployment.plan.recommendation, deployment.best
+    text = f"{rec.alpha:.3f} ({verdict.alpha_source(inputs, rec.draft_params)})"
+    if best is None or best.alpha_source == inputs.law_source:
+        return text
+    return (f"{text} for N*; {best.candidate.alpha:.3f} for {best.model.name.split('/')[-1]} "
+            f"({best.alpha_source})")
 
 
 def _sensitivity(result: planner.Plan) -> Table:

@@ -2,8 +2,9 @@
 
 The target continues each prompt once (per temperature, sampling at it; or once greedily for all); one
 teacher-forced pass of each model over prompt + continuation gives both distributions at every position, and from
-them, for each temperature, the chance that a draft token is accepted at that position under each engine rule. The rounds of the loop are then simulated along
-the text (``specplan.plan.acceptance_math``). Positions go through the models in chunks, so no positions ×
+them, for each temperature and engine rule, the chance that a draft token is accepted at that position: on average
+over the token the round emits, and given that it emits the text's token (what the rounds simulated along the text,
+``specplan.plan.acceptance_math``, need). Positions go through the models in chunks, so no positions ×
 vocabulary tensor exceeds :data:`LOGITS_BUDGET_BYTES`. torch is imported inside functions only.
 """
 
@@ -40,6 +41,7 @@ class AcceptanceConfig:
     bootstrap: int = 1000
     seed: int = 0
     continuation: str = "sampled"  # sampled: one text per temperature, sampled at it; greedy: one greedy text
+    continuations_file: str | None = None  # read the texts from records instead of decoding them
 
     def __post_init__(self):
         if self.continuation not in CONTINUATIONS:
@@ -79,23 +81,50 @@ def argmax_draft(p, draft_token):
     return p.gather(-1, draft_token.unsqueeze(-1)).squeeze(-1)
 
 
-def greedy_match(target_logits, draft_logits):
-    """[argmax p = argmax q]: greedy acceptance, 1.0 or 0.0 per position."""
-    return (target_logits.argmax(dim=-1) == draft_logits.argmax(dim=-1)).float()
+def greedy_match(target_logits, draft_logits, greedy_tokens=None):
+    """[argmax p = argmax q]: greedy acceptance, 1.0 or 0.0 per position; argmax p is ``greedy_tokens`` where
+    ``target_logits`` is None (the target's own greedy text: its argmax at every position)."""
+    target_argmax = target_logits.argmax(dim=-1) if target_logits is not None else greedy_tokens
+    return (target_argmax == draft_logits.argmax(dim=-1)).float()
 
 
-def rule_columns(target_logits, draft_logits, columns: list, top_p: float):
-    """(positions, M) acceptance of the draft token at each position for each (temperature, rule) of ``columns``,
-    from (positions, V) logits of both models."""
+def lossless_given(p, q, token):
+    """P(accept | the round's token is x) = min(p, q)(x) / p(x) under rejection sampling: x comes out accepted
+    with q(x) · min(1, p(x)/q(x)) = min(p, q)(x) and in all with p(x) (Leviathan et al. 2023, Algorithm 1); 0 where
+    p(x) = 0 (a token the loop never emits)."""
+    import torch
+
+    pick = token.unsqueeze(-1)
+    px, qx = p.gather(-1, pick).squeeze(-1), q.gather(-1, pick).squeeze(-1)
+    return torch.where(px > 0, torch.minimum(px, qx) / px.clamp_min(1e-30), torch.zeros_like(px))
+
+
+def argmax_given(draft_token, token):
+    """P(accept | the round's token is x) = [x = argmax q] under argmax drafting: the proposal is accepted
+    exactly when the emitted token is the proposal (a rejection resamples from p without it)."""
+    return (draft_token == token).float()
+
+
+def rule_columns(target_logits, draft_logits, columns: list, top_p: float, tokens=None):
+    """Acceptance at each position for each (temperature, rule) of ``columns``, from (positions, V) logits of
+    both models: ``(mean, given)``, each (positions, M).
+
+    ``mean`` is the chance a draft token is accepted there, over the token the round emits (Σ min(p, q),
+    p(argmax q), [argmax p = argmax q]); ``given`` the chance given that the emitted token is ``tokens``' (the
+    text's, (positions,)): min(p, q)(x) / p(x), [x = argmax q], and the greedy rule unchanged. Rounds simulated
+    along a text sampled from the target need ``given``: E_x~p[given] = mean at each position, but the text's
+    later positions depend on its token here, so a run's chance is the product of the given chances, not of the
+    means. ``target_logits`` None: every column greedy, ``tokens`` the target's greedy text."""
     import torch
 
     from specplan.measure.engines.probs import Sampling, probabilities
 
     draft_token = draft_logits.argmax(dim=-1)
-    out, cached = [], {}
+    mean, given, cached = [], [], {}
     for temperature, rule in columns:
         if rule == GREEDY:
-            out.append(greedy_match(target_logits, draft_logits))
+            mean.append(greedy_match(target_logits, draft_logits, tokens))
+            given.append(mean[-1])
             continue
         if temperature not in cached:
             cached.clear()  # one temperature's p (and q) alive at a time
@@ -103,10 +132,14 @@ def rule_columns(target_logits, draft_logits, columns: list, top_p: float):
             cached[temperature] = (probabilities(target_logits, sampling), sampling)
         p, sampling = cached[temperature]
         if rule == ARGMAX_DRAFT:
-            out.append(argmax_draft(p, draft_token))
+            mean.append(argmax_draft(p, draft_token))
+            given.append(mean[-1] if tokens is None else argmax_given(draft_token, tokens))
         else:
-            out.append(lossless(p, probabilities(draft_logits, sampling)))
-    return torch.stack(out, dim=-1)
+            q = probabilities(draft_logits, sampling)
+            mean.append(lossless(p, q))
+            given.append(mean[-1] if tokens is None else lossless_given(p, q, tokens))
+            del q
+    return torch.stack(mean, dim=-1), torch.stack(given, dim=-1)
 
 
 def chunk_positions(vocab_rows: int, budget_bytes: int = LOGITS_BUDGET_BYTES) -> int:
@@ -115,24 +148,49 @@ def chunk_positions(vocab_rows: int, budget_bytes: int = LOGITS_BUDGET_BYTES) ->
 
 
 def position_acceptance(target, draft, prompt_ids, continuation: list, columns: list, top_p: float,
-                        vocab_tokens: int, chunk: int):
-    """(N − 1, M) numpy: acceptance of a draft token for continuation index 1 … N − 1 under each column, from one
+                        vocab_tokens: int, chunk: int, seconds: dict | None = None, greedy_text: bool = False):
+    """``(mean, given)`` numpy (N − 1, M) each (see :func:`rule_columns`; ``given`` conditions on the text's own
+    tokens): acceptance of a draft token for continuation index 1 … N − 1 under each column, from one
     teacher-forced pass of each model over prompt + continuation, ``chunk`` positions at a time (each model keeps
-    its KV cache across chunks)."""
+    its KV cache across chunks). ``greedy_text``: the continuation is the target's own greedy text and every
+    column greedy, so argmax p is the text's next token and only the draft runs. ``seconds``, if given, gains the
+    time of the passes (``teacher_forced``) and of the rules (``rules``)."""
+    import time
+
     import torch
 
     from specplan.measure.engines.cache import new_cache
     from specplan.measure.engines.step import forward
 
+    def now():
+        if prompt_ids.device.type == "cuda":
+            torch.cuda.synchronize(prompt_ids.device)
+        return time.perf_counter()
+
+    spent = {"teacher_forced": 0.0, "rules": 0.0}
     with torch.inference_mode():
-        caches = (new_cache(target, rollback=False), new_cache(draft, rollback=False))
-        for model, cache in zip((target, draft), caches):
-            forward(model, prompt_ids, cache, 1, vocab_tokens)  # prefill; its logits predict token 0 (no round)
-        ids = torch.tensor(continuation[:-1], dtype=torch.long, device=prompt_ids.device)
-        parts = []
-        for start in range(0, len(ids), chunk):
-            piece = ids[start:start + chunk].view(1, -1)
-            logits = [forward(m, piece, c, piece.shape[1], vocab_tokens) for m, c in zip((target, draft), caches)]
-            parts.append(rule_columns(logits[0], logits[1], columns, top_p).cpu())
+        started = now()
+        models = (draft,) if greedy_text and all(rule == GREEDY for _, rule in columns) else (target, draft)
+        caches = [new_cache(m, rollback=False) for m in models]
+        ids = torch.tensor(continuation, dtype=torch.long, device=prompt_ids.device)
+        means, givens = [], []
+        for start in range(0, len(ids) - 1, chunk):
+            piece = ids[start:min(start + chunk, len(ids) - 1)].view(1, -1)
+            # the first chunk is the prefill too: prompt + piece, keeping the piece's logits (the prompt's last
+            # logits predict token 0, which no round drafts)
+            fed = torch.cat([prompt_ids, piece], dim=1) if start == 0 else piece
+            logits = [forward(m, fed, c, piece.shape[1], vocab_tokens) for m, c in zip(models, caches)]
+            logits = [None, *logits] if len(models) == 1 else logits
+            scored = now()
+            spent["teacher_forced"] += scored - started
+            emitted = ids[start + 1:start + 1 + piece.shape[1]]  # the text's token at each scored position
+            mean, given = rule_columns(logits[0], logits[1], columns, top_p, emitted)
+            means.append(mean.cpu())
+            givens.append(given.cpu())
             del logits
-        return torch.cat(parts).double().numpy()
+            started = now()
+            spent["rules"] += started - scored
+    if seconds is not None:
+        for key, value in spent.items():
+            seconds[key] = seconds.get(key, 0.0) + value
+    return torch.cat(means).double().numpy(), torch.cat(givens).double().numpy()

@@ -1,6 +1,7 @@
-"""``acceptance`` end to end: load the pair (bench's loading and pre-flight), continue each prompt greedily with
-the target, score every position under each rule (``measure/acceptance.py``), simulate the loop's rounds and
-summarise (``plan/acceptance_math.py``) into one ``kind: "acceptance"`` record."""
+"""``acceptance`` end to end: load the pair (bench's loading and pre-flight), continue every prompt with the
+target (one batched decode per temperature, or read from ``--continuations``), score every position under each
+rule (``measure/acceptance.py``), simulate the loop's rounds and summarise (``plan/acceptance_math.py``) into
+one ``kind: "acceptance"`` record."""
 
 import time
 import uuid
@@ -15,6 +16,7 @@ class AcceptanceResult:
     record: dict  # the kind "acceptance" record (docs/records.md)
     seconds: float  # wall time after the models loaded: continuations, scoring, simulation
     load_seconds: float
+    phase_seconds: dict  # load, continuations, teacher_forced, rules, rounds (simulation and bootstrap)
     peak_memory_bytes: int  # CUDA: peak allocated; CPU: the process's peak resident set
     notes: tuple
 
@@ -71,7 +73,6 @@ def run_acceptance(config: AcceptanceConfig, on_prompt=None) -> AcceptanceResult
     import torch
 
     from specplan.measure.devices import resolve_device, resolve_dtype
-    from specplan.measure.continuations import continue_prompts
     from specplan.measure.loading import load_pair
     from specplan.measure.prompts import BUILTIN, load_prompts
     from specplan.plan.acceptance_math import GAMMAS, rounds_by_gamma, summarise
@@ -85,35 +86,58 @@ def run_acceptance(config: AcceptanceConfig, on_prompt=None) -> AcceptanceResult
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     loaded = time.perf_counter()
+    phases = {"load": loaded - started}
     columns = series(config.temperatures)
     chunk = pass_chunk(pair.target, pair.draft)
     prompt_ids = [pair.tokenizer(p.text, return_tensors="pt").input_ids.to(pair.device) for p in prompts]
-    pad = pair.tokenizer.pad_token_id if pair.tokenizer.pad_token_id is not None else \
-        (pair.tokenizer.eos_token_id or 0)
-    texts = {t: continue_prompts(pair.target, prompt_ids, config.max_new_tokens, t, config.top_p,
-                                 config.seed, pair.vocab_tokens, pad)
-             for t, _ in continuations(config, columns)}
+    groups = continuations(config, columns)
+    texts = _texts(config, pair, prompt_ids, [t for t, _ in groups])
+    phases["continuations"] = time.perf_counter() - loaded
     tokens, rounds, accepted, prompt_rows = [], [], [], []
     for index, (prompt, ids) in enumerate(zip(prompts, prompt_ids)):
-        accept = np.hstack([position_acceptance(pair.target, pair.draft, ids, texts[t][index], group,
-                                                config.top_p, pair.vocab_tokens, chunk)
-                            for t, group in continuations(config, columns)])
+        mean, along = [], []
+        for t, group in groups:
+            m, g = position_acceptance(pair.target, pair.draft, ids, texts[t][index], group, config.top_p,
+                                       pair.vocab_tokens, chunk, phases,
+                                       greedy_text=t == 0.0 and not config.continuations_file)
+            mean.append(m)
+            # along a text sampled at the column's temperature: given its tokens; else (one greedy text scored
+            # at T > 0) the mean, an approximation (docs/acceptance.md)
+            along.append(np.where([c[0] == t for c in group], g, m))
+        mean, along = np.hstack(mean), np.hstack(along)
         tokens.append(config.max_new_tokens - 1)
-        rounds.append(rounds_by_gamma(accept, GAMMAS))
-        accepted.append(accept.sum(axis=0))
+        simulating = time.perf_counter()
+        rounds.append(rounds_by_gamma(along, GAMMAS))
+        phases["rounds"] = phases.get("rounds", 0.0) + time.perf_counter() - simulating
+        accepted.append(mean.sum(axis=0))
         prompt_rows.append({"prompt_index": index, "prompt_category": prompt.category,
                             "prompt_tokens": int(ids.shape[1]),
                             "continuation_ids": {str(t): texts[t][index] for t in texts}})
         if on_prompt:
             on_prompt(index + 1, len(prompts))
+    simulated = time.perf_counter()
     results = summarise(columns, np.array(tokens), np.stack(rounds), np.stack(accepted), GAMMAS,
                         config.bootstrap, config.seed)
     for result, m in zip(results, range(len(columns))):
         result["prompt_rounds"] = {str(g): [float(r[i, m]) for r in rounds] for i, g in enumerate(GAMMAS)}
+    phases["rounds"] += time.perf_counter() - simulated
     seconds = time.perf_counter() - loaded
     record = _record(config, pair, device, dtype, len(prompts), prompts and (config.prompts_file or BUILTIN),
                      prompt_rows, results)
-    return AcceptanceResult(record, seconds, loaded - started, peak_memory_bytes(pair.device), pair.notes)
+    return AcceptanceResult(record, seconds, loaded - started, phases, peak_memory_bytes(pair.device), pair.notes)
+
+
+def _texts(config: AcceptanceConfig, pair, prompt_ids: list, temperatures: list) -> dict:
+    """temperature → each prompt's continuation: read from ``--continuations`` or decoded by the target."""
+    from specplan.measure.continuations import continue_prompts, read_continuations
+
+    if config.continuations_file:
+        return read_continuations(config.continuations_file, [int(x.shape[1]) for x in prompt_ids],
+                                  config.max_new_tokens, temperatures)
+    pad = pair.tokenizer.pad_token_id if pair.tokenizer.pad_token_id is not None else \
+        (pair.tokenizer.eos_token_id or 0)
+    return {t: continue_prompts(pair.target, prompt_ids, config.max_new_tokens, t, config.top_p, config.seed,
+                                pair.vocab_tokens, pad) for t in temperatures}
 
 
 def _record(config: AcceptanceConfig, pair, device: str, dtype: str, num_prompts: int, prompts_name: str,
@@ -121,11 +145,13 @@ def _record(config: AcceptanceConfig, pair, device: str, dtype: str, num_prompts
     from specplan.measure.devices import device_name, software_versions
 
     settings = {"temperatures": list(config.temperatures), "top_p": config.top_p,
-                "max_new_tokens": config.max_new_tokens, "continuation": config.continuation, "device": pair.device,
+                "max_new_tokens": config.max_new_tokens, "continuation": config.continuation,
+                "continuations_file": config.continuations_file, "device": pair.device,
                 "dtype": dtype, "prompts": prompts_name, "num_prompts": num_prompts, "bootstrap": config.bootstrap,
                 "seed": config.seed, "gammas": [int(g) for g in results and results[0]["tokens_per_round"]],
-                "simulation": "the sd loop's rounds along the text (k = min(γ, left − 1)); expected over round "
-                              "starts where acceptance is a probability"}
+                "simulation": "the sd loop's rounds along the text (k = min(γ, left − 1)), each draft accepted "
+                              "with its chance given the text's token there (the mean where the text was not "
+                              "sampled at the temperature); expected over round starts"}
     return {"kind": "acceptance", "run_id": uuid.uuid4().hex[:12],
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "pair": {"target": config.target.name, "draft": config.draft.name}, "settings": settings,

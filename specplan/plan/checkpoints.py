@@ -8,7 +8,7 @@ and training tokens ─► ranked by predicted speedup, each with its γ and eve
 
 from dataclasses import dataclass, replace
 
-from specplan.plan import catalog, parallel, planner, serving
+from specplan.plan import catalog, parallel, planner, published_alpha, serving
 from specplan.plan.catalog import ModelInfo
 
 SCHEDULE_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)  # the batch sizes of a γ schedule, by default
@@ -38,6 +38,7 @@ class Checkpoint:
             "engines": {name: verdict.to_json() for name, verdict in self.engines.items()},
             "shares_tokenizer": self.shares_tokenizer,
             "alpha_source": self.alpha_source,
+            "gamma_cap": c.gamma_cap,
             "at_gamma": planner.at_gamma(c, gamma),
             "notes": list(self.notes),
         }
@@ -104,10 +105,14 @@ def rank(inputs: planner.PlanInputs, target: ModelInfo | None, drafts: list, giv
         return [], notes
     tokens = [d.training_tokens or inputs.draft_tokens for d in usable]
     given = [inputs.checkpoint_alpha(d.name) for d in usable]
-    candidates = planner.evaluate_architectures(inputs, [d.architecture for d in usable], tokens,
-                                                [g.alpha if g else None for g in given])
-    result = []
-    for draft, candidate in zip(usable, candidates):
+    laws = planner.law_alphas(inputs, [d.architecture for d in usable], tokens)
+    published = [None if g is not None or target is None else table_alpha(inputs, target, d, law)
+                 for d, g, law in zip(usable, given, laws)]
+    alphas = [g.alpha if g else (p.alpha if p else law) for g, p, law in zip(given, published, laws)]
+    candidates = planner.evaluate_architectures(inputs, [d.architecture for d in usable], tokens, alphas,
+                                                [p.gamma_cap if p else None for p in published])
+    result, capped = [], []
+    for draft, candidate, table in zip(usable, candidates, published):
         own = () if draft.training_tokens else (f"training tokens unknown: --draft-tokens {inputs.draft_tokens:g} "
                                                 "used",)
         shares = serving.same_tokenizer(target, draft) if target is not None else None
@@ -118,10 +123,28 @@ def rank(inputs: planner.PlanInputs, target: ModelInfo | None, drafts: list, giv
             e: serving.Compatibility(False, "unknown", "no target model (--target) to compare with")
             for e in serving.ENGINES}
         given_alpha = inputs.checkpoint_alpha(draft.name)
-        source = given_alpha.source if given_alpha else inputs.law_source
+        source = given_alpha.source if given_alpha else (table.source if table else inputs.law_source)
+        if table and table.gamma_cap and candidate.gamma == table.gamma_cap < inputs.gamma_max:
+            capped.append(f"{draft.name.split('/')[-1]} γ ≤ {table.gamma_cap} "
+                          f"({'its entry' if table.kind == 'published' else 'family offset'})")
         result.append(Checkpoint(draft, candidate, verdicts, draft.name in given_names, own, shares, source))
+    if capped:
+        notes.append("γ chosen up to the largest γ the published acceptance was measured at, for "
+                     + ", ".join(capped) + ": an α inverted from τ or DAR at γ says nothing about later positions "
+                     "(--gamma N shows another γ)")
     result.sort(key=lambda c: (c.shares_tokenizer is False, -c.candidate.speedup, c.model.architecture.params_total))
     return result, notes
+
+
+def table_alpha(inputs: planner.PlanInputs, target: ModelInfo, draft: ModelInfo, law: float):
+    """The published table's α for the pair (its entry, else its family's offset; plan/published_alpha.py), or
+    None (the law): a family offset only where draft and target are of one family."""
+    family = target.family if target.family is not None and draft.family == target.family else None
+    found = published_alpha.pair_alpha(target.name, draft.name, family, inputs.alpha_law, law, inputs.temperature)
+    if found is not None and inputs.temperature > 0 and inputs.acceptance_rule == "argmax_draft":
+        # the table's figures were measured greedy or with rejection sampling: argmax drafting accepts less at T > 0
+        found = replace(found, source=found.source + ": an upper bound under argmax drafting")
+    return found
 
 
 def plan_deployment(inputs: planner.PlanInputs, target: ModelInfo | None = None, drafts: tuple = ()) -> Deployment:
@@ -171,11 +194,14 @@ def checkpoint_dtype(inputs: planner.PlanInputs, target: ModelInfo | None) -> tu
 
 def gamma_schedule(inputs: planner.PlanInputs, checkpoint: Checkpoint, batches=SCHEDULE_BATCHES) -> list:
     """[(batch size, γ, speedup)] for one checkpoint: the batch model's best γ at each batch size (γ 0 where
-    speculation does not pay). ``inputs`` are the plan's resolved inputs; TP stays as planned."""
+    speculation does not pay), with the checkpoint's α and γ cap. ``inputs`` are the plan's resolved inputs; TP
+    stays as planned."""
     draft = checkpoint.model
     tokens = [draft.training_tokens or inputs.draft_tokens]
     result = []
     for batch in batches:
-        (candidate,) = planner.evaluate_architectures(replace(inputs, batch_size=batch), [draft.architecture], tokens)
+        (candidate,) = planner.evaluate_architectures(replace(inputs, batch_size=batch), [draft.architecture], tokens,
+                                                      [checkpoint.candidate.alpha],
+                                                      [checkpoint.candidate.gamma_cap])
         result.append((batch, candidate.gamma, candidate.speedup))
     return result

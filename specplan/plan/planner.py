@@ -45,6 +45,7 @@ class Candidate:
     draft_prefill_ratio: float = 0.0  # the draft's prefill of the prompt / t_target(1) (per-request plans)
     target_prefill_ratio: float = 0.0  # the target's prefill of the prompt / t_target(1) (per-request plans)
     speedup_by_gamma: tuple = ()  # index γ-1: the speedup at γ = 1..γmax (cost model and α as above)
+    gamma_cap: int | None = None  # γ is chosen up to this (the γ a published τ/DAR was measured at); None: γmax
 
     @property
     def gamma_band(self) -> tuple | None:
@@ -52,7 +53,8 @@ class Candidate:
         speedup curve is this flat, measurement noise decides which of them measures best. None when γ = 0."""
         if not self.gamma or not self.speedup_by_gamma:
             return None
-        close = [g for g, s in enumerate(self.speedup_by_gamma, 1) if s >= (1 - FLAT_BAND_TOLERANCE) * self.speedup]
+        searched = self.speedup_by_gamma[:self.gamma_cap] if self.gamma_cap else self.speedup_by_gamma
+        close = [g for g, s in enumerate(searched, 1) if s >= (1 - FLAT_BAND_TOLERANCE) * self.speedup]
         return min(close), max(close)
 
 
@@ -140,24 +142,32 @@ def _evaluate(inputs: PlanInputs, costs: Costs, draft_params) -> list:
     return _candidates(n, acceptance(inputs, n), costs.drafts(n), costs)
 
 
-def evaluate_architectures(inputs: PlanInputs, drafts: list, draft_tokens: list, given: list | None = None) -> list:
+def law_alphas(inputs: PlanInputs, drafts: list, draft_tokens: list) -> list:
+    """The law's α for real draft architectures, each with its own parameter count and training tokens."""
+    return [float(acceptance(replace(inputs, alpha=None, draft_tokens=t), np.array([float(d.params_total)]))[0])
+            for d, t in zip(drafts, draft_tokens)]
+
+
+def evaluate_architectures(inputs: PlanInputs, drafts: list, draft_tokens: list, given: list | None = None,
+                           gamma_caps: list | None = None) -> list:
     """Candidates for real draft architectures under resolved inputs (``Plan.inputs``: tensor_parallel set). Each
     draft's acceptance is its ``given`` α where not None, else the law's with its own parameter count and training
-    tokens."""
+    tokens; a draft's γ is chosen up to its ``gamma_caps`` entry where not None."""
     costs = Costs(inputs)
     n = np.array([d.params_total for d in drafts], dtype=float)
     given = given or [None] * len(drafts)
-    alpha = np.array([g if g is not None else acceptance(replace(inputs, alpha=None, draft_tokens=t), n[i:i + 1])[0]
-                      for i, (t, g) in enumerate(zip(draft_tokens, given))])
-    return _candidates(n, alpha, costs.draft_architectures(drafts), costs)
+    law = law_alphas(inputs, drafts, draft_tokens) if None in given else [None] * len(drafts)
+    alpha = np.array([g if g is not None else a for g, a in zip(given, law)])
+    return _candidates(n, alpha, costs.draft_architectures(drafts), costs, gamma_caps)
 
 
-def _candidates(n: np.ndarray, alpha: np.ndarray, drafts: DraftCosts, costs: Costs) -> list:
+def _candidates(n: np.ndarray, alpha: np.ndarray, drafts: DraftCosts, costs: Costs, gamma_caps=None) -> list:
     table = costs.speedup_table(alpha, drafts)
     c = drafts.c
+    caps = list(gamma_caps or [None] * n.size)
     result = []
     for i in range(n.size):
-        best = int(np.argmax(table[i]))
+        best = int(np.argmax(table[i, :caps[i]] if caps[i] else table[i]))
         gamma, speedup = (best + 1, float(table[i, best])) if table[i, best] > 1.0 else (0, 1.0)
         gamma_real = float(theory.gamma_star_real(alpha[i], c[i])) if c[i] < 1 else None
         result.append(Candidate(
@@ -166,7 +176,7 @@ def _candidates(n: np.ndarray, alpha: np.ndarray, drafts: DraftCosts, costs: Cos
             verify_cost_ratio=float(costs.verify_ratio[gamma - 1]) if gamma else 1.0, speedup=speedup,
             round_cost_ratio=costs.round_ratio_at(gamma), first_step_ratio=float(drafts.first_step[i]),
             draft_prefill_ratio=float(drafts.prefill[i]), target_prefill_ratio=float(costs.target_prefill),
-            speedup_by_gamma=tuple(float(x) for x in table[i]),
+            speedup_by_gamma=tuple(float(x) for x in table[i]), gamma_cap=caps[i],
         ))
     return result
 

@@ -28,6 +28,11 @@ class PublishedAcceptance:
     where: str
     read: str  # one of READ
     note: str = ""
+    family: str | None = None  # catalog family of both models (or the paper's, e.g. t5); None: not known
+    target_params: float | None = None  # for the law's α at this entry (a family's offset); None: not given
+    draft_params: float | None = None
+    target_tokens: float | None = None  # training tokens; None: plan's defaults
+    draft_tokens: float | None = None
 
     @property
     def alpha(self) -> float | None:

@@ -8,8 +8,7 @@ import json
 import math
 from dataclasses import dataclass
 
-from specplan.report import formats
-from specplan.report import batches
+from specplan.report import acceptance_check, batches, formats
 from specplan.report.aggregate import aggregate, cross_engine
 from specplan.errors import SpecplanError
 from specplan.report.gate import Thresholds, check, few_runs_notes, parse_fraction, select_rows
@@ -31,6 +30,7 @@ class Report:
     batches: list = ()  # report.batches.BatchFamily per pair × engine × γ measured at batch sizes
     perplexities: tuple = ()  # the records' PerplexityRecord s, as measured
     detail: bool = False  # every predicted speedup, not only one per row (--detail)
+    acceptance: tuple = ()  # report.acceptance_check.AcceptanceCheck per row an acceptance record covers
 
 
 def thresholds(min_speedup, min_acceptance_length, min_acceptance_rate, require_exact, max_regression,
@@ -92,8 +92,10 @@ def build(paths, by_category: bool = False, plan_path=None, baseline_path: str |
         known = {r.key for r in baseline}
         notes += [f"no baseline row for pair {r.pair}, engine {r.engine}, γ {r.gamma}: not compared"
                   for r in gated if r.key not in known]
+    accepted = acceptance_check.checks(rows, records.typed)
+    notes += acceptance_check.notes(accepted)
     return Report(rows, predictions, compare_gammas(rows), check(gated, thresholds, baseline),
-                  thresholds.active, notes, families, tuple(records.of_kind("perplexity")), detail)
+                  thresholds.active, notes, families, tuple(records.of_kind("perplexity")), detail, tuple(accepted))
 
 
 def cross_engine_lines(records: list) -> list:
@@ -171,6 +173,7 @@ def extra_sections(report: Report) -> tuple:
             formats.decomposition_section(report.predictions, several) if detail else None,
             formats.gamma_section(report.comparisons, several) if detail else None,
             batches.batch_section(report.batches, several),
+            acceptance_check.section(report.acceptance, several),
             formats.perplexity_section(report.perplexities, several),
             formats.gate_section(report.failures, report.gate_checked))
 
@@ -187,6 +190,7 @@ def render(report: Report, fmt: str, width: int | None = None) -> str:
             gamma_choice=[formats.gamma_json(c) for c in report.comparisons],
             by_batch=batches.batch_json(report.batches),
             perplexities=[formats.perplexity_json(r) for r in report.perplexities],
+            acceptance_check=[acceptance_check.to_json(c) for c in report.acceptance],
             gate={"checked": report.gate_checked, "passed": not report.failures,
                   "failures": [f.line for f in report.failures]},
             notes=report.notes)

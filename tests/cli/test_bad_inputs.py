@@ -277,6 +277,7 @@ BENCH = [
     ([*B, "--engines", "vllm", "--gpu-memory-utilization", "nan"], "nan"),
     ([*B, "--engines", "vllm", "--vllm-arg", "nonsense"], "nonsense"),
     ([*B, "--engines", "vllm", "--max-model-len", "-5"], "-5"),
+    ([*B, "--engines", "vllm", "--draft-sample-method", "argmax"], "argmax"),
     ([*B, "--device", "tpu"], "tpu"),
     ([*B, "--dtype", "fp7"], "fp7"),
     ([*B, "--device-map", "everywhere"], "everywhere"),

@@ -26,7 +26,7 @@ def _logits(probs):
 def test_rules_on_hand_computed_distributions():
     columns = [(1.0, acc.LOSSLESS), (1.0, acc.ARGMAX_DRAFT), (0.0, acc.GREEDY), (0.5, acc.LOSSLESS),
                (0.5, acc.ARGMAX_DRAFT)]
-    got = acc.rule_columns(_logits(P), _logits(Q), columns, 1.0)[0].tolist()
+    got = acc.rule_columns(_logits(P), _logits(Q), columns, 1.0)[0][0].tolist()
     assert got[0] == pytest.approx(0.2 + 0.3 + 0.2)  # Σ min(p, q)
     assert got[1] == pytest.approx(0.3)  # p(argmax q) = p(token 1)
     assert got[2] == 0.0  # argmax p = 0 ≠ argmax q = 1
@@ -34,10 +34,10 @@ def test_rules_on_hand_computed_distributions():
     q2 = [x * x / sum(y * y for y in Q) for x in Q]
     assert got[3] == pytest.approx(sum(min(a, b) for a, b in zip(p2, q2)), rel=1e-5)
     assert got[4] == pytest.approx(p2[1], rel=1e-5)
-    same = acc.rule_columns(_logits(P), _logits(P), [(0.0, acc.GREEDY), (1.0, acc.LOSSLESS)], 1.0)[0].tolist()
+    same = acc.rule_columns(_logits(P), _logits(P), [(0.0, acc.GREEDY), (1.0, acc.LOSSLESS)], 1.0)[0][0].tolist()
     assert same == pytest.approx([1.0, 1.0])
     # top-p 0.6 keeps p's tokens 0 and 1 (0.5 + 0.3 ≥ 0.6): p' = (5/8, 3/8, 0); q keeps tokens 1, 2: (0, 5/8, 3/8)
-    top = acc.rule_columns(_logits(P), _logits(Q), [(1.0, acc.LOSSLESS), (1.0, acc.ARGMAX_DRAFT)], 0.6)[0]
+    top = acc.rule_columns(_logits(P), _logits(Q), [(1.0, acc.LOSSLESS), (1.0, acc.ARGMAX_DRAFT)], 0.6)[0][0]
     assert top.tolist() == pytest.approx([3 / 8, 3 / 8], rel=1e-5)
 
 
@@ -74,10 +74,16 @@ def test_chunked_scoring_equals_one_pass_and_greedy_matches_the_loop():
         for prompt in prompts:
             ids = pair.tokenizer(prompt.text, return_tensors="pt").input_ids
             text = decode_ar(pair.target, ids, 20, Sampling(), torch.Generator(), pair.vocab_tokens).output_ids
-            whole = acc.position_acceptance(pair.target, pair.draft, ids, text, columns, 1.0, pair.vocab_tokens, 4096)
+            whole, given = acc.position_acceptance(pair.target, pair.draft, ids, text, columns, 1.0,
+                                                   pair.vocab_tokens, 4096)
             chunked = acc.position_acceptance(pair.target, pair.draft, ids, text, columns, 1.0, pair.vocab_tokens, 3)
-            assert whole.shape == (19, 3)
-            assert chunked == pytest.approx(whole, abs=1e-5)
+            assert whole.shape == given.shape == (19, 3)
+            assert chunked[0] == pytest.approx(whole, abs=1e-5) and chunked[1] == pytest.approx(given, abs=1e-5)
+            assert (given[:, 0] == whole[:, 0]).all()  # the greedy rule: the same given the greedy text
+            # the target's greedy text is its argmax: the greedy column needs only the draft's pass
+            alone = acc.position_acceptance(None, pair.draft, ids, text, columns[:1], 1.0, pair.vocab_tokens, 3,
+                                            greedy_text=True)  # no target at all
+            assert (alone[0][:, 0] == whole[:, 0]).all() and (alone[1][:, 0] == whole[:, 0]).all()
             for gamma in (1, 3):
                 run = decode_sd(pair.target, pair.draft, ids, gamma, 20, Sampling(), torch.Generator(),
                                 pair.vocab_tokens)
@@ -125,6 +131,7 @@ def test_a_real_run_on_the_embedded_pair(tmp_path):
     (["--target", "/nonexistent/folder"], "--target"),
     (["--append"], "--append"),
     (["--continuation", "beam"], "--continuation"),
+    (["--continuations", "/nonexistent/runs.jsonl"], "--continuations"),
 ])
 def test_bad_values_are_one_line_exit_2(args, names):
     result = _invoke(args)
@@ -159,13 +166,15 @@ def test_matrix_families_score_in_chunks_and_match_the_loop(family, tmp_path):
         text = decode_ar(pair.target, ids, 12, Sampling(), torch.Generator(), pair.vocab_tokens).output_ids
         columns = acc.series((0.0, 1.0))
         chunk = pass_chunk(pair.target, pair.draft)
-        whole = acc.position_acceptance(pair.target, pair.draft, ids, text, columns, 1.0, pair.vocab_tokens, chunk)
-        assert whole.shape == (11, 3) and ((whole >= 0) & (whole <= 1 + 1e-6)).all()
+        whole, given = acc.position_acceptance(pair.target, pair.draft, ids, text, columns, 1.0, pair.vocab_tokens,
+                                               chunk)
+        assert whole.shape == given.shape == (11, 3)
+        assert ((whole >= 0) & (whole <= 1 + 1e-6)).all() and ((given >= 0) & (given <= 1 + 1e-6)).all()
         if family in SINGLE_TOKEN_MODEL_TYPES:
             assert chunk == 1
             return
         chunked = acc.position_acceptance(pair.target, pair.draft, ids, text, columns, 1.0, pair.vocab_tokens, 3)
-        assert chunked == pytest.approx(whole, abs=1e-4)
+        assert chunked[0] == pytest.approx(whole, abs=1e-4) and chunked[1] == pytest.approx(given, abs=1e-4)
         run = decode_sd(pair.target, pair.draft, ids, 3, 12, Sampling(), torch.Generator(), pair.vocab_tokens)
         assert run.output_ids == text
         assert expected_rounds(whole[:, 0], 3) == pytest.approx(len(run.accepted))
@@ -182,9 +191,73 @@ def test_batched_greedy_continuations_equal_the_ar_loop():
         ids = [pair.tokenizer(p.text, return_tensors="pt").input_ids for p in prompts]
         ids = [x[:, 9 * n:] for n, x in enumerate(ids)]  # the embedded prompts share one length: cut them apart
         assert batchable(pair.target) and len({i.shape[1] for i in ids}) > 1  # real padding
+        # a checkpoint's own generation defaults (as hub configs ship them) must not reach the continuations
+        for key, value in {"repetition_penalty": 1.5, "no_repeat_ngram_size": 2, "min_p": 0.2, "top_k": 3}.items():
+            setattr(pair.target.generation_config, key, value)
         batched = continue_prompts(pair.target, ids, 12, 0.0, 1.0, 0, pair.vocab_tokens, 0)
         for prompt_ids, text in zip(ids, batched):
             alone = decode_ar(pair.target, prompt_ids, 12, Sampling(), torch.Generator(), pair.vocab_tokens)
             assert text == alone.output_ids
         sampled = continue_prompts(pair.target, ids, 12, 1.0, 0.9, 0, pair.vocab_tokens, 0)
         assert [len(t) for t in sampled] == [12, 12, 12]
+        from transformers import GenerationConfig
+
+        neutral = pair.target.generation_config = GenerationConfig()  # the same seed without the odd defaults
+        assert continue_prompts(pair.target, ids, 12, 1.0, 0.9, 0, pair.vocab_tokens, 0) == sampled
+        assert pair.target.generation_config is neutral  # the model's own config is back in place
+
+
+def test_continuations_read_from_records_give_the_same_results(tmp_path):
+    """``--continuations``: the texts of an earlier acceptance record, or bench's ``ar`` runs (the golden bench
+    file of the embedded pair, greedy, 16 tokens), give the results of decoding them; ``phase_seconds`` names
+    each phase. A file without the temperature, or with other prompts, is one line, exit 2."""
+    from pathlib import Path
+
+    common = ["--num-prompts", "2", "--max-new-tokens", "16", "--device", "cpu", "--bootstrap", "50", "--json"]
+    out = tmp_path / "acc.jsonl"
+    first = _invoke([*common, "--temperature", "0,1", "-o", str(out)])
+    assert first.exit_code == 0, first.output
+    first = json.loads(first.stdout)
+    assert set(first["phase_seconds"]) == {"load", "continuations", "teacher_forced", "rules", "rounds"}
+    assert all(v >= 0 for v in first["phase_seconds"].values())
+    again = json.loads(_invoke([*common, "--temperature", "0,1", "--continuations", str(out)]).stdout)
+    assert again["results"] == first["results"]
+    golden = tmp_path / "bench.jsonl"  # the golden without its times: give each run one
+    lines = (Path(__file__).resolve().parents[1] / "golden" / "bench_embedded.jsonl").read_text().splitlines()
+    golden.write_text("".join(json.dumps({**json.loads(x), "wall_time_s": 0.1}) + "\n" for x in lines
+                              if json.loads(x)["kind"] == "run"))
+    from_bench = _invoke([*common, "--temperature", "0", "--continuations", str(golden), "-o",
+                          str(tmp_path / "b.jsonl")])
+    assert from_bench.exit_code == 0, from_bench.output
+    assert json.loads(from_bench.stdout)["results"][0] == first["results"][0]  # bench's ar text = the greedy text
+    missing = _invoke([*common, "--temperature", "0.5", "--continuations", str(golden)])
+    assert missing.exit_code == 2 and "--continuations" in missing.output and "0.5" in missing.output
+    assert len(missing.output.strip().splitlines()) == 1
+    other = tmp_path / "other.txt"
+    other.write_text("a short prompt\nanother one\n")
+    mismatched = _invoke([*common, "--temperature", "0", "--prompts", str(other), "--continuations", str(golden)])
+    assert mismatched.exit_code == 2 and "other prompts" in mismatched.output, mismatched.output
+
+
+def test_the_benchmarks_pooled_gap_and_its_interval():
+    """benchmarks/acceptance_vs_loop.py: per-prompt tokens and rounds pooled over runs and records, the gap of
+    the pooled tokens per round, and a bootstrap interval that holds it (and is a point where nothing varies)."""
+    import numpy as np
+
+    from benchmark_scripts import load_benchmark
+
+    bench = load_benchmark("acceptance_vs_loop")
+    runs = [{"kind": "run", "engine": "sd", "gamma": 2, "prompt_index": i % 2,
+             "rounds": {"drafted": [2, 2, 1], "accepted": [a, 0, 1]}} for i, a in enumerate((2, 1, 2, 1))]
+    runs.append({"kind": "run", "engine": "ar", "gamma": None, "prompt_index": 0})
+    tokens, rounds, dar = bench.measured_rounds(runs, "sd", 2, 2)
+    assert tokens.tolist() == [(3 + 1 + 2) * 2, (2 + 1 + 2) * 2] and rounds.tolist() == [6, 6]
+    assert dar == pytest.approx((3 + 2 + 3 + 2) / 20)
+    result = {"temperature": 1.0, "rule": "lossless", "prompt_rounds": {"2": [3.0, 3.0]}}
+    records = [{"results": [result], "settings": {"max_new_tokens": 7}}] * 2
+    predicted = bench.predicted_rounds(records, 1.0, "lossless", 2)
+    assert predicted[0].tolist() == [12.0, 12.0] and predicted[1].tolist() == [6.0, 6.0]
+    gap, low, high = bench.paired_gap(predicted, (tokens, rounds))
+    assert gap == pytest.approx(24 / 12 / (22 / 12) - 1) and low <= gap <= high and low < high
+    same = bench.paired_gap((tokens, rounds), (tokens, rounds))
+    assert same == pytest.approx((0.0, 0.0, 0.0))

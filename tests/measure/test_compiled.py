@@ -18,6 +18,7 @@ torch = pytest.importorskip("torch")
 
 from specplan.measure.engines import compiled  # noqa: E402
 from specplan.measure.engines.ar import decode_ar  # noqa: E402
+from specplan.measure.engines.cache_argument import cache_argument  # noqa: E402
 from specplan.measure.engines.probs import Sampling, probabilities  # noqa: E402
 from specplan.measure.engines.static_cache import (  # noqa: E402
     missing_internals, new_static_cache, position, rewind)
@@ -187,16 +188,17 @@ def test_the_static_cache_internals_hold_on_this_transformers(tmp_path):
         model = pair.target
         cache = new_static_cache(model, 32)
         assert position(cache) == 0 and cache.get_seq_length() is cache.layers[0].cumulative_length
+        name = cache_argument(model)  # the cache keyword this transformers declares (no deprecation warning)
         prompt, wrong, right = torch.tensor([[5, 6, 7, 8]]), torch.tensor([[9, 10, 11]]), torch.tensor([[12, 13]])
         with torch.inference_mode():
-            model(input_ids=prompt, past_key_values=cache, use_cache=True)
-            model(input_ids=wrong, past_key_values=cache, use_cache=True)
+            model(input_ids=prompt, **{name: cache}, use_cache=True)
+            model(input_ids=wrong, **{name: cache}, use_cache=True)
             rewind(cache, 3)
             assert position(cache) == 4
-            static = model(input_ids=right, past_key_values=cache, use_cache=True).logits
+            static = model(input_ids=right, **{name: cache}, use_cache=True).logits
             dynamic = DynamicCache(config=model.config)
-            model(input_ids=prompt, past_key_values=dynamic, use_cache=True)
-            reference = model(input_ids=right, past_key_values=dynamic, use_cache=True).logits
+            model(input_ids=prompt, **{name: dynamic}, use_cache=True)
+            reference = model(input_ids=right, **{name: dynamic}, use_cache=True).logits
     assert position(cache) == 6
     assert torch.allclose(static, reference, atol=1e-5)
 

@@ -124,3 +124,47 @@ def test_a_vllm_broken_by_torchvision_is_one_line_with_the_fix(monkeypatch):
         import_llm()
     assert str(caught.value) == ("vLLM is installed but does not import (operator torchvision::nms does not exist); "
                                  "on a CPU-only machine: pip uninstall torchvision torchaudio torchcodec")
+
+
+def test_draft_sample_method_passes_through_and_is_recorded_with_where_it_came_from(monkeypatch):
+    from specplan.measure.engines.vllm import ENGINE
+
+    monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE", raising=False)
+    given = VllmSettings(draft_sample_method="probabilistic")
+    assert engine_args("T", "D", 2, given, "fp32", 1, 0, on_cpu=True)["speculative_config"][
+        "draft_sample_method"] == "probabilistic"
+    assert "draft_sample_method" not in engine_args("T", "D", 2, VllmSettings(), "fp32", 1, 0, True)[
+        "speculative_config"]  # not given: vLLM's own default applies
+    assert "speculative_config" not in engine_args("T", "D", None, given, "fp32", 1, 0, on_cpu=True)
+
+    class Config:
+        batch_sizes = (1,)
+        vllm = VllmSettings()
+
+    recorded = ENGINE.settings(Config())["vllm"]
+    assert (recorded["draft_sample_method"], recorded["draft_sample_method_source"]) == ("greedy", "vLLM default")
+    assert recorded["cpu_repair"] is True
+    Config.vllm = VllmSettings(draft_sample_method="probabilistic", cpu_repair=False)
+    recorded = ENGINE.settings(Config())["vllm"]
+    assert (recorded["draft_sample_method"], recorded["draft_sample_method_source"], recorded["cpu_repair"]) == \
+        ("probabilistic", "--draft-sample-method", False)
+
+
+def test_an_unknown_draft_sample_method_is_refused_naming_it():
+    with pytest.raises(SpecplanError, match="--draft-sample-method 'argmax': choose from greedy, probabilistic"):
+        VllmSettings(draft_sample_method="argmax")
+
+
+def test_replay_benchmark_predicts_the_dar_of_the_rounds_along_the_text():
+    """benchmarks/vllm_sampled_replay.py: (E(γ) − 1)/γ from the loop's rounds along each text, pooled over texts.
+    Eight positions all accepted at γ 2: rounds emit 3, 3, 2 tokens (the last drafts only what is left), E = 8/3."""
+    import numpy as np
+    from benchmark_scripts import load_benchmark
+
+    replay = load_benchmark("vllm_sampled_replay")
+    ones, zeros = np.ones((8, 2)), np.zeros((8, 2))
+    point, low, high = replay.predicted_dar([ones, ones], 2, samples=50)
+    assert point == pytest.approx([(8 / 3 - 1) / 2] * 2) and low == pytest.approx(point) and high == pytest.approx(point)
+    point, low, high = replay.predicted_dar([ones, zeros], 2, samples=200)  # 3 rounds + 8 rounds over 16 tokens
+    assert point == pytest.approx([(16 / 11 - 1) / 2] * 2)
+    assert low[0] == pytest.approx(0.0) and high[0] == pytest.approx((8 / 3 - 1) / 2)

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from specplan.errors import SpecplanError
 
 
+DRAFT_SAMPLE_METHODS = ("greedy", "probabilistic")  # vLLM 0.32's SpeculativeConfig.draft_sample_method
+DRAFT_SAMPLE_DEFAULT = "greedy"  # vLLM's default: the draft's argmax, its probabilities taken as one-hot
+
+
 @dataclass(frozen=True)
 class VllmSettings:
     """Scale-out and engine settings passed through to vLLM (``bench --help``); ``extra`` holds ``--vllm-arg``."""
@@ -17,6 +21,9 @@ class VllmSettings:
     max_model_len: int | None = None  # None: the target's
     gpu_memory_utilization: float = 0.9
     extra: tuple = ()  # ((key, value), ...)
+    # speculative_config's draft_sample_method (None: not set, vLLM's own default, DRAFT_SAMPLE_DEFAULT)
+    draft_sample_method: str | None = None
+    cpu_repair: bool = True  # repair vLLM's CPU sampling stand-in where it is wrong (vllm_cpu_sampling.py)
 
     def __post_init__(self):
         if self.tensor_parallel_size < 1:
@@ -29,6 +36,15 @@ class VllmSettings:
             raise SpecplanError(f"--max-model-len {self.max_model_len} must be at least 2")
         if not 0 < self.gpu_memory_utilization <= 1:
             raise SpecplanError(f"--gpu-memory-utilization {self.gpu_memory_utilization} must be in (0, 1]")
+        if self.draft_sample_method is not None and self.draft_sample_method not in DRAFT_SAMPLE_METHODS:
+            raise SpecplanError(f"--draft-sample-method {self.draft_sample_method!r}: choose from "
+                                f"{', '.join(DRAFT_SAMPLE_METHODS)}")
+
+    def draft_sampling(self) -> tuple:
+        """(draft_sample_method in effect, where it comes from): the option, or vLLM's default."""
+        if self.draft_sample_method is None:
+            return DRAFT_SAMPLE_DEFAULT, "vLLM default"
+        return self.draft_sample_method, "--draft-sample-method"
 
 
 def parse_vllm_arg(text: str) -> tuple:

@@ -89,6 +89,7 @@ class VllmSweep:
         self.baseline = {(r["batch_size"], r["repeat"], r["request_index"]): r["output_ids"] for r in job.existing
                          if r.get("kind") == "run" and r.get("engine") == NAME and r.get("gamma") is None}
         self.ar_outputs = job.baseline_outputs
+        self.sampling = None  # the CPU sampling check's outcome, once a speculative engine is to start
 
     def run(self, on_record) -> list:
         out = []
@@ -103,6 +104,7 @@ class VllmSweep:
         from specplan.measure.engines.vllm_llm import VllmEngine, counter_delta, engine_args
 
         c = self.config
+        sampling = self._cpu_sampling() if gamma is not None else None
         args = engine_args(c.target.location, c.draft.location, gamma, c.vllm, self.dtype,
                            max(c.batch_sizes), c.seed, self.on_cpu)
         engine = VllmEngine(args)
@@ -121,6 +123,8 @@ class VllmSweep:
                                       f"request {record['request_index']} repeat {record['repeat']}")
             fields = {"engine": NAME, "gamma": gamma, "startup_s": engine.startup_s, "warmup_s": warm.seconds,
                       "engine_args": args, "max_num_seqs": max(c.batch_sizes)}
+            if sampling is not None:
+                fields["cpu_sampling"] = sampling
             if gamma is not None:  # vLLM's engine-wide counters over exactly these runs vs their per-request counts
                 delta, totals = counter_delta(before, engine.counters()), round_totals(ran)
                 fields.update(engine_counters=delta, request_counts=totals,
@@ -131,6 +135,15 @@ class VllmSweep:
             return out
         finally:
             engine.close()
+
+    def _cpu_sampling(self) -> str:
+        """vLLM's CPU sampling stand-in checked (and repaired unless --no-vllm-cpu-repair) before the first
+        speculative engine starts: what the engine record's ``cpu_sampling`` says (vllm_cpu_sampling.py)."""
+        from specplan.measure.engines.vllm_cpu_sampling import check
+
+        if self.sampling is None:
+            self.sampling = check(self.on_cpu, self.config.vllm.cpu_repair)
+        return self.sampling
 
     def _wave(self, engine, gamma: int | None, wave: list) -> list:
         c = self.config
@@ -223,6 +236,8 @@ class _Vllm:
             "tensor_parallel_size": v.tensor_parallel_size, "draft_tensor_parallel_size": v.draft_tensor_parallel_size,
             "max_model_len": v.max_model_len, "gpu_memory_utilization": v.gpu_memory_utilization,
             "vllm_args": dict(v.extra), "max_num_seqs": max(config.batch_sizes),
+            "draft_sample_method": v.draft_sampling()[0], "draft_sample_method_source": v.draft_sampling()[1],
+            "cpu_repair": v.cpu_repair,
             "environment": recorded_environment()}}
 
     def absent_settings(self) -> dict:

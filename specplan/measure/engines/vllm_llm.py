@@ -31,10 +31,10 @@ VLLM_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 def engine_args(target: str, draft: str | None, gamma: int | None, settings: VllmSettings, dtype: str,
                 max_num_seqs: int, seed: int, on_cpu: bool) -> dict:
-    """Keyword arguments of ``vllm.LLM`` for one configuration: speculation with ``draft`` as ``draft_model`` and
-    ``num_speculative_tokens = gamma``, or none (``gamma`` None, the baseline). Per-request round counts are asked
-    for (``per_request_spec_decode_metrics="detailed"``) and engine-wide counters kept (log stats on), for both
-    configurations alike. On a CPU: the engine in-process (``uni`` executor), eager mode (no minutes-long compile)
+    """Keyword arguments of ``vllm.LLM`` for one configuration: speculation with ``draft`` as ``draft_model``,
+    ``num_speculative_tokens = gamma`` and ``draft_sample_method`` where given, or none (``gamma`` None, the
+    baseline). Per-request round counts are asked for (``per_request_spec_decode_metrics="detailed"``) and
+    engine-wide counters kept (log stats on), for both configurations alike. On a CPU: the engine in-process (``uni`` executor), eager mode (no minutes-long compile)
     and a small KV cache; ``--vllm-arg`` overrides any of these."""
     args = {"model": target, "tokenizer": target, "dtype": VLLM_DTYPES.get(dtype, dtype), "seed": seed,
             "max_num_seqs": max_num_seqs, "tensor_parallel_size": settings.tensor_parallel_size,
@@ -50,6 +50,8 @@ def engine_args(target: str, draft: str | None, gamma: int | None, settings: Vll
         speculative = {"method": "draft_model", "model": draft, "num_speculative_tokens": gamma}
         if settings.draft_tensor_parallel_size is not None:
             speculative["draft_tensor_parallel_size"] = settings.draft_tensor_parallel_size
+        if settings.draft_sample_method is not None:  # else vLLM's default ("greedy")
+            speculative["draft_sample_method"] = settings.draft_sample_method
         args.update(speculative_config=speculative, per_request_spec_decode_metrics="detailed")
     args.update(dict(settings.extra))
     if on_cpu and os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
