@@ -18,8 +18,9 @@ Steps (real specplan commands as subprocesses, what a user would type; run it wi
 
 Prints a table: measured, plan and plan / measured per γ and B; the batch-1 check (plan within 10% at every γ);
 the crossover batch per γ and for the best γ, measured and planned (within one power of two: the check). Writes
-summary.json and summary.md beside the records (bench's and profile's own tables: bench.txt, profile.txt). The defaults took 11.4 minutes on this project's 2-core CPU at load 3–8 (bench 3.2 min,
-profile ~6 min, plans ~1 min); on a quiet machine they should fit in 8 (docs/vllm-profile-check.md).
+summary.json and summary.md beside the records (bench's and profile's own tables: bench.txt, profile.txt). The
+defaults took 11.4 minutes on this project's 2-core CPU at load 3–8 (bench 3.2 min, profile ~6 min, plans ~1 min);
+on a quiet machine they should fit in 8 (docs/vllm-profile-check.md).
 """
 
 import argparse
