@@ -123,7 +123,8 @@ def main() -> None:
         records.unlink(missing_ok=True)
         run([*SPECPLAN, "bench", "--engines", "vllm", "--gamma", args.gammas, "--batch-size", args.batch_sizes,
              "--prompts", str(prompts), "--num-prompts", str(args.num_prompts), "--max-new-tokens",
-             str(args.max_new_tokens), "--repeats", str(args.repeats), "--no-perplexity", "--output", str(records)], stdout=out / "bench.txt")  # its report: bench.txt
+             str(args.max_new_tokens), "--repeats", str(args.repeats), "--no-perplexity", "--output", str(records)],
+            stdout=out / "bench.txt")  # bench's own report
     context = longest + args.max_new_tokens // 2  # byte-level tokenizer: a byte is a token
     if not args.skip_profile:
         run([*SPECPLAN, "profile", "--engine", "vllm", "--device", "cpu", "--model", TARGET, "--model", DRAFT,
@@ -163,7 +164,8 @@ def summarise(measured: dict, plan: dict, taus: dict, gammas: list, batches: lis
 
 
 def table(summary: dict, context: int) -> str:
-    lines = [f"vLLM measured (bench) vs plan from `profile --engine vllm` (context {context} tokens); τ = vLLM's tokens "
+    lines = [f"vLLM measured (bench) vs plan from `profile --engine vllm` (context {context} tokens); "
+             "τ = vLLM's tokens "
              "per round at batch 1, given to plan", "", "| γ | τ | B | measured | plan | plan / measured |",
              "|---|---|---|---|---|---|"]
     for r in summary["rows"]:
@@ -172,8 +174,10 @@ def table(summary: dict, context: int) -> str:
         lines.append(f"| {r['gamma']} | {r['tau']:.2f} | {r['batch']} | {m} | {r['plan']:.2f}× | {ratio} |")
     lines += ["", "| γ | crossover measured | plan | within one power of two |", "|---|---|---|---|"]
     for c in summary["crossovers"]:
-        lines.append(f"| {c['gamma']} | {c['measured'] or 'none'} | {c['plan'] or 'none'} | {'yes' if c['ok'] else 'no'} |")
-    lines += ["", f"batch 1, plan within {BATCH_1_TOLERANCE:.0%} at every γ: {'yes' if summary['batch_1_ok'] else 'no'}; "
+        ok = "yes" if c["ok"] else "no"
+        lines.append(f"| {c['gamma']} | {c['measured'] or 'none'} | {c['plan'] or 'none'} | {ok} |")
+    batch_1 = "yes" if summary["batch_1_ok"] else "no"
+    lines += ["", f"batch 1, plan within {BATCH_1_TOLERANCE:.0%} at every γ: {batch_1}; "
               f"crossovers within one power of two: {'yes' if summary['crossover_ok'] else 'no'}"]
     return "\n".join(lines)
 

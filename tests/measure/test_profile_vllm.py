@@ -34,11 +34,12 @@ def test_the_profile_holds_vllm_steps_and_rejected_rounds(measured):
     assert document["engine"] == "vllm" and document["kind"] == "measured" and document["batch_sizes"] == [1, 2]
     sizes = sorted({r["params"] for r in document["batch_decode"]})
     assert len(sizes) == 2
-    assert sorted((r["params"], r["batch"]) for r in document["batch_decode"]) == [(p, b) for p in sizes for b in (1, 2)]
+    pairs = [(p, b) for p in sizes for b in (1, 2)]
+    assert sorted((r["params"], r["batch"]) for r in document["batch_decode"]) == pairs
     assert sorted((r["params"], r["tokens"]) for r in document["verify"]) == [(p, k) for p in sizes for k in (1, 2)]
     for row in document["batch_decode"] + document["verify"]:
         assert 0 < row["step_s"] < 10
-    assert sorted((r["params"], r["batch"]) for r in document["prefill"]) == [(p, b) for p in sizes for b in (1, 2)]
+    assert sorted((r["params"], r["batch"]) for r in document["prefill"]) == pairs
     assert all(r["tokens"] == 32 and 0 < r["prefill_s"] < 10 for r in document["prefill"])
     rounds = document["rounds"]
     assert [(r["draft_params"], r["target_params"], r["gamma"], r["batch"]) for r in rounds] == \
