@@ -6,7 +6,7 @@ pair: speedup per γ and batch size, plan / measured, and the batch size where s
 Steps (real specplan commands as subprocesses, what a user would type; run it with the Python that has vLLM):
 1. prompts: the embedded pair's held-out prompts, each cut to its last --prompt-bytes bytes (prompt + new tokens
    fit the toy target's 256 positions).
-2. bench: `--engines vllm --gamma 1..4 --batch-size ...`, greedy: vLLM alone and vLLM with the draft.
+2. bench: `--engines vllm --gamma 1..4 --batch-size ... --repeats 3`, greedy: vLLM alone and vLLM with the draft.
 3. profile: `specplan profile --engine vllm --model toy-target --model toy-draft --context-tokens C` with C the
    mean context of the bench's decode steps (prompt + half the new tokens), `--max-tokens` max γ + 1.
 4. plan: for every γ and B, `plan --target-params M --draft-params N --acceptance-length τ@γ --gamma γ
@@ -14,7 +14,9 @@ Steps (real specplan commands as subprocesses, what a user would type; run it wi
    that γ, batch 1 (the acceptance is the measured one, so the comparison tests the profile's costs) and P, n as
    bench ran them: bench times whole requests, prefills included (at B = 32 the prefill of 32 prompts is a large
    share of a wave), so plan's per-request speedup is the one to compare.
-5. report: `specplan report runs.jsonl --format json` for the measured speedup (geometric mean over paired waves).
+5. report: `specplan report runs-timed.jsonl --format json` for the measured speedup (geometric mean over paired
+   waves), repeat 0 left out: vLLM's first engine (the baseline) does first-time work per batch shape inside its
+   first timed waves (--keep-first-repeat keeps it).
 
 Prints a table: measured, plan and plan / measured per γ and B; the batch-1 check (plan within 10% at every γ);
 the crossover batch per γ and for the best γ, measured and planned (within one power of two: the check). Writes
@@ -63,6 +65,17 @@ def model_params(role: str) -> int:
     return int(pair["models"][pair["shipped"][role]]["params"])
 
 
+def without_first_repeat(records: Path, dest: Path) -> Path:
+    """The records less every run of repeat 0: bench's first engine (vLLM alone, the baseline) pays first-time work
+    for each new batch shape inside its first timed waves (one run: 3.6–10 s per wave at B = 1 in repeat 0, 0.2–0.3
+    s in repeat 1, while the speculative engines after it were steady from repeat 0), which inflates every speedup."""
+    lines = [line for line in records.read_text().splitlines() if line.strip()]
+    runs_0 = [json.loads(line).get("kind") == "run" and json.loads(line)["repeat"] == 0 for line in lines]
+    kept = [line for line, first in zip(lines, runs_0) if not first]
+    dest.write_text("\n".join(kept) + "\n")
+    return dest
+
+
 def tokens_per_round(records: Path, gamma: int) -> float:
     """vLLM's mean tokens per round at batch 1 and ``gamma``: 1 + accepted / rounds over every request."""
     runs = [json.loads(line) for line in records.read_text().splitlines() if line.strip()]
@@ -108,7 +121,11 @@ def main() -> None:
     parser.add_argument("--num-prompts", type=int, default=4)
     parser.add_argument("--prompt-bytes", type=int, default=128)
     parser.add_argument("--max-new-tokens", type=int, default=48)
-    parser.add_argument("--repeats", type=int, default=2, help="bench repeats (waves per batch size and γ)")
+    parser.add_argument("--repeats", type=int, default=3, help="bench repeats (waves per batch size and γ); the "
+                        "first is left out of the measured speedups unless --keep-first-repeat")
+    parser.add_argument("--keep-first-repeat", action="store_true",
+                        help="measure speedups over every repeat (by default repeat 0 is a warm-up: see "
+                             "without_first_repeat)")
     parser.add_argument("--profile-repeats", type=int, default=3)
     parser.add_argument("--skip-bench", action="store_true", help="reuse --out's runs.jsonl (profile and plan only)")
     parser.add_argument("--skip-profile", action="store_true", help="reuse --out's profile.yaml (plan only)")
@@ -131,7 +148,8 @@ def main() -> None:
              "--context-tokens", str(context), "--max-tokens", str(max(gammas) + 1), "--batch-sizes",
              args.batch_sizes, "--repeats", str(args.profile_repeats), "--name", "vllm-profile-check", "-o",
              str(profile)], stdout=out / "profile.txt")
-    report = json.loads(run([*SPECPLAN, "report", str(records), "--format", "json"], capture=True))
+    timed = records if args.keep_first_repeat else without_first_repeat(records, out / "runs-timed.jsonl")
+    report = json.loads(run([*SPECPLAN, "report", str(timed), "--format", "json"], capture=True))
     families = [f for f in report["by_batch"] if f["engine"] == "vllm"]
     families = [f for f in families if f["category"] is None] or families  # all prompts together where split
     measured = {(f["gamma"], p["batch_size"]): p["speedup"] for f in families for p in f["points"]}
