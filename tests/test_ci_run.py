@@ -37,7 +37,12 @@ def test_vllm_tests_are_marked_and_deselected_by_default():
     assert any(marker.startswith("vllm:") for marker in pytest_config["markers"])
     using = sorted(p.relative_to(REPO / "tests").as_posix() for p in (REPO / "tests").rglob("test_*.py")
                    if "vllm_required" in p.read_text() and p.name != Path(__file__).name)
-    assert using == ["measure/test_bench_vllm.py", "measure/test_bench_vllm_random.py"]
-    for name in using:
-        assert 'pytestmark = [pytest.mark.vllm, pytest.mark.usefixtures("vllm_required")]' in \
-            (REPO / "tests" / name).read_text()
+    assert using == ["measure/test_bench_vllm.py", "measure/test_bench_vllm_random.py", "measure/test_profile_vllm.py",
+                     "measure/test_vllm_cpu_sampling.py"]
+    whole_file = 'pytestmark = [pytest.mark.vllm, pytest.mark.usefixtures("vllm_required")]'
+    for name in using:  # every test that needs vLLM is vllm-marked: the whole file, or each such test
+        lines = (REPO / "tests" / name).read_text().splitlines()
+        if whole_file in lines:
+            continue
+        uses = [i for i, line in enumerate(lines) if line == '@pytest.mark.usefixtures("vllm_required")']
+        assert uses and all(lines[i - 1] == "@pytest.mark.vllm" for i in uses), name

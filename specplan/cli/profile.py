@@ -70,10 +70,33 @@ def profile(
         help="Time compiled steps on a static KV cache, as a serving engine runs them (torch.compile: CUDA graphs "
              "on cuda, inductor on cpu; compile time kept apart), into an `engine: compiled` profile (default name "
              "measured-DEVICE-DTYPE-compiled; cpu ladder up to 80M; no loop terms).")] = False,
+    engine: Annotated[str, typer.Option(
+        metavar="transformers|vllm",
+        help="What runs the steps: transformers' forward (fitted latency model), or vLLM, the serving engine "
+             "(decode steps per --batch-sizes, verification passes of 1..K tokens and speculative rounds at "
+             "γ 1..K−1 with random drafts, as tables plan interpolates; needs two or more sizes and vLLM; "
+             "--loop and --warmup do not apply).")] = "transformers",
+    batch_sizes: Annotated[str | None, typer.Option(
+        metavar="B,B,...",
+        help="With --engine vllm: batch sizes (running requests) to time decode steps and rounds at "
+             "(default: 1,2,4,8,16,32; batch 1 is always timed).")] = None,
 ) -> None:
     """Time decode and verification steps of random-weight models on this machine (offline, no downloads), fit
     plan's latency model and write a profile YAML for `specplan plan --profile FILE`."""
     require_measuring_extra("profile")
+    if engine not in ("transformers", "vllm"):
+        raise SpecplanError(f"--engine {engine!r} must be transformers or vllm")
+    if engine == "vllm" and compile_steps:
+        raise SpecplanError("--compile goes with --engine transformers (vLLM compiles and captures its own graphs)")
+    if engine == "vllm":
+        from specplan.cli.profile_vllm import profile_vllm
+
+        return profile_vllm(sizes=sizes, model=model, device=device, dtype=dtype, context=context,
+                            max_tokens=max_tokens, repeats=repeats, aspect_ratio=aspect_ratio, seed=seed, name=name,
+                            output=output, as_json=as_json, batch_sizes=batch_sizes)
+    if batch_sizes is not None:
+        raise SpecplanError(f"--batch-sizes {batch_sizes!r} goes with --engine vllm (transformers' steps are timed "
+                            "at batch 1; plan charges batch B as B·k tokens)")
     from specplan.measure import devices
 
     latency_profile.ProfileSettings(device=device, dtype=dtype or "auto", context_tokens=context,

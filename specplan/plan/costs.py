@@ -38,8 +38,20 @@ class Costs:
         else:
             self.target_step_s = self.step_s(target, 1, tp)
             self.verify_ratio = np.array([self.step_s(target, g + 1, tp) for g in gammas]) / self.target_step_s
-            self.round_ratio = profile.round_overhead_s / self.target_step_s
+            self.round_ratio = self.round_overhead_s(gammas) / self.target_step_s
             self.target_prefill = self.prefill_s(target, tp) / self.target_step_s
+
+    def round_overhead_s(self, gammas: np.ndarray):
+        """o per γ: one figure for every γ, or, on a profile that measured rounds (``engine: vllm``), o(γ, B)."""
+        at = getattr(self.profile, "round_overhead_at", None)
+        if at is None:
+            return self.profile.round_overhead_s
+        return np.array([at(int(g), self.inputs.batch_size) for g in gammas])
+
+    def round_ratio_at(self, gamma: int) -> float:
+        """o / t_target(1) at ``gamma`` (at γ 1 when ``gamma`` is 0, do not speculate)."""
+        ratio = np.atleast_1d(self.round_ratio)
+        return float(ratio[min(max(gamma, 1), ratio.size) - 1])
 
     def step_s(self, arch: Architecture, tokens: int, tp: int) -> float:
         i = self.inputs

@@ -21,7 +21,7 @@ KV_HEAD_FRACTION = RULE_KV_FRACTION
 MAX_COEFFICIENT_S = 1000.0
 
 # How a measured profile's steps were timed: transformers' eager forward, or the compiled engine's steps.
-PROFILE_ENGINES = ("eager", "compiled")
+PROFILE_ENGINES = ("eager", "compiled", "vllm")  # vllm: plan/vllm_profile.py
 # Physically meaningful ranges of a roofline profile's numbers (docs/plan.md, "Ranges and checked inputs"): wide enough for any
 # device from a phone to the largest accelerator, narrow enough that no finite value reaches a degenerate plan.
 # key -> (low, high, low end open)
@@ -112,6 +112,10 @@ def profile_from_dict(data, where: str) -> Profile:
     if not isinstance(data, dict):
         raise SpecplanError(f"{where}: a profile must be a YAML mapping, got {type(data).__name__}")
     kind = data.get("kind", "roofline")
+    if kind == "measured" and data.get("engine") == "vllm":  # vLLM's own step tables, no fitted curve
+        from specplan.plan.vllm_profile import vllm_profile_from_dict
+
+        return vllm_profile_from_dict(data, where)
     if kind == "measured":
         return _measured_from_dict(data, where)
     if kind != "roofline":

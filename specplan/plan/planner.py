@@ -176,7 +176,7 @@ def _candidates(n: np.ndarray, alpha: np.ndarray, drafts: DraftCosts, costs: Cos
             draft_params=float(n[i]), alpha=float(alpha[i]), cost_ratio=float(c[i]), gamma=gamma,
             gamma_real=gamma_real, expected_tokens_per_round=float(theory.expected_tokens_per_round(alpha[i], gamma)),
             verify_cost_ratio=float(costs.verify_ratio[gamma - 1]) if gamma else 1.0, speedup=speedup,
-            round_cost_ratio=float(costs.round_ratio), first_step_ratio=float(drafts.first_step[i]),
+            round_cost_ratio=costs.round_ratio_at(gamma), first_step_ratio=float(drafts.first_step[i]),
             draft_prefill_ratio=float(drafts.prefill[i]), target_prefill_ratio=float(costs.target_prefill),
             speedup_by_gamma=tuple(float(x) for x in table[i]), gamma_cap=caps[i],
         ))
@@ -200,7 +200,7 @@ def evaluate_draft(inputs: PlanInputs, draft_params: float, gamma: int | None = 
     speedup = float(costs.speedup_table(alpha, costs.drafts(n))[0, gamma - 1])
     return replace(best, gamma=gamma, speedup=speedup,
                    expected_tokens_per_round=float(theory.expected_tokens_per_round(alpha[0], gamma)),
-                   verify_cost_ratio=float(costs.verify_ratio[gamma - 1]))
+                   verify_cost_ratio=float(costs.verify_ratio[gamma - 1]), round_cost_ratio=costs.round_ratio_at(gamma))
 
 
 def _objective(inputs: PlanInputs, costs: Costs, draft_params: np.ndarray) -> np.ndarray:

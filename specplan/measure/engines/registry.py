@@ -6,7 +6,7 @@ refusals, the recorded settings and the task plan follow from the entry.
 """
 
 from specplan.errors import SpecplanError
-from specplan.measure.engines import ar, compiled_engine, hf, sd, vllm
+from specplan.measure.engines import ar, compiled_engine, hf, sd, vllm, vllm_steps
 from specplan.measure.engines.base import BATCHED, SEQUENTIAL
 
 ENGINES = {engine.name: engine for engine in (ar.ENGINE, sd.ENGINE, hf.ENGINE, vllm.ENGINE)}
@@ -16,6 +16,8 @@ PROFILE_LOOPS = (ar.ENGINE, sd.ENGINE)
 # the target alone, one token per step: the baseline loop, and what `acceptance` continues prompts with
 BASELINE = ar.ENGINE
 decode_target_alone = ar.decode_ar
+# `profile --engine vllm`: vLLM's own steps and rounds (measure.vllm_profile)
+PROFILE_VLLM = vllm_steps
 
 
 # `--compile`: the engines with a compiled variant (the same names, on a static cache with compiled steps)
