@@ -72,6 +72,7 @@ def read_continuations(path: str, prompt_tokens: list, new_tokens: int, temperat
     file of other prompts or another tokenizer is an error naming it, as is a missing temperature or a text
     shorter than ``new_tokens``."""
     from specplan.errors import SpecplanError
+    from specplan.measure.engines.registry import BASELINE
     from specplan.records import read_records
 
     found = {}  # (temperature, prompt index) → (prompt tokens, ids)
@@ -82,7 +83,7 @@ def read_continuations(path: str, prompt_tokens: list, new_tokens: int, temperat
                 for row in record["prompts"]:
                     for t, ids in row["continuation_ids"].items():
                         found.setdefault((float(t), row["prompt_index"]), (row["prompt_tokens"], list(ids)))
-            elif record.get("kind") == "run" and record.get("engine") == "ar" and record.get("repeat", 0) == 0:
+            elif record.get("kind") == "run" and record.get("engine") == BASELINE.name and record.get("repeat", 0) == 0:
                 t = float(record.get("settings", {}).get("temperature", 0.0))
                 found.setdefault((t, record["prompt_index"]), (record["prompt_tokens"], list(record["output_ids"])))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -274,7 +274,7 @@ def document(tables: dict, settings: VllmProfileSettings, name: str, device_name
     from specplan.plan.vllm_profile import vllm_profile_from_dict
 
     doc = {
-        "name": name, "kind": "measured", "engine": "vllm", "dtype": settings.dtype,
+        "name": name, "kind": "measured", "engine": PROFILE_VLLM.PROFILE_ENGINE, "dtype": settings.dtype,
         "description": f"vLLM {PROFILE_VLLM.version()} steps and speculative rounds measured on {device_name} by "
                        "`specplan profile --engine vllm` (random weights)",
         "device": device_name, "context_tokens": settings.context_tokens, "max_tokens": settings.max_tokens,
@@ -285,7 +285,7 @@ def document(tables: dict, settings: VllmProfileSettings, name: str, device_name
                      "output_tokens": [settings.short_tokens, settings.long_tokens],
                      "engine_args": tables["engine_settings"], "environment": PROFILE_VLLM.recorded_environment()},
         "notes": list(tables["notes"]), "skipped": list(skipped),
-        "environment": {"vllm": PROFILE_VLLM.version(), **_versions()},
+        "environment": {PROFILE_VLLM.PROFILE_ENGINE: PROFILE_VLLM.version(), **_versions()},
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     vllm_profile_from_dict(doc, "the measured vLLM profile")

@@ -8,6 +8,7 @@ from specplan.errors import SpecplanError
 from specplan.measure.engines.serving_options import VllmSettings
 from specplan.measure.engines import vllm_llm
 
+PROFILE_ENGINE = "vllm"  # the profile kind this writes (plan/hardware.PROFILE_ENGINES), and its version key
 DEFAULT_BLOCK_SIZE = 16  # vLLM's usual KV-cache block, where its config cannot be read
 
 
