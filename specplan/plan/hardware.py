@@ -83,7 +83,7 @@ _MEASURED_SCHEMA = {
 }
 
 
-def _check_mapping(data: dict, schema: dict, where: str) -> None:
+def check_mapping(data: dict, schema: dict, where: str) -> None:
     """Missing keys, unknown keys and wrong types, each reported with the key and the bad value."""
     for key in data:
         if key not in schema:
@@ -120,7 +120,7 @@ def profile_from_dict(data, where: str) -> Profile:
         return _measured_from_dict(data, where)
     if kind != "roofline":
         raise SpecplanError(f"{where}: unknown profile kind {kind!r} (expected roofline or measured)")
-    _check_mapping(data, _ROOFLINE_SCHEMA, where)
+    check_mapping(data, _ROOFLINE_SCHEMA, where)
     peak = {}
     for dtype, value in data["peak_tflops"].items():
         if dtype not in BYTES_PER_PARAM:
@@ -149,12 +149,12 @@ def _yaml11_number(value):
 
 
 def _measured_from_dict(data: dict, where: str) -> MeasuredProfile:
-    _check_mapping(data, _MEASURED_SCHEMA, where)
+    check_mapping(data, _MEASURED_SCHEMA, where)
     coefficients = {k: [_yaml11_number(x) for x in v] if isinstance(v, list) else _yaml11_number(v)
                     for k, v in data["coefficients"].items()}
     schema = {f.name: (_NUMBER, f.default is MISSING) for f in fields(MeasuredCoefficients)}
     schema["multi_token_per_param_s"] = ((*_NUMBER, list), False)  # a number, or a table for k = 2..K
-    _check_mapping(coefficients, schema, f"{where}: coefficients")
+    check_mapping(coefficients, schema, f"{where}: coefficients")
     for key, value in coefficients.items():
         for item in value if isinstance(value, list) else [value]:
             if not (is_finite_number(item) and 0 <= item < MAX_COEFFICIENT_S):

@@ -30,6 +30,7 @@ import numpy as np
 from specplan.checks import is_finite_number, shown
 from specplan.errors import SpecplanError
 from specplan.plan.architecture import Architecture
+from specplan.plan.hardware import check_mapping
 
 ENGINE = "vllm"
 MAX_STEP_S = 1000.0
@@ -215,15 +216,7 @@ def _table(rows: list) -> dict:
 
 def vllm_profile_from_dict(data: dict, where: str) -> VllmProfile:
     """Validate an ``engine: vllm`` profile mapping and build it; every bad value is named in one line."""
-    for key in data:
-        if key not in SCHEMA:
-            raise SpecplanError(f"{where}: unknown key {key!r} (expected: {', '.join(SCHEMA)})")
-    for key, (types, required) in SCHEMA.items():
-        if key not in data:
-            if required:
-                raise SpecplanError(f"{where}: missing key {key!r}")
-        elif isinstance(data[key], bool) is not (types is bool) or not isinstance(data[key], types):
-            raise SpecplanError(f"{where}: key {key!r} has the wrong type ({data[key]!r})")
+    check_mapping(data, SCHEMA, where)
     decode = _table(_rows(data, "batch_decode", where))
     verify = _table(_rows(data, "verify", where))
     rounds = tuple(_rows(data, "rounds", where))
