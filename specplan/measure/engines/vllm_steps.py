@@ -2,8 +2,6 @@
 folders (token ids in and out, prefix caching on), greedy waves timed whole, vLLM's speculative counters. vLLM is
 imported inside functions only (:mod:`specplan.measure.engines.vllm_llm`)."""
 
-import time
-
 from specplan.errors import SpecplanError
 from specplan.measure.engines.serving_options import VllmSettings
 from specplan.measure.engines import vllm_llm
@@ -28,24 +26,17 @@ class StepEngine:
                                     max_num_seqs, seed, on_cpu)
         args.pop("tokenizer", None)
         args.update(skip_tokenizer_init=True, enable_prefix_caching=True)  # token ids in and out; contexts cached
-        self.args = args
+        self.args, self.seed = args, seed
         self.engine = vllm_llm.VllmEngine(args)
 
     def generate_s(self, prompts: list, tokens: int) -> float:
-        """Seconds to generate exactly ``tokens`` greedy tokens for every prompt (token ids), submitted together."""
-        from vllm import SamplingParams
-        from vllm.inputs import TokensPrompt
-
-        params = SamplingParams(temperature=0.0, max_tokens=tokens, min_tokens=tokens, ignore_eos=True,
-                                detokenize=False)
-        start = time.perf_counter()
-        outputs = self.engine.llm.generate([TokensPrompt(prompt_token_ids=list(p)) for p in prompts], params,
-                                           use_tqdm=False)
-        seconds = time.perf_counter() - start
-        for output in outputs:
-            if len(output.outputs[0].token_ids) != tokens:
-                raise SpecplanError(f"vLLM generated {len(output.outputs[0].token_ids)} tokens instead of {tokens}")
-        return seconds
+        """Seconds to generate exactly ``tokens`` greedy tokens for every prompt (token ids), submitted together
+        (bench's own wave, :meth:`VllmEngine.generate`)."""
+        wave = self.engine.generate(prompts, tokens, 0.0, 1.0, [self.seed] * len(prompts))
+        for request in wave.requests:
+            if len(request.output_ids) != tokens:
+                raise SpecplanError(f"vLLM generated {len(request.output_ids)} tokens instead of {tokens}")
+        return wave.seconds
 
     def counters(self) -> dict:
         return self.engine.counters()
