@@ -5,6 +5,7 @@ torch is imported inside the functions, so importing this module stays cheap (``
 
 import os
 import platform
+import time
 
 from specplan.errors import SpecplanError
 
@@ -61,6 +62,16 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize(device)
     elif device == "mps":
         torch.mps.synchronize()
+
+
+def timed(device: str, work):
+    """(result, seconds) of ``work()``, with the device synchronised before and after so the clock reads finished
+    work (metrics.md: timings synchronise the device before reading the clock)."""
+    synchronize(device)
+    start = time.perf_counter()
+    result = work()
+    synchronize(device)
+    return result, time.perf_counter() - start
 
 
 def device_name(device: str) -> str:

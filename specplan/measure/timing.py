@@ -1,20 +1,10 @@
-"""Clocks for ``bench``: a timed region synchronised with the device, and warm-cache step latencies."""
+"""Clocks for ``bench``: warm-cache step latencies, on the synchronised clock ``timed`` (in devices, where the engines
+reach it too; importable from here as before)."""
 
-import time
 from dataclasses import dataclass
 
-from specplan.measure import devices
+from specplan.measure.devices import timed
 from specplan.records import step_quantiles
-
-
-def timed(device: str, work):
-    """(result, seconds) of ``work()``, with the device synchronised before and after so the clock reads finished
-    work (metrics.md: timings synchronise the device before reading the clock)."""
-    devices.synchronize(device)
-    start = time.perf_counter()
-    result = work()
-    devices.synchronize(device)
-    return result, time.perf_counter() - start
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,7 @@ inside a timed figure; a timed step that compiled a graph all the same is counte
 torch (and the compiled engine, which imports it) loads inside the functions only.
 """
 
-import time
-
-from specplan.measure import devices
+from specplan.measure.devices import timed
 
 # torch.compile's backend: "inductor" (generated kernels) in every profile; tests set "eager", which captures the
 # same single graphs per shape without generating kernels (minutes less on a CPU; its timings are eager ones)
@@ -41,15 +39,6 @@ def mode_for(device: str) -> str:
     from specplan.measure.engines import compiled
 
     return compiled.mode_for(device) if BACKEND == "inductor" else BACKEND
-
-
-def timed(device: str, work) -> float:
-    """Seconds of ``work()``, the device synchronised before and after."""
-    devices.synchronize(device)
-    start = time.perf_counter()
-    work()
-    devices.synchronize(device)
-    return time.perf_counter() - start
 
 
 def graph_count() -> int:
@@ -105,7 +94,7 @@ class CompiledStepTimer:
         self.report["graphs"] = graph_count() - before
 
     def _warm(self, shape: str, work) -> None:
-        seconds = [timed(self.device, work) for _ in range(CAPTURE_CALLS)]
+        seconds = [timed(self.device, work)[1] for _ in range(CAPTURE_CALLS)]
         self.report["compile_s"][shape] = seconds[0]
         self.report["warmup_s"] += sum(seconds[1:])
 
@@ -131,7 +120,7 @@ class CompiledStepTimer:
         """Seconds of one compiled forward alone (the cache's rewind or restart stays outside the clock, as in
         eager ``StepTimer``); a graph compiled meanwhile is counted in ``late_compiles``."""
         before = graph_count()
-        seconds = timed(self.device, lambda: self._forward(fn, ids, keep))
+        _, seconds = timed(self.device, lambda: self._forward(fn, ids, keep))
         if graph_count() != before:
             self.report["late_compiles"] += 1
         return seconds
