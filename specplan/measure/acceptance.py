@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from specplan.checks import count_in, number_in
 from specplan.errors import SpecplanError
 from specplan.measure.loading import ModelSource
+from specplan.plan.temperature import ARGMAX_DRAFT, GREEDY, LOSSLESS
 
-LOSSLESS, ARGMAX_DRAFT, GREEDY = "lossless", "argmax_draft", "greedy"
 # Bytes of float32 positions × vocabulary tensors alive at once per chunk (both models' logits, p, q and min(p, q)
 # for one temperature, with room for softmax temporaries): 8 such tensors.
 LOGITS_BUDGET_BYTES = 256 * 2 ** 20

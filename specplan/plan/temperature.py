@@ -14,8 +14,10 @@ import math
 
 from specplan.errors import SpecplanError
 
-RULES = ("lossless", "argmax_draft")
-DRAFT_SAMPLE_METHODS = {"greedy": "argmax_draft", "probabilistic": "lossless"}  # vLLM's names → plan's rules
+# The acceptance rules by name, as plan, `specplan acceptance` and report call them (GREEDY: T = 0, argmaxes agree).
+LOSSLESS, ARGMAX_DRAFT, GREEDY = "lossless", "argmax_draft", "greedy"
+RULES = (LOSSLESS, ARGMAX_DRAFT)
+DRAFT_SAMPLE_METHODS = {"greedy": ARGMAX_DRAFT, "probabilistic": LOSSLESS}  # vLLM's names → plan's rules
 # Greedy decoding is what most published acceptance and speedup figures report (and what the SDSL law was fitted
 # on); a plan for sampling says so with --temperature.
 DEFAULT_TEMPERATURE = 0.0

@@ -20,10 +20,10 @@ import math
 import statistics
 from dataclasses import dataclass
 
+from specplan.plan.temperature import DRAFT_SAMPLE_METHODS, GREEDY, LOSSLESS
 from specplan.records import AcceptanceRecord, EngineRecord, RunRecord, typed
 from specplan.report.formats import Section, _label_columns
 
-GREEDY, ARGMAX_DRAFT, LOSSLESS = "greedy", "argmax_draft", "lossless"
 VLLM_DEFAULT_DRAFT_SAMPLING = "greedy"  # vLLM 0.32's SpeculativeConfig.draft_sample_method default
 Z95 = 1.96
 
@@ -64,7 +64,7 @@ def engine_rule(engine: str, temperature: float, settings: dict) -> str:
         return GREEDY
     if engine == "vllm":
         method = (settings.get("vllm") or {}).get("draft_sample_method", VLLM_DEFAULT_DRAFT_SAMPLING)
-        return ARGMAX_DRAFT if method == "greedy" else LOSSLESS
+        return DRAFT_SAMPLE_METHODS.get(method, LOSSLESS)
     return LOSSLESS
 
 
