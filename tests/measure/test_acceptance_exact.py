@@ -151,15 +151,17 @@ print(json.dumps({"shape": list(mean.shape), "given": list(given.shape), "before
 @pytest.mark.skipif(sys.platform != "linux", reason="reads and resets the peak RSS through /proc")
 def test_a_128k_vocabulary_over_a_2k_text_stays_within_the_budget():
     done = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT], capture_output=True, text=True,
-                          env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", **_pythonpath()})
+                          env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", **_pythonpath(),
+                               # glibc's mmap threshold fixed: freed chunk tensors go back to the system, so the
+                               # peak counts live tensors (with its dynamic threshold the same run read 261 MiB to
+                               # 1.07 GB as freed blocks stayed on the heap)
+                               "MALLOC_MMAP_THRESHOLD_": str(2 ** 20)})
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["shape"] == out["given"] == [2047, 3]
     one_unchunked = 2047 * 128256 * 4  # a single positions × vocabulary float32 tensor: 1 GiB
     grown = out["after"] - out["before"]
-    # The peak's growth over the RSS before the pass moves with the allocator, so the bound is what no unchunked
-    # pass can meet: a single positions × vocabulary tensor alone is 1 GiB.
-    assert 0 < grown < one_unchunked, grown
+    assert 0 < grown < acc.LOGITS_BUDGET_BYTES * 1.5 < one_unchunked, grown
 
 
 def _pythonpath():
